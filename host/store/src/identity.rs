@@ -1,0 +1,252 @@
+//! The node identity: an ed25519 key created once and kept with mode 0600.
+//!
+//! The public half is the node id that peers dial and allow-list; the secret
+//! half signs receipts and other statements. Every signed message is prefixed
+//! with a domain string so that a signature made for one purpose can never be
+//! replayed as another.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use iroh::{PublicKey, SecretKey, Signature};
+
+/// The file name of the secret key inside a node's data directory.
+pub const KEY_FILE: &str = "node.key";
+
+/// The prefix of every signed message, before the caller's domain.
+const SIGNING_PREFIX: &[u8] = b"clusterai-sig/0/";
+
+/// Why the node identity could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Reading, creating or locking down the key file failed.
+    #[error("node key {path}: {source}")]
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The key file exists but does not hold a key.
+    #[error("node key {path} is not a 64-hex-character ed25519 secret key")]
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key file can be read by other users.
+    #[error("node key {path} has mode {mode:o}; it must not be readable by others (chmod 600)")]
+    TooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// The file's permission bits.
+        mode: u32,
+    },
+    /// A signature did not verify.
+    #[error("signature does not verify for node {node} in domain {domain:?}")]
+    BadSignature {
+        /// The claimed signer.
+        node: String,
+        /// The signing domain.
+        domain: String,
+    },
+}
+
+/// A node's signing identity.
+#[derive(Clone)]
+pub struct NodeIdentity {
+    secret: SecretKey,
+}
+
+impl std::fmt::Debug for NodeIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeIdentity")
+            .field("node_id", &self.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeIdentity {
+    /// A fresh, random identity that is not stored anywhere (tests, benchmarks).
+    pub fn ephemeral() -> Self {
+        Self {
+            secret: SecretKey::generate(),
+        }
+    }
+
+    /// Loads the key in `data_dir/node.key`, creating it (mode 0600) if missing.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, IdentityError> {
+        let path = data_dir.join(KEY_FILE);
+        let io = |source| IdentityError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                check_mode(&path)?;
+                let bytes: [u8; 32] = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| IdentityError::Malformed { path: path.clone() })?;
+                Ok(Self {
+                    secret: SecretKey::from_bytes(&bytes),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir).map_err(io)?;
+                let secret = SecretKey::generate();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                // `create_new` so two processes starting at once cannot both
+                // write a key: the loser reads the winner's.
+                match options.open(&path) {
+                    Ok(mut file) => {
+                        file.write_all(hex::encode(secret.to_bytes()).as_bytes())
+                            .and_then(|()| file.sync_all())
+                            .map_err(io)?;
+                        tracing::info!(node_id = %secret.public(), path = %path.display(), "created node identity");
+                        Ok(Self { secret })
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(data_dir)
+                    }
+                    Err(e) => Err(io(e)),
+                }
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The node id: the public key peers dial and allow-list.
+    pub fn node_id(&self) -> PublicKey {
+        self.secret.public()
+    }
+
+    /// The secret key, for binding an endpoint.
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// Signs `message` in `domain` (e.g. `"receipt/0"`).
+    pub fn sign(&self, domain: &str, message: &[u8]) -> Signature {
+        self.secret.sign(&signing_input(domain, message))
+    }
+}
+
+/// Checks that `signature` is `node`'s signature of `message` in `domain`.
+pub fn verify(
+    node: &PublicKey,
+    domain: &str,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), IdentityError> {
+    node.verify(&signing_input(domain, message), signature)
+        .map_err(|_| IdentityError::BadSignature {
+            node: node.to_string(),
+            domain: domain.to_string(),
+        })
+}
+
+/// `prefix || len(domain) as u32 le || domain || message`: the length makes
+/// the split between domain and message unambiguous.
+fn signing_input(domain: &str, message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNING_PREFIX.len() + 4 + domain.len() + message.len());
+    out.extend_from_slice(SIGNING_PREFIX);
+    out.extend_from_slice(&(domain.len() as u32).to_le_bytes());
+    out.extend_from_slice(domain.as_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+#[cfg(unix)]
+fn check_mode(path: &Path) -> Result<(), IdentityError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| IdentityError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(IdentityError::TooOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_mode(_path: &Path) -> Result<(), IdentityError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_with_mode_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = NodeIdentity::load_or_create(dir.path()).unwrap();
+        let b = NodeIdentity::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.node_id(), b.node_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_world_readable_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        NodeIdentity::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            NodeIdentity::load_or_create(dir.path()),
+            Err(IdentityError::TooOpen { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        std::fs::write(&path, "not a key").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(matches!(
+            NodeIdentity::load_or_create(dir.path()),
+            Err(IdentityError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn signatures_are_bound_to_their_domain() {
+        let id = NodeIdentity::ephemeral();
+        let sig = id.sign("receipt/0", b"task 1");
+        verify(&id.node_id(), "receipt/0", b"task 1", &sig).unwrap();
+        assert!(verify(&id.node_id(), "manifest/0", b"task 1", &sig).is_err());
+        assert!(verify(&id.node_id(), "receipt/0", b"task 2", &sig).is_err());
+        // The length prefix keeps "ab"+"c" apart from "a"+"bc".
+        let sig = id.sign("ab", b"c");
+        assert!(verify(&id.node_id(), "a", b"bc", &sig).is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! A blob node: identity, store and an iroh endpoint that serves the store to
+//! allowed peers.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clusterai_types::ContentHash;
+use iroh::endpoint::{Connection, QuicTransportConfig, presets};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, TransportAddr};
+use iroh_blobs::provider::events::{
+    AbortReason, EventMask, EventSender, ObserveMode, ProviderMessage, RequestMode, ThrottleMode,
+};
+use iroh_blobs::ticket::BlobTicket;
+use iroh_blobs::{BlobFormat, Hash};
+use tokio::sync::Mutex;
+
+use crate::allow::{AllowList, HashPolicy};
+use crate::fetch::{FetchOptions, Fetcher};
+use crate::identity::{IdentityError, NodeIdentity};
+use crate::reputation::Reputation;
+use crate::store::{BlobStore, StoreConfig, StoreError, to_iroh};
+
+/// The ALPN of the blob protocol (iroh-blobs' own, versioned by iroh-blobs).
+pub const BLOBS_ALPN: &[u8] = iroh_blobs::ALPN;
+
+/// The default UDP address a node listens on.
+pub const DEFAULT_BIND: &str = "0.0.0.0:7730";
+
+/// Settings of a node. [`NodeConfig::new`] is the offline default: no relays,
+/// no discovery, listen on [`DEFAULT_BIND`].
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the key, the store and the peer memory live.
+    pub data_dir: PathBuf,
+    /// The UDP address to bind.
+    pub bind: SocketAddr,
+    /// Use n0's public relays (for nodes behind NAT).
+    pub relay: bool,
+    /// Publish and resolve node addresses through n0's DNS (so a bare node id
+    /// can be dialed).
+    pub discovery: bool,
+    /// Store settings (budget, collection period).
+    pub store: StoreConfig,
+    /// Cap on the bytes per second this node serves to all peers together;
+    /// `None`: no cap.
+    pub serve_rate_limit: Option<u64>,
+    /// A connection with no sign of life for this long is dead; this is how
+    /// fast a vanished provider is noticed.
+    pub idle_timeout: Duration,
+    /// Use a fresh random identity instead of `data_dir/node.key`.
+    pub ephemeral_identity: bool,
+}
+
+impl NodeConfig {
+    /// Offline defaults for a node in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            bind: SocketAddr::from(([0, 0, 0, 0], 7730)),
+            relay: false,
+            discovery: false,
+            store: StoreConfig::default(),
+            serve_rate_limit: None,
+            idle_timeout: Duration::from_secs(8),
+            ephemeral_identity: false,
+        }
+    }
+
+    /// Loopback on a random port (tests, benchmarks).
+    pub fn loopback(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::new(data_dir)
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The identity could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The endpoint could not bind.
+    #[error("cannot listen on {addr}: {message}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A running node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    identity: NodeIdentity,
+    store: BlobStore,
+    router: Router,
+    allow: AllowList,
+    reputation: Reputation,
+    idle_timeout: Duration,
+}
+
+impl Node {
+    /// Opens the store, binds the endpoint and starts serving to `allow`.
+    pub async fn spawn(config: NodeConfig, allow: AllowList) -> Result<Self, NodeError> {
+        let identity = if config.ephemeral_identity {
+            NodeIdentity::ephemeral()
+        } else {
+            NodeIdentity::load_or_create(&config.data_dir)?
+        };
+        let store = BlobStore::open(config.data_dir.join("blobs"), config.store.clone()).await?;
+        let endpoint = match bind_endpoint(&config, &identity).await {
+            Ok(ep) => ep,
+            Err(e) => {
+                store.shutdown().await.ok();
+                return Err(e);
+            }
+        };
+        let events = spawn_event_handler(store.clone(), allow.clone(), config.serve_rate_limit);
+        let handler = GuardedBlobs {
+            store: store.api().clone(),
+            events,
+            allow: allow.clone(),
+        };
+        let router = Router::builder(endpoint).accept(BLOBS_ALPN, handler).spawn();
+        let reputation = Reputation::load(config.data_dir.join("peers.json"));
+        tracing::info!(node_id = %identity.node_id(), sockets = ?router.endpoint().bound_sockets(), "node up");
+        Ok(Self {
+            identity,
+            store,
+            router,
+            allow,
+            reputation,
+            idle_timeout: config.idle_timeout,
+        })
+    }
+
+    /// The node id.
+    pub fn node_id(&self) -> EndpointId {
+        self.identity.node_id()
+    }
+
+    /// The node identity (for signing).
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    /// The store.
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.router.endpoint()
+    }
+
+    /// The allow-list (shared: changes apply at once).
+    pub fn allow_list(&self) -> &AllowList {
+        &self.allow
+    }
+
+    /// The memory of misbehaving providers.
+    pub fn reputation(&self) -> &Reputation {
+        &self.reputation
+    }
+
+    /// The address peers dial: the endpoint's advertised addresses plus the
+    /// concrete sockets it is bound to.
+    pub fn addr(&self) -> EndpointAddr {
+        let ep = self.endpoint();
+        let mut addr = ep.addr();
+        for s in ep.bound_sockets() {
+            if !s.ip().is_unspecified() {
+                addr.addrs.insert(TransportAddr::Ip(s));
+            }
+        }
+        addr
+    }
+
+    /// A ticket for a pinned blob or collection on this node.
+    pub async fn ticket(&self, hash: ContentHash) -> Result<BlobTicket, StoreError> {
+        let format = match self
+            .store
+            .api()
+            .tags()
+            .get(format!("{}{hash}", crate::store::PIN_PREFIX))
+            .await
+            .map_err(|e| StoreError::backend("reading tags", e))?
+        {
+            Some(tag) => tag.format,
+            None => BlobFormat::Raw,
+        };
+        Ok(BlobTicket::new(self.addr(), to_iroh(hash), format))
+    }
+
+    /// A fetcher that downloads into this node's store.
+    pub fn fetcher(&self, options: FetchOptions) -> Fetcher {
+        Fetcher::new(
+            self.endpoint().clone(),
+            self.store.clone(),
+            self.reputation.clone(),
+            FetchOptions {
+                stall_timeout: options.stall_timeout.max(self.idle_timeout),
+                ..options
+            },
+        )
+    }
+
+    /// Stops serving, closes the endpoint and then the store.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        if let Err(e) = self.router.shutdown().await {
+            tracing::warn!("router shutdown: {e}");
+        }
+        self.store.shutdown().await
+    }
+}
+
+async fn bind_endpoint(config: &NodeConfig, identity: &NodeIdentity) -> Result<Endpoint, NodeError> {
+    let bind_err = |message: String| NodeError::Bind {
+        addr: config.bind,
+        message,
+    };
+    let idle = config
+        .idle_timeout
+        .try_into()
+        .map_err(|e| bind_err(format!("bad idle timeout: {e}")))?;
+    let transport = QuicTransportConfig::builder()
+        .max_idle_timeout(Some(idle))
+        .keep_alive_interval(Duration::from_millis(
+            (config.idle_timeout.as_millis() as u64 / 4).max(100),
+        ))
+        .max_concurrent_bidi_streams(1024u32.into())
+        .build();
+    let builder = match (config.discovery, config.relay) {
+        (true, true) => Endpoint::builder(presets::N0),
+        (true, false) => Endpoint::builder(presets::N0DisableRelay),
+        (false, true) => Endpoint::builder(presets::Minimal).relay_mode(RelayMode::Default),
+        (false, false) => Endpoint::builder(presets::Minimal).relay_mode(RelayMode::Disabled),
+    };
+    builder
+        .secret_key(identity.secret_key().clone())
+        .transport_config(transport)
+        .clear_ip_transports()
+        .bind_addr(config.bind)
+        .map_err(|e| bind_err(e.to_string()))?
+        .bind()
+        .await
+        .map_err(|e| bind_err(e.to_string()))
+}
+
+/// The blob protocol behind the allow-list: refuses connections from peers
+/// that are not admitted, and leaves the store open on shutdown (the node
+/// closes it after the endpoint).
+#[derive(Debug, Clone)]
+struct GuardedBlobs {
+    store: iroh_blobs::api::Store,
+    events: EventSender,
+    allow: AllowList,
+}
+
+impl ProtocolHandler for GuardedBlobs {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = conn.remote_id();
+        if !self.allow.peer_allowed(&peer) {
+            tracing::warn!(peer = %peer, "refused a peer that is not on the allow-list");
+            conn.close(iroh_blobs::protocol::ERR_PERMISSION, b"not allowed");
+            // Give the close frame a moment to leave before the connection drops.
+            tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
+            return Ok(());
+        }
+        iroh_blobs::provider::handle_connection(conn, self.store.clone(), self.events.clone())
+            .await;
+        Ok(())
+    }
+}
+
+/// Answers the provider's intercept events: a request for a hash outside the
+/// hash policy is refused; when a serve rate limit is set, each 16 KiB piece
+/// waits for its slot.
+fn spawn_event_handler(
+    store: BlobStore,
+    allow: AllowList,
+    rate_limit: Option<u64>,
+) -> EventSender {
+    let mask = EventMask {
+        get: RequestMode::Intercept,
+        get_many: RequestMode::Intercept,
+        observe: ObserveMode::Intercept,
+        throttle: if rate_limit.is_some() {
+            ThrottleMode::Intercept
+        } else {
+            ThrottleMode::None
+        },
+        ..EventMask::DEFAULT
+    };
+    let (sender, mut rx) = EventSender::channel(256, mask);
+    let limiter = Arc::new(Mutex::new(tokio::time::Instant::now()));
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                ProviderMessage::GetRequestReceived(msg) => {
+                    let ok = hashes_allowed(&store, &allow, [msg.inner.request.hash]).await;
+                    msg.tx.send(verdict(ok)).await.ok();
+                }
+                ProviderMessage::GetManyRequestReceived(msg) => {
+                    let hashes = msg.inner.request.hashes.clone();
+                    let ok = hashes_allowed(&store, &allow, hashes).await;
+                    msg.tx.send(verdict(ok)).await.ok();
+                }
+                ProviderMessage::ObserveRequestReceived(msg) => {
+                    let ok = hashes_allowed(&store, &allow, [msg.inner.request.hash]).await;
+                    msg.tx.send(verdict(ok)).await.ok();
+                }
+                ProviderMessage::PushRequestReceived(msg) => {
+                    msg.tx.send(Err(AbortReason::Permission)).await.ok();
+                }
+                ProviderMessage::Throttle(msg) => {
+                    let Some(rate) = rate_limit else {
+                        msg.tx.send(Ok(())).await.ok();
+                        continue;
+                    };
+                    let cost = Duration::from_secs_f64(msg.inner.size as f64 / rate.max(1) as f64);
+                    let start = {
+                        let mut next = limiter.lock().await;
+                        let now = tokio::time::Instant::now();
+                        let start = (*next).max(now);
+                        *next = start + cost;
+                        start
+                    };
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(start).await;
+                        msg.tx.send(Ok(())).await.ok();
+                    });
+                }
+                _ => {}
+            }
+        }
+    });
+    sender
+}
+
+fn verdict(ok: bool) -> Result<(), AbortReason> {
+    if ok { Ok(()) } else { Err(AbortReason::Permission) }
+}
+
+async fn hashes_allowed(
+    store: &BlobStore,
+    allow: &AllowList,
+    hashes: impl IntoIterator<Item = Hash>,
+) -> bool {
+    let wanted: Vec<Hash> = hashes.into_iter().collect();
+    let ok = match allow.hash_policy() {
+        HashPolicy::Only(set) => wanted
+            .iter()
+            .all(|h| set.contains(&crate::store::from_iroh(*h))),
+        HashPolicy::Pinned => match store.pinned_closure().await {
+            Ok(pinned) => wanted.iter().all(|h| pinned.contains(h)),
+            Err(e) => {
+                tracing::warn!("cannot read pins, refusing request: {e}");
+                false
+            }
+        },
+    };
+    if !ok {
+        let list: HashSet<String> = wanted.iter().map(|h| h.to_hex().to_string()).collect();
+        tracing::warn!(hashes = ?list, "refused a request for a hash this node does not serve");
+    }
+    ok
+}
