@@ -432,7 +432,10 @@ impl Fetcher {
         for l in &live {
             l.conn.close(0u32.into(), b"done");
         }
-        result?;
+        if let Err(e) = result {
+            self.forget_failed(hash, &e).await;
+            return Err(e);
+        }
         if self.options.pin {
             self.store.finish_partial(hash, format).await?;
         }
@@ -464,6 +467,21 @@ impl Fetcher {
             providers,
             elapsed_secs: started.elapsed().as_secs_f64(),
         })
+    }
+
+    /// After a failed fetch: keep the partial tag (for a resume) only if some
+    /// verified data arrived and the failure was not the budget.
+    async fn forget_failed(&self, hash: ContentHash, e: &FetchError) {
+        let over_budget = matches!(e, FetchError::Store(StoreError::BudgetExceeded { .. }));
+        let nothing = match self.store.api().observe(to_iroh(hash)).await {
+            Ok(bf) => bf.ranges.is_empty(),
+            Err(_) => false,
+        };
+        if (over_budget || nothing)
+            && let Err(e) = self.store.drop_partial(hash).await
+        {
+            tracing::warn!(%hash, "cannot drop the partial tag: {e}");
+        }
     }
 
     /// Dials every provider at once; corrupt-remembered ones are skipped when
@@ -575,9 +593,10 @@ impl Fetcher {
             acc.local += size;
             return Ok(());
         }
+        let have_before = bitfield.total_bytes();
         let size = match bitfield.validated_size() {
             Some(s) => s,
-            None => self.probe_size(ih, live).await?,
+            None => self.probe_size(ih, live, problems).await?,
         };
         let bitfield = api
             .observe(ih)
@@ -612,10 +631,12 @@ impl Fetcher {
         if let Some(p) = &self.options.progress {
             p(work.base, work.total);
         }
-        let mut tasks = Vec::new();
+        // A JoinSet so that dropping this future (a cancelled fetch) stops
+        // every worker too.
+        let mut tasks = tokio::task::JoinSet::new();
         for l in live.iter().filter(|l| !l.dropped.load(Ordering::SeqCst)) {
             for _ in 0..self.options.streams_per_provider.max(1) {
-                tasks.push(tokio::spawn(worker(
+                tasks.spawn(worker(
                     l.clone(),
                     ih,
                     work.clone(),
@@ -623,12 +644,12 @@ impl Fetcher {
                     self.reputation.clone(),
                     self.options.stall_timeout,
                     self.options.progress.clone(),
-                )));
+                ));
             }
         }
-        for t in tasks {
-            if let Err(e) = t.await {
-                tracing::error!("fetch worker panicked: {e}");
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!("fetch worker failed: {e}");
             }
         }
         if let Some(e) = work.fatal.lock().ok().and_then(|mut f| f.take()) {
@@ -636,8 +657,9 @@ impl Fetcher {
         }
         let downloaded = work.done.load(Ordering::Relaxed);
         acc.size += size;
-        acc.local += have;
-        acc.downloaded += downloaded;
+        acc.local += have_before.min(have);
+        // The probe's verified last chunk counts as downloaded too.
+        acc.downloaded += downloaded + have.saturating_sub(have_before);
         let bitfield = api
             .observe(ih)
             .await
@@ -658,7 +680,12 @@ impl Fetcher {
 
     /// Learns the blob's size from the first provider that has it (the
     /// verified last chunk, which is stored too).
-    async fn probe_size(&self, hash: Hash, live: &[Arc<Live>]) -> Result<u64, FetchError> {
+    async fn probe_size(
+        &self,
+        hash: Hash,
+        live: &[Arc<Live>],
+        earlier: &[ProviderProblem],
+    ) -> Result<u64, FetchError> {
         for l in live.iter().filter(|l| !l.dropped.load(Ordering::SeqCst)) {
             let request = GetRequest::blob_ranges(hash, ChunkRanges::last_chunk());
             let r = tokio::time::timeout(
@@ -667,7 +694,8 @@ impl Fetcher {
             )
             .await;
             match r {
-                Ok(Ok(_)) => {
+                Ok(Ok(stats)) => {
+                    l.bytes.fetch_add(stats.payload_bytes_read, Ordering::Relaxed);
                     let bf = self
                         .store
                         .api()
@@ -698,10 +726,11 @@ impl Fetcher {
                 }
             }
         }
-        let problems = live
-            .iter()
-            .filter_map(|l| l.problem.lock().ok().and_then(|p| p.clone()))
-            .collect();
+        let mut problems = earlier.to_vec();
+        problems.extend(
+            live.iter()
+                .filter_map(|l| l.problem.lock().ok().and_then(|p| p.clone())),
+        );
         Err(FetchError::from_problems(from_iroh(hash), 0, problems))
     }
 }
@@ -739,8 +768,21 @@ fn range_bounds(
 /// Turns a get error into a provider problem.
 fn classify(e: &GetError) -> (ProblemKind, String) {
     let message = e.to_string();
-    if e.iroh_error_code() == Some(iroh_blobs::protocol::ERR_PERMISSION) {
-        return (ProblemKind::Refused, message);
+    match error_code(e) {
+        Some(c) if c == iroh_blobs::protocol::ERR_PERMISSION => {
+            return (ProblemKind::Refused, message);
+        }
+        // iroh-blobs answers a request for data it does not have by resetting
+        // the stream with its "internal" code; our providers refuse (rather
+        // than fail) everything they hold but do not serve, so this means
+        // "does not have it".
+        Some(c) if c == iroh_blobs::protocol::ERR_INTERNAL => {
+            return (
+                ProblemKind::NotFound,
+                format!("does not have the requested data ({message})"),
+            );
+        }
+        _ => {}
     }
     match e {
         GetError::Decode { source, .. } => match source {
@@ -758,6 +800,52 @@ fn classify(e: &GetError) -> (ProblemKind, String) {
         } => (ProblemKind::NotFound, message),
         _ => (ProblemKind::Died, message),
     }
+}
+
+/// The QUIC application error code the provider closed the stream or the
+/// connection with, wherever it sits in the error's chain.
+fn error_code(e: &GetError) -> Option<iroh::endpoint::VarInt> {
+    use iroh::endpoint::{ConnectionError, ReadError, WriteError};
+    fn of(e: &(dyn std::error::Error + 'static)) -> Option<iroh::endpoint::VarInt> {
+        if let Some(r) = e.downcast_ref::<ReadError>() {
+            return match r {
+                ReadError::Reset(code) => Some(*code),
+                ReadError::ConnectionLost(ConnectionError::ApplicationClosed(ac)) => {
+                    Some(ac.error_code)
+                }
+                _ => None,
+            };
+        }
+        if let Some(w) = e.downcast_ref::<WriteError>() {
+            return match w {
+                WriteError::Stopped(code) => Some(*code),
+                WriteError::ConnectionLost(ConnectionError::ApplicationClosed(ac)) => {
+                    Some(ac.error_code)
+                }
+                _ => None,
+            };
+        }
+        if let Some(ConnectionError::ApplicationClosed(ac)) = e.downcast_ref::<ConnectionError>() {
+            return Some(ac.error_code);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            return of(inner);
+        }
+        None
+    }
+    if let Some(code) = e.iroh_error_code() {
+        return Some(code);
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(code) = of(err) {
+            return Some(code);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// A failure of our own store rather than the provider's.

@@ -364,7 +364,19 @@ async fn hashes_allowed(
             .iter()
             .all(|h| set.contains(&crate::store::from_iroh(*h))),
         HashPolicy::Pinned => match store.pinned_closure().await {
-            Ok(pinned) => wanted.iter().all(|h| pinned.contains(h)),
+            Ok(pinned) => {
+                let mut ok = true;
+                for h in &wanted {
+                    // A hash the node does not hold at all is let through, so
+                    // that the requester hears "not found" rather than
+                    // "refused"; present but unpinned data is refused.
+                    if !pinned.contains(h) && !absent(store, *h).await {
+                        ok = false;
+                        break;
+                    }
+                }
+                ok
+            }
             Err(e) => {
                 tracing::warn!("cannot read pins, refusing request: {e}");
                 false
@@ -376,4 +388,11 @@ async fn hashes_allowed(
         tracing::warn!(hashes = ?list, "refused a request for a hash this node does not serve");
     }
     ok
+}
+
+async fn absent(store: &BlobStore, hash: Hash) -> bool {
+    matches!(
+        store.api().status(hash).await,
+        Ok(iroh_blobs::api::blobs::BlobStatus::NotFound)
+    )
 }

@@ -194,6 +194,7 @@ pub struct BlobStore {
     root: PathBuf,
     config: StoreConfig,
     gc: Arc<GcState>,
+    /// Held (flock) while the store is open.
     _lock: Arc<File>,
 }
 
@@ -257,10 +258,17 @@ impl BlobStore {
 
     /// Flushes and closes the store. Other clones become unusable.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
-        self.store
+        let r = self
+            .store
             .shutdown()
             .await
-            .map_err(|e| StoreError::backend("shutting down", e))
+            .map_err(|e| StoreError::backend("shutting down", e));
+        // Let the next process (or a restart in this one) open the store at
+        // once, even while clones of this handle are still being dropped.
+        if let Err(e) = self._lock.unlock() {
+            tracing::warn!("cannot release the store lock: {e}");
+        }
+        r
     }
 
     /// Imports the file at `path` and pins it. `progress` gets the bytes read
@@ -417,6 +425,16 @@ impl BlobStore {
         format: BlobFormat,
     ) -> Result<(), StoreError> {
         self.pin(hash, format).await?;
+        self.store
+            .tags()
+            .delete(partial_tag(hash))
+            .await
+            .map_err(|e| StoreError::backend("tagging a download", e))?;
+        Ok(())
+    }
+
+    /// Forgets a download in progress (its data is collected unless pinned).
+    pub(crate) async fn drop_partial(&self, hash: ContentHash) -> Result<(), StoreError> {
         self.store
             .tags()
             .delete(partial_tag(hash))

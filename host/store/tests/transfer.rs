@@ -1,0 +1,590 @@
+//! Loopback tests with real iroh endpoints: several nodes in one process,
+//! each with its own data directory, store and endpoint.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clusterai_store::fetch::{FetchOptions, ProblemKind, Provider};
+use clusterai_store::{
+    AllowList, BlobFormat, ContentHash, FetchError, Node, NodeConfig, StoreConfig, StoreError,
+};
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use tempfile::TempDir;
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Deterministic pseudo-random bytes (incompressible, distinct per seed).
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter = 0u64;
+    while out.len() < len {
+        let mut h = blake3::Hasher::new();
+        h.update(&seed.to_le_bytes());
+        h.update(&counter.to_le_bytes());
+        let mut reader = h.finalize_xof();
+        let mut block = [0u8; 4096];
+        reader.fill(&mut block);
+        out.extend_from_slice(&block);
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+async fn node(dir: &Path) -> Node {
+    node_with(NodeConfig::loopback(dir)).await
+}
+
+async fn node_with(config: NodeConfig) -> Node {
+    Node::spawn(config, AllowList::new()).await.expect("node starts")
+}
+
+fn opts() -> FetchOptions {
+    FetchOptions {
+        segment_bytes: 1 << 20,
+        connect_timeout: Duration::from_secs(5),
+        stall_timeout: Duration::from_secs(20),
+        ..FetchOptions::default()
+    }
+}
+
+/// Lets `fetchers` fetch from `provider`.
+fn admit(provider: &Node, fetchers: &[&Node]) {
+    for f in fetchers {
+        provider.allow_list().allow_peer(f.node_id());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_fetch_from_one_then_from_two_in_parallel() {
+    init_tracing();
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = node(dirs[0].path()).await;
+    let b = node(dirs[1].path()).await;
+    let c = node(dirs[2].path()).await;
+    admit(&a, &[&b, &c]);
+    admit(&b, &[&c]);
+    let bytes = data(8 << 20, 1);
+    let hash = a.store().import_bytes(bytes.clone()).await.unwrap();
+    assert_eq!(hash, ContentHash::of(&bytes));
+
+    // B from A alone.
+    let report = b
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+    assert_eq!(report.size, bytes.len() as u64);
+    assert_eq!(report.downloaded, bytes.len() as u64);
+    assert_eq!(b.store().read(hash).await.unwrap(), bytes);
+    assert!(b.store().is_pinned(hash).await.unwrap());
+
+    // C from A and B at once, by ranges: both deliver part of the blob.
+    let report = c
+        .fetcher(opts())
+        .fetch(
+            hash,
+            BlobFormat::Raw,
+            &[Provider::new(a.addr()), Provider::new(b.addr())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.store().read(hash).await.unwrap(), bytes);
+    let per: Vec<u64> = report.providers.iter().map(|p| p.bytes).collect();
+    assert_eq!(per.len(), 2, "{report:?}");
+    assert!(per.iter().all(|&n| n > 0), "both providers served ranges: {per:?}");
+    assert_eq!(per.iter().sum::<u64>(), bytes.len() as u64);
+
+    // Fetching again is a no-op.
+    let again = c
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+    assert_eq!(again.downloaded, 0);
+    for n in [a, b, c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_and_manifest_travel_as_one_collection() {
+    init_tracing();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(da.path()).await;
+    let b = node(db.path()).await;
+    admit(&a, &[&b]);
+    let model = data(3 << 20, 2);
+    let manifest = br#"{"name":"tiny","version":"0.1.0"}"#.to_vec();
+    let hm = a.store().import_bytes(model.clone()).await.unwrap();
+    let hj = a.store().import_bytes(manifest.clone()).await.unwrap();
+    let root = a
+        .store()
+        .add_collection([("model.onnx".to_string(), hm), ("manifest.json".to_string(), hj)])
+        .await
+        .unwrap();
+    // Only the collection stays pinned; its children are served through it.
+    a.store().unpin(hm).await.unwrap();
+    a.store().unpin(hj).await.unwrap();
+    let ticket = a.ticket(root).await.unwrap().to_string();
+    let provider: Provider = ticket.parse().unwrap();
+    assert_eq!(provider.ticket_content, Some((root, BlobFormat::HashSeq)));
+    let report = b
+        .fetcher(opts())
+        .fetch(root, BlobFormat::HashSeq, &[provider])
+        .await
+        .unwrap();
+    assert_eq!(report.format, "collection");
+    let entries = b.store().collection(root).await.unwrap();
+    assert_eq!(
+        entries,
+        vec![("model.onnx".to_string(), hm), ("manifest.json".to_string(), hj)]
+    );
+    assert_eq!(b.store().read(hm).await.unwrap(), model);
+    assert_eq!(b.store().read(hj).await.unwrap(), manifest);
+    // The children survive a collection because the root is pinned.
+    b.store().collect().await.unwrap();
+    assert_eq!(b.store().read(hm).await.unwrap(), model);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// A provider that relays the blob protocol to an honest node and flips one
+/// byte in every response (past the 8-byte size header).
+#[derive(Debug, Clone)]
+struct FlipByte {
+    endpoint: iroh::Endpoint,
+    upstream: iroh::EndpointAddr,
+}
+
+impl ProtocolHandler for FlipByte {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let up = self
+            .endpoint
+            .connect(self.upstream.clone(), iroh_blobs::ALPN)
+            .await
+            .map_err(AcceptError::from_err)?;
+        while let Ok((mut c_send, mut c_recv)) = conn.accept_bi().await {
+            let (mut u_send, mut u_recv) = up.open_bi().await.map_err(AcceptError::from_err)?;
+            tokio::spawn(async move {
+                let req = c_recv.read_to_end(1 << 16).await?;
+                u_send.write_all(&req).await?;
+                u_send.finish()?;
+                let mut resp = u_recv.read_to_end(1 << 30).await?;
+                if resp.len() > 300 {
+                    resp[300] ^= 0x01;
+                }
+                c_send.write_all(&resp).await?;
+                c_send.finish()?;
+                anyhow::Ok(())
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_flips_a_byte_is_rejected_and_remembered() {
+    init_tracing();
+    let dirs: Vec<TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let honest = node(dirs[0].path()).await;
+    let c = node(dirs[1].path()).await;
+    let d = node(dirs[2].path()).await;
+    let bytes = data(4 << 20, 3);
+    let hash = honest.store().import_bytes(bytes.clone()).await.unwrap();
+
+    let proxy_ep = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .relay_mode(iroh::RelayMode::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    admit(&honest, &[&c, &d]);
+    honest.allow_list().allow_peer(proxy_ep.id());
+    let proxy = Router::builder(proxy_ep.clone())
+        .accept(
+            iroh_blobs::ALPN,
+            FlipByte {
+                endpoint: proxy_ep.clone(),
+                upstream: honest.addr(),
+            },
+        )
+        .spawn();
+    let mut proxy_addr = iroh::EndpointAddr::new(proxy_ep.id());
+    for s in proxy_ep.bound_sockets() {
+        proxy_addr.addrs.insert(iroh::TransportAddr::Ip(s));
+    }
+
+    // Only the corrupt provider: the fetch fails, naming why, and nothing
+    // unverified is kept.
+    let err = c
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(proxy_addr.clone())])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Corrupt { .. }), "{err}");
+    assert!(!c.store().has(hash).await.unwrap());
+    assert!(c.reputation().is_corrupt(&proxy_ep.id()));
+
+    // Corrupt and honest together: the corrupt one is dropped mid-fetch, its
+    // ranges go to the honest one, and the result verifies.
+    let report = d
+        .fetcher(opts())
+        .fetch(
+            hash,
+            BlobFormat::Raw,
+            &[Provider::new(proxy_addr.clone()), Provider::new(honest.addr())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.store().read(hash).await.unwrap(), bytes);
+    let bad = report
+        .providers
+        .iter()
+        .find(|p| p.node == proxy_ep.id().to_string())
+        .unwrap();
+    assert_eq!(bad.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Corrupt));
+    assert!(d.reputation().is_corrupt(&proxy_ep.id()));
+
+    // C remembers: next time it skips the corrupt provider altogether.
+    let report = c
+        .fetcher(opts())
+        .fetch(
+            hash,
+            BlobFormat::Raw,
+            &[Provider::new(proxy_addr), Provider::new(honest.addr())],
+        )
+        .await
+        .unwrap();
+    assert!(report.providers.iter().all(|p| p.node != proxy_ep.id().to_string()));
+    assert_eq!(c.store().read(hash).await.unwrap(), bytes);
+    proxy.shutdown().await.unwrap();
+    for n in [honest, c, d] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_killed_halfway_resumes_without_redownloading() {
+    init_tracing();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The provider serves at 8 MB/s so the fetch is reliably mid-way when killed.
+    let a = node_with(NodeConfig {
+        serve_rate_limit: Some(8_000_000),
+        ..NodeConfig::loopback(da.path())
+    })
+    .await;
+    let b = node(db.path()).await;
+    admit(&a, &[&b]);
+    let size = 16 << 20;
+    let bytes = data(size, 4);
+    let hash = a.store().import_bytes(bytes.clone()).await.unwrap();
+
+    let halfway = Arc::new(tokio::sync::Notify::new());
+    let signalled = Arc::new(AtomicBool::new(false));
+    let (h2, s2) = (halfway.clone(), signalled.clone());
+    let fetcher = b.fetcher(FetchOptions {
+        progress: Some(Arc::new(move |done, total| {
+            if done * 2 >= total && !s2.swap(true, Ordering::SeqCst) {
+                h2.notify_one();
+            }
+        })),
+        ..opts()
+    });
+    let addr = a.addr();
+    let task = tokio::spawn(async move {
+        fetcher
+            .fetch(hash, BlobFormat::Raw, &[Provider::new(addr)])
+            .await
+    });
+    tokio::time::timeout(Duration::from_secs(120), halfway.notified())
+        .await
+        .expect("fetch reaches halfway");
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    // Restart the fetching node: the partial download survives.
+    b.shutdown().await.unwrap();
+    drop(b);
+    let b = node(db.path()).await;
+    a.allow_list().allow_peer(b.node_id());
+    let listed = b.store().list().await.unwrap();
+    assert!(listed.iter().any(|e| e.hash == hash && e.state == "partial"), "{listed:?}");
+    let report = b
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+    assert!(
+        report.already_local >= size as u64 / 3,
+        "kept what it had: {report:?}"
+    );
+    assert!(
+        report.downloaded + report.already_local <= size as u64 + (4 << 20),
+        "did not download again what it had: {report:?}"
+    );
+    assert_eq!(b.store().read(hash).await.unwrap(), bytes);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_provider_fails_over_within_seconds() {
+    init_tracing();
+    let dirs: Vec<TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let limited = |d: &Path| NodeConfig {
+        serve_rate_limit: Some(6_000_000),
+        ..NodeConfig::loopback(d)
+    };
+    let a = node_with(limited(dirs[0].path())).await;
+    let b = node_with(limited(dirs[1].path())).await;
+    let c = node(dirs[2].path()).await;
+    let gone = node(dirs[3].path()).await;
+    let gone_addr = gone.addr();
+    gone.shutdown().await.unwrap();
+    admit(&a, &[&b, &c]);
+    admit(&b, &[&c]);
+    let size = 16 << 20;
+    let bytes = data(size, 5);
+    let hash = a.store().import_bytes(bytes.clone()).await.unwrap();
+    b.fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+
+    let quarter = Arc::new(tokio::sync::Notify::new());
+    let signalled = Arc::new(AtomicBool::new(false));
+    let (q2, s2) = (quarter.clone(), signalled.clone());
+    let fetcher = c.fetcher(FetchOptions {
+        progress: Some(Arc::new(move |done, total| {
+            if done * 4 >= total && !s2.swap(true, Ordering::SeqCst) {
+                q2.notify_one();
+            }
+        })),
+        connect_timeout: Duration::from_secs(3),
+        ..opts()
+    });
+    let providers = vec![
+        Provider::new(gone_addr),
+        Provider::new(a.addr()),
+        Provider::new(b.addr()),
+    ];
+    let task = tokio::spawn(async move { fetcher.fetch(hash, BlobFormat::Raw, &providers).await });
+    tokio::time::timeout(Duration::from_secs(120), quarter.notified())
+        .await
+        .expect("fetch reaches a quarter");
+    // A dies mid-transfer.
+    let killed = Instant::now();
+    a.shutdown().await.unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("fetch finishes")
+        .unwrap()
+        .unwrap();
+    let after = killed.elapsed();
+    assert_eq!(c.store().read(hash).await.unwrap(), bytes);
+    let a_report = report
+        .providers
+        .iter()
+        .find(|p| p.node == a.node_id().to_string())
+        .unwrap();
+    assert_eq!(a_report.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Died));
+    let gone_report = report
+        .providers
+        .iter()
+        .find(|p| p.problem.as_ref().map(|p| p.kind) == Some(ProblemKind::Unreachable));
+    assert!(gone_report.is_some(), "{report:?}");
+    // B alone needs (3/4 of 16 MiB) / 6 MB/s ≈ 2 s; allow a loaded box plenty.
+    assert!(after < Duration::from_secs(60), "failover took {after:?}");
+    eprintln!("finished {after:?} after the provider died");
+    b.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_or_hash_not_allowed_is_refused() {
+    init_tracing();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(da.path()).await;
+    let b = node(db.path()).await;
+    let hash = a.store().import_bytes(data(100_000, 6)).await.unwrap();
+    let err = b
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Refused { .. }), "{err}");
+    assert!(!b.store().has(hash).await.unwrap());
+
+    // Admitted, but the hash is no longer pinned: still refused.
+    admit(&a, &[&b]);
+    a.store().unpin(hash).await.unwrap();
+    let err = b
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Refused { .. }), "{err}");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// Reopens the store in `dir` and checks that `kept` are all there, intact.
+async fn restart_and_check(node: Node, dir: &Path, kept: &[(ContentHash, Vec<u8>)]) -> Node {
+    node.shutdown().await.unwrap();
+    drop(node);
+    let node = node_with(NodeConfig {
+        store: StoreConfig {
+            budget: Some(1 << 20),
+            ..StoreConfig::default()
+        },
+        ..NodeConfig::loopback(dir)
+    })
+    .await;
+    for (hash, bytes) in kept {
+        assert!(node.store().is_pinned(*hash).await.unwrap());
+        assert_eq!(&node.store().read(*hash).await.unwrap()[..], &bytes[..]);
+    }
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_specific_error_and_the_store_stays_intact() {
+    init_tracing();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(da.path()).await;
+    // B's store has a 1 MiB budget: the stand-in for a full disk.
+    let mut b = node_with(NodeConfig {
+        store: StoreConfig {
+            budget: Some(1 << 20),
+            ..StoreConfig::default()
+        },
+        ..NodeConfig::loopback(db.path())
+    })
+    .await;
+    admit(&a, &[&b]);
+    let small = data(200_000, 7);
+    let kept_hash = b.store().import_bytes(small.clone()).await.unwrap();
+    let kept = vec![(kept_hash, small)];
+
+    // Unknown hash.
+    let unknown = ContentHash::of(b"nobody has this");
+    let err = b
+        .fetcher(opts())
+        .fetch(unknown, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::UnknownHash { .. }), "{err}");
+    assert!(err.to_string().contains("unknown hash"), "{err}");
+    b = restart_and_check(b, db.path(), &kept).await;
+    admit(&a, &[&b]);
+
+    // Malformed ticket.
+    let err = "blobAAAAnotaticket".parse::<Provider>().unwrap_err();
+    assert!(matches!(err, FetchError::MalformedProvider { .. }), "{err}");
+
+    // Unreachable provider (a node that has gone away).
+    let dc = tempfile::tempdir().unwrap();
+    let gone = node(dc.path()).await;
+    let gone_addr = gone.addr();
+    gone.shutdown().await.unwrap();
+    let err = b
+        .fetcher(FetchOptions {
+            connect_timeout: Duration::from_secs(3),
+            ..opts()
+        })
+        .fetch(unknown, BlobFormat::Raw, &[Provider::new(gone_addr)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Unreachable { .. }), "{err}");
+    b = restart_and_check(b, db.path(), &kept).await;
+    admit(&a, &[&b]);
+
+    // "Disk full": a blob bigger than the budget, by fetch and by import.
+    let big = data(2 << 20, 8);
+    let big_hash = a.store().import_bytes(big.clone()).await.unwrap();
+    let err = b
+        .fetcher(opts())
+        .fetch(big_hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::Store(StoreError::BudgetExceeded { .. })),
+        "{err}"
+    );
+    let big_file = db.path().join("big.bin");
+    std::fs::write(&big_file, &big).unwrap();
+    let err = b.store().import_file(&big_file, |_, _| {}).await.unwrap_err();
+    assert!(matches!(err, StoreError::BudgetExceeded { .. }), "{err}");
+    b = restart_and_check(b, db.path(), &kept).await;
+
+    // A file that is missing, and one that vanishes during import.
+    let err = b
+        .store()
+        .import_file(&db.path().join("no-such-file"), |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::SourceMissing(_)), "{err}");
+    let shrinking = db.path().join("shrinking.bin");
+    std::fs::write(&shrinking, data(600_000, 9)).unwrap();
+    let victim = shrinking.clone();
+    let err = b
+        .store()
+        .import_file(&shrinking, move |read, _| {
+            // After the first megabyte-sized read, the file is cut and removed.
+            if read > 0 && victim.exists() {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&victim)
+                    .and_then(|f| f.set_len(10))
+                    .ok();
+                std::fs::remove_file(&victim).ok();
+            }
+        })
+        .await;
+    // A 600 KB file is read in one piece, so the change is only seen at the
+    // end: the file is gone.
+    let err = err.unwrap_err();
+    assert!(matches!(err, StoreError::SourceChanged { .. }), "{err}");
+    b.store().collect().await.unwrap();
+    b = restart_and_check(b, db.path(), &kept).await;
+    assert_eq!(b.store().list().await.unwrap().len(), 1);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpinned_data_is_collected_and_pinned_data_never() {
+    init_tracing();
+    let d = tempfile::tempdir().unwrap();
+    let n = node(d.path()).await;
+    let keep = data(300_000, 10);
+    let drop_ = data(300_000, 11);
+    let hk = n.store().import_bytes(keep.clone()).await.unwrap();
+    let hd = n.store().import_bytes(drop_).await.unwrap();
+    let before = n.store().used_bytes().await.unwrap();
+    assert!(n.store().unpin(hd).await.unwrap());
+    n.store().collect().await.unwrap();
+    assert!(!n.store().has(hd).await.unwrap());
+    assert_eq!(n.store().read(hk).await.unwrap(), keep);
+    assert_eq!(n.store().used_bytes().await.unwrap(), before - 300_000);
+    // A second process cannot open the same store.
+    let err = clusterai_store::BlobStore::open(d.path().join("blobs"), StoreConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InUse(_)), "{err}");
+    n.shutdown().await.unwrap();
+}
