@@ -1,1 +1,275 @@
-//! bench
+//! The `transfer` benchmark suite (`clusterai bench transfer`).
+//!
+//! Everything runs in one process on loopback, with real endpoints and file
+//! stores in a temporary directory:
+//!
+//! | result | unit | baseline | what |
+//! |---|---|---|---|
+//! | `fetch_1_provider` | MB/s | `tcp_copy` | our fetcher, one provider, parallel range streams, vs. a plain TCP copy of the same bytes from a file to a file |
+//! | `fetch_1_provider_stock` | MB/s | `tcp_copy` | stock iroh-blobs `Remote::fetch` (one stream) for comparison |
+//! | `fetch_2_providers` | MB/s | `fetch_1_provider_capped` | two providers vs. one, each provider capped at [`TransferBench::provider_cap`] so the provider is the bottleneck |
+//! | `fetch_2_providers_uncapped` | MB/s | `fetch_1_provider` | two uncapped providers on the same box (CPU-bound: all nodes share the cores) |
+//! | `blake3` | MB/s | `memcpy` | single-threaded BLAKE3 of the same bytes vs. copying them in memory |
+//!
+//! MB is 10^6 bytes.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clusterai_types::bench::{BenchReport, BenchResult};
+
+use crate::allow::AllowList;
+use crate::fetch::{FetchOptions, Provider};
+use crate::node::{BLOBS_ALPN, Node, NodeConfig};
+use crate::store::to_iroh;
+use iroh_blobs::BlobFormat;
+
+/// Settings of the transfer benchmark.
+#[derive(Debug, Clone)]
+pub struct TransferBench {
+    /// Bytes of the blob for the uncapped runs (the issue asks for 256 MiB).
+    pub size: u64,
+    /// Bytes of the blob for the capped two-provider comparison.
+    pub capped_size: u64,
+    /// Serve cap per provider (bytes/s) in the capped comparison.
+    pub provider_cap: u64,
+    /// Fetch options (streams per provider, segment size) under test.
+    pub fetch: FetchOptions,
+    /// Also measure stock iroh-blobs (one stream).
+    pub stock: bool,
+}
+
+impl Default for TransferBench {
+    fn default() -> Self {
+        Self {
+            size: 256 << 20,
+            capped_size: 64 << 20,
+            provider_cap: 50_000_000,
+            fetch: FetchOptions::default(),
+            stock: true,
+        }
+    }
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64().max(1e-9)
+}
+
+/// Deterministic, incompressible bytes.
+fn bench_data(len: u64) -> Vec<u8> {
+    let mut out = vec![0u8; len as usize];
+    let mut h = blake3::Hasher::new();
+    h.update(b"clusterai transfer bench");
+    h.finalize_xof().fill(&mut out);
+    out
+}
+
+/// Runs the suite and returns its figures.
+pub async fn transfer(bench: &TransferBench) -> anyhow::Result<BenchReport> {
+    let mut report = BenchReport::new("transfer");
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let data = bench_data(bench.size);
+    let src = tmp.path().join("source.bin");
+    std::fs::write(&src, &data).context("writing the source file")?;
+
+    // BLAKE3 vs memcpy, best of three.
+    let (b3, mc) = tokio::task::spawn_blocking(move || hash_vs_memcpy(&data)).await?;
+    let tcp = tcp_copy(&src, &tmp.path().join("tcp-copy.bin"), bench.size).await?;
+
+    let provider = spawn(tmp.path().join("p1"), None).await?;
+    let hash = provider.store().import_file(&src, |_, _| {}).await?;
+
+    let fetch_one = |name: &'static str| {
+        let dir = tmp.path().join(name);
+        let providers = vec![Provider::new(provider.addr())];
+        let opts = bench.fetch.clone();
+        let p = provider.clone();
+        async move {
+            let node = spawn(dir, None).await?;
+            p.allow_list().allow_peer(node.node_id());
+            let t = Instant::now();
+            node.fetcher(opts).fetch(hash, BlobFormat::Raw, &providers).await?;
+            let d = t.elapsed();
+            node.shutdown().await?;
+            anyhow::Ok(d)
+        }
+    };
+    let one = fetch_one("f1").await?;
+    let one_mb = mb_per_s(bench.size, one);
+    report.results.push(BenchResult::new(
+        "fetch_1_provider",
+        "MB/s",
+        one_mb,
+        "tcp_copy",
+        tcp,
+    ));
+
+    if bench.stock {
+        let node = spawn(tmp.path().join("stock"), None).await?;
+        provider.allow_list().allow_peer(node.node_id());
+        let t = Instant::now();
+        let conn = node.endpoint().connect(provider.addr(), BLOBS_ALPN).await?;
+        node.store()
+            .api()
+            .remote()
+            .fetch(conn.clone(), to_iroh(hash))
+            .complete()
+            .await
+            .map_err(|e| anyhow::anyhow!("stock fetch: {e}"))?;
+        let d = t.elapsed();
+        conn.close(0u32.into(), b"done");
+        node.shutdown().await?;
+        report.results.push(BenchResult::new(
+            "fetch_1_provider_stock",
+            "MB/s",
+            mb_per_s(bench.size, d),
+            "tcp_copy",
+            tcp,
+        ));
+    }
+
+    // A second uncapped provider: fetched from the first.
+    let second = spawn(tmp.path().join("p2"), None).await?;
+    provider.allow_list().allow_peer(second.node_id());
+    second
+        .fetcher(bench.fetch.clone())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(provider.addr())])
+        .await?;
+    {
+        let node = spawn(tmp.path().join("f2"), None).await?;
+        provider.allow_list().allow_peer(node.node_id());
+        second.allow_list().allow_peer(node.node_id());
+        let t = Instant::now();
+        node.fetcher(bench.fetch.clone())
+            .fetch(
+                hash,
+                BlobFormat::Raw,
+                &[Provider::new(provider.addr()), Provider::new(second.addr())],
+            )
+            .await?;
+        let d = t.elapsed();
+        node.shutdown().await?;
+        report.results.push(BenchResult::new(
+            "fetch_2_providers_uncapped",
+            "MB/s",
+            mb_per_s(bench.size, d),
+            "fetch_1_provider",
+            one_mb,
+        ));
+    }
+    second.shutdown().await?;
+    provider.shutdown().await?;
+
+    // Providers capped: the provider is the bottleneck.
+    let small = bench_data(bench.capped_size);
+    let c1 = spawn(tmp.path().join("c1"), Some(bench.provider_cap)).await?;
+    let c2 = spawn(tmp.path().join("c2"), Some(bench.provider_cap)).await?;
+    let h = c1.store().import_bytes(small.clone()).await?;
+    c2.store().import_bytes(small).await?;
+    let mut timed = Vec::new();
+    for (name, providers) in [
+        ("cf1", vec![Provider::new(c1.addr())]),
+        (
+            "cf2",
+            vec![Provider::new(c1.addr()), Provider::new(c2.addr())],
+        ),
+    ] {
+        let node = spawn(tmp.path().join(name), None).await?;
+        c1.allow_list().allow_peer(node.node_id());
+        c2.allow_list().allow_peer(node.node_id());
+        let t = Instant::now();
+        node.fetcher(bench.fetch.clone())
+            .fetch(h, BlobFormat::Raw, &providers)
+            .await?;
+        timed.push(mb_per_s(bench.capped_size, t.elapsed()));
+        node.shutdown().await?;
+    }
+    c1.shutdown().await?;
+    c2.shutdown().await?;
+    report.results.push(BenchResult::new(
+        "fetch_2_providers",
+        "MB/s",
+        timed[1],
+        "fetch_1_provider_capped",
+        timed[0],
+    ));
+    report
+        .results
+        .push(BenchResult::new("blake3", "MB/s", b3, "memcpy", mc));
+    Ok(report)
+}
+
+async fn spawn(dir: std::path::PathBuf, cap: Option<u64>) -> anyhow::Result<Node> {
+    Ok(Node::spawn(
+        NodeConfig {
+            serve_rate_limit: cap,
+            ephemeral_identity: true,
+            ..NodeConfig::loopback(dir)
+        },
+        AllowList::new(),
+    )
+    .await?)
+}
+
+fn hash_vs_memcpy(data: &[u8]) -> (f64, f64) {
+    let mut dst = vec![0u8; data.len()];
+    let mut best_hash = Duration::MAX;
+    let mut best_copy = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        std::hint::black_box(blake3::hash(std::hint::black_box(data)));
+        best_hash = best_hash.min(t.elapsed());
+        let t = Instant::now();
+        dst.copy_from_slice(std::hint::black_box(data));
+        std::hint::black_box(&dst);
+        best_copy = best_copy.min(t.elapsed());
+    }
+    let n = data.len() as u64;
+    (mb_per_s(n, best_hash), mb_per_s(n, best_copy))
+}
+
+/// Copies `src` to `dst` through a loopback TCP connection (a sender thread
+/// reading the file, a receiver writing it), 1 MiB at a time; MB/s.
+async fn tcp_copy(src: &Path, dst: &Path, size: u64) -> anyhow::Result<f64> {
+    let src = src.to_path_buf();
+    let dst = dst.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let t = Instant::now();
+        let sender = std::thread::spawn(move || -> std::io::Result<()> {
+            let (mut sock, _) = listener.accept()?;
+            let mut file = std::fs::File::open(&src)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                sock.write_all(&buf[..n])?;
+            }
+        });
+        let mut sock = TcpStream::connect(addr)?;
+        let mut out = std::fs::File::create(&dst)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = sock.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+        let d = t.elapsed();
+        sender
+            .join()
+            .map_err(|_| anyhow::anyhow!("tcp sender panicked"))??;
+        anyhow::ensure!(total == size, "tcp copy moved {total} of {size} bytes");
+        Ok(mb_per_s(size, d))
+    })
+    .await?
+}

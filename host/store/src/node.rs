@@ -225,6 +225,22 @@ impl Node {
     }
 }
 
+/// The address a node with `config` will be reachable at: binds an endpoint
+/// with the node's identity, reads its addresses and closes it again (what
+/// `blob add` puts in its ticket).
+pub async fn advertised_addr(config: &NodeConfig) -> Result<EndpointAddr, NodeError> {
+    let identity = NodeIdentity::load_or_create(&config.data_dir)?;
+    let ep = bind_endpoint(config, &identity).await?;
+    let mut addr = ep.addr();
+    for s in ep.bound_sockets() {
+        if !s.ip().is_unspecified() {
+            addr.addrs.insert(TransportAddr::Ip(s));
+        }
+    }
+    ep.close().await;
+    Ok(addr)
+}
+
 async fn bind_endpoint(config: &NodeConfig, identity: &NodeIdentity) -> Result<Endpoint, NodeError> {
     let bind_err = |message: String| NodeError::Bind {
         addr: config.bind,
