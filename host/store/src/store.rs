@@ -174,6 +174,9 @@ struct GcState {
     inner: Mutex<GcInner>,
     /// Bumped each time the callback runs (i.e. after each finished run).
     ticks: AtomicU64,
+    /// Set when the store shuts down: no more runs (a run racing the
+    /// shutdown would fail and log an error).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -258,6 +261,7 @@ impl BlobStore {
 
     /// Flushes and closes the store. Other clones become unusable.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.gc.closing.store(true, Ordering::SeqCst);
         let r = self
             .store
             .shutdown()
@@ -674,6 +678,9 @@ fn protect_callback(state: Arc<GcState>, period: Duration) -> ProtectCb {
         let state = state.clone();
         Box::pin(async move {
             state.ticks.fetch_add(1, Ordering::Relaxed);
+            if state.closing.load(Ordering::SeqCst) {
+                return ProtectOutcome::Abort;
+            }
             let Ok(mut g) = state.inner.lock() else {
                 return ProtectOutcome::Abort;
             };

@@ -1,0 +1,136 @@
+//! Two processes: `blob add` + `blob serve` on one node, `blob get` in
+//! another, through the `blob` example binary (the same `BlobCommand` the
+//! `clusterai` CLI embeds).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use clusterai_store::NodeIdentity;
+
+/// The `blob` example next to this test binary, built on demand if missing.
+fn blob_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir.join("examples").join(format!("blob{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "clusterai-store", "--example", "blob"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the blob example");
+    }
+    bin
+}
+
+fn blob(args: &[&str]) -> Output {
+    Command::new(blob_bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("CLUSTERAI_DATA_DIR")
+        .env_remove("CLUSTERAI_BIND")
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout {}\nstderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child (a process this test started) when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn add_in_one_process_get_in_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let model = tmp.path().join("model.onnx");
+    let bytes: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(&model, &bytes).unwrap();
+    let bind = format!("127.0.0.1:{}", free_udp_port());
+
+    let added = json(&blob(&["add", s(&model), "--data-dir", s(&a), "--bind", &bind, "--json"]));
+    let hash = added["hash"].as_str().unwrap().to_string();
+    let ticket = added["ticket"].as_str().unwrap().to_string();
+    assert_eq!(hash, blake3::hash(&bytes).to_hex().as_str());
+
+    // The fetching node's id, so the server can admit it.
+    let b_id = NodeIdentity::load_or_create(&b).unwrap().node_id().to_string();
+    let mut child = Command::new(blob_bin())
+        .args(["serve", "--data-dir", s(&a), "--bind", &bind, "--allow", &b_id, "--json"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _serve = Serve(child);
+    let up: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(up["tickets"][0]["hash"], hash.as_str());
+
+    // While serving, the store is busy for other processes.
+    let busy = blob(&["add", s(&model), "--data-dir", s(&a), "--bind", &bind]);
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("in use by another process"));
+
+    let out = tmp.path().join("fetched.onnx");
+    let got = json(&blob(&[
+        "get", &hash, "--from", &ticket, "--data-dir", s(&b), "--out", s(&out), "--json",
+    ]));
+    assert_eq!(got["size"], 6_000_000);
+    assert_eq!(got["downloaded"], 6_000_000);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let listed = json(&blob(&["ls", "--data-dir", s(&b), "--json"]));
+    assert_eq!(listed[0]["hash"], hash.as_str());
+    assert_eq!(listed[0]["state"], "pinned");
+
+    // A node that is not on the allow-list is refused, and says so.
+    let refused = blob(&["get", &hash, "--from", &ticket, "--data-dir", s(&c)]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("refused"), "{err}");
+
+    // A malformed ticket and a malformed hash are named.
+    let bad = blob(&["get", &hash, "--from", "blobgarbage", "--data-dir", s(&c)]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("malformed provider"));
+    let bad = blob(&["get", "abc", "--from", &ticket, "--data-dir", s(&c)]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("64 hex characters"));
+
+    // rm frees the blob; rm of something absent fails.
+    let rm = json(&blob(&["rm", &hash, "--data-dir", s(&b), "--json"]));
+    assert_eq!(rm["removed"][0], hash.as_str());
+    let listed = json(&blob(&["ls", "--data-dir", s(&b), "--json"]));
+    assert_eq!(listed, serde_json::json!([]));
+    assert!(!blob(&["rm", &hash, "--data-dir", s(&b)]).status.success());
+}
