@@ -5,7 +5,10 @@ use clap::Parser;
 use clusterai_store::cli::{BlobCommand, run};
 
 #[derive(Debug, Parser)]
-#[command(name = "blob", about = "ClusterAI blob store (the `clusterai blob` subcommands)")]
+#[command(
+    name = "blob",
+    about = "ClusterAI blob store (the `clusterai blob` subcommands)"
+)]
 struct Args {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
@@ -18,8 +21,7 @@ struct Args {
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

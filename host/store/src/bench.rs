@@ -91,7 +91,9 @@ pub async fn transfer(bench: &TransferBench) -> anyhow::Result<BenchReport> {
             let node = spawn(dir, None).await?;
             p.allow_list().allow_peer(node.node_id());
             let t = Instant::now();
-            node.fetcher(opts).fetch(hash, BlobFormat::Raw, &providers).await?;
+            node.fetcher(opts)
+                .fetch(hash, BlobFormat::Raw, &providers)
+                .await?;
             let d = t.elapsed();
             node.shutdown().await?;
             anyhow::Ok(d)

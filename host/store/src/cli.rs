@@ -55,9 +55,9 @@ impl NodeArgs {
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         match &self.data_dir {
             Some(d) => Ok(d.clone()),
-            None => dirs::data_dir()
-                .map(|d| d.join("clusterai"))
-                .context("no data directory known for this user; pass --data-dir or set CLUSTERAI_DATA_DIR"),
+            None => dirs::data_dir().map(|d| d.join("clusterai")).context(
+                "no data directory known for this user; pass --data-dir or set CLUSTERAI_DATA_DIR",
+            ),
         }
     }
 
@@ -197,7 +197,9 @@ async fn add(file: PathBuf, node: NodeArgs, json: bool) -> anyhow::Result<ExitCo
     store.shutdown().await?;
     let hash = result?;
     if config.bind.port() == 0 {
-        tracing::warn!("--bind has port 0: the ticket's port will not be where `blob serve` listens");
+        tracing::warn!(
+            "--bind has port 0: the ticket's port will not be where `blob serve` listens"
+        );
     }
     let addr = advertised_addr(&config).await?;
     let ticket = BlobTicket::new(addr, to_iroh(hash), BlobFormat::Raw);
@@ -261,16 +263,18 @@ async fn get(
         }
     };
     let written = match &out {
-        Some(path) if format == BlobFormat::Raw => {
-            Some(
-                node.store()
-                    .export(hash, path)
-                    .await
-                    .map(|_| path.clone())
-                    .map_err(anyhow::Error::from),
-            )
-        }
-        Some(dir) => Some(export_collection(&node, hash, dir).await.map(|()| dir.clone())),
+        Some(path) if format == BlobFormat::Raw => Some(
+            node.store()
+                .export(hash, path)
+                .await
+                .map(|_| path.clone())
+                .map_err(anyhow::Error::from),
+        ),
+        Some(dir) => Some(
+            export_collection(&node, hash, dir)
+                .await
+                .map(|()| dir.clone()),
+        ),
         None => None,
     };
     node.shutdown().await?;
@@ -286,7 +290,10 @@ async fn get(
         );
         for p in &report.providers {
             match &p.problem {
-                Some(prob) => println!("  {} {} bytes, {}: {}", p.node, p.bytes, prob.kind, prob.message),
+                Some(prob) => println!(
+                    "  {} {} bytes, {}: {}",
+                    p.node, p.bytes, prob.kind, prob.message
+                ),
                 None => println!("  {} {} bytes", p.node, p.bytes),
             }
         }
@@ -371,7 +378,9 @@ async fn serve(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     if allow.is_empty() && !allow_any {
-        anyhow::bail!("serve admits nobody by default: pass --allow NODE_ID (repeatable) or --allow-any");
+        anyhow::bail!(
+            "serve admits nobody by default: pass --allow NODE_ID (repeatable) or --allow-any"
+        );
     }
     let mut list = AllowList::new().with_peers(allow);
     if allow_any {

@@ -95,7 +95,8 @@ impl FromStr for Provider {
             reason,
         };
         if s.starts_with("blob") {
-            let ticket = BlobTicket::from_str(s).map_err(|e| malformed(format!("bad ticket: {e}")))?;
+            let ticket =
+                BlobTicket::from_str(s).map_err(|e| malformed(format!("bad ticket: {e}")))?;
             let (addr, hash, format) = ticket.into_parts();
             return Ok(Self {
                 addr,
@@ -247,9 +248,10 @@ impl FetchError {
         let all = |k: ProblemKind| !problems.is_empty() && problems.iter().all(|p| p.kind == k);
         if all(ProblemKind::Unreachable) {
             Self::Unreachable { hash, problems }
-        } else if problems.iter().all(|p| {
-            p.kind == ProblemKind::NotFound || p.kind == ProblemKind::Unreachable
-        }) && problems.iter().any(|p| p.kind == ProblemKind::NotFound)
+        } else if problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::NotFound || p.kind == ProblemKind::Unreachable)
+            && problems.iter().any(|p| p.kind == ProblemKind::NotFound)
         {
             Self::UnknownHash { hash, problems }
         } else if all(ProblemKind::Refused) {
@@ -446,13 +448,16 @@ impl Fetcher {
                 bytes: l.bytes.load(Ordering::Relaxed),
                 problem: l.problem.lock().ok().and_then(|p| p.clone()),
             })
-            .chain(problems.into_iter().filter(|p| p.kind == ProblemKind::Unreachable).map(|p| {
-                ProviderReport {
-                    node: p.node.clone(),
-                    bytes: 0,
-                    problem: Some(p),
-                }
-            }))
+            .chain(
+                problems
+                    .into_iter()
+                    .filter(|p| p.kind == ProblemKind::Unreachable)
+                    .map(|p| ProviderReport {
+                        node: p.node.clone(),
+                        bytes: 0,
+                        problem: Some(p),
+                    }),
+            )
             .collect();
         Ok(FetchReport {
             hash,
@@ -560,7 +565,8 @@ impl Fetcher {
             }
         })?;
         for child in seq.iter() {
-            self.fetch_blob(from_iroh(child), live, problems, acc).await?;
+            self.fetch_blob(from_iroh(child), live, problems, acc)
+                .await?;
         }
         // Check that the metadata parses, so a bad collection is an error here
         // and not later in whoever reads it.
@@ -690,12 +696,17 @@ impl Fetcher {
             let request = GetRequest::blob_ranges(hash, ChunkRanges::last_chunk());
             let r = tokio::time::timeout(
                 self.options.stall_timeout,
-                self.store.api().remote().execute_get(l.conn.clone(), request).complete(),
+                self.store
+                    .api()
+                    .remote()
+                    .execute_get(l.conn.clone(), request)
+                    .complete(),
             )
             .await;
             match r {
                 Ok(Ok(stats)) => {
-                    l.bytes.fetch_add(stats.payload_bytes_read, Ordering::Relaxed);
+                    l.bytes
+                        .fetch_add(stats.payload_bytes_read, Ordering::Relaxed);
                     let bf = self
                         .store
                         .api()
@@ -905,7 +916,16 @@ async fn worker(
         let outcome = if ranges.is_empty() {
             Ok(())
         } else {
-            run_segment(&live, hash, ranges.clone(), &work, stall, progress.as_ref(), &store).await
+            run_segment(
+                &live,
+                hash,
+                ranges.clone(),
+                &work,
+                stall,
+                progress.as_ref(),
+                &store,
+            )
+            .await
         };
         match outcome {
             Ok(()) => {}
@@ -1001,7 +1021,9 @@ mod tests {
     #[test]
     fn parses_node_addresses_and_names_bad_input() {
         let id = iroh::SecretKey::generate().public();
-        let p: Provider = format!("{id}@127.0.0.1:4000,127.0.0.1:4001").parse().unwrap();
+        let p: Provider = format!("{id}@127.0.0.1:4000,127.0.0.1:4001")
+            .parse()
+            .unwrap();
         assert_eq!(p.node_id(), id);
         assert_eq!(p.addr.ip_addrs().count(), 2);
         let bare: Provider = id.to_string().parse().unwrap();

@@ -131,7 +131,9 @@ impl Node {
             events,
             allow: allow.clone(),
         };
-        let router = Router::builder(endpoint).accept(BLOBS_ALPN, handler).spawn();
+        let router = Router::builder(endpoint)
+            .accept(BLOBS_ALPN, handler)
+            .spawn();
         let reputation = Reputation::load(config.data_dir.join("peers.json"));
         tracing::info!(node_id = %identity.node_id(), sockets = ?router.endpoint().bound_sockets(), "node up");
         Ok(Self {
@@ -241,7 +243,10 @@ pub async fn advertised_addr(config: &NodeConfig) -> Result<EndpointAddr, NodeEr
     Ok(addr)
 }
 
-async fn bind_endpoint(config: &NodeConfig, identity: &NodeIdentity) -> Result<Endpoint, NodeError> {
+async fn bind_endpoint(
+    config: &NodeConfig,
+    identity: &NodeIdentity,
+) -> Result<Endpoint, NodeError> {
     let bind_err = |message: String| NodeError::Bind {
         addr: config.bind,
         message,
@@ -291,7 +296,9 @@ impl ProtocolHandler for GuardedBlobs {
             tracing::warn!(peer = %peer, "refused a peer that is not on the allow-list");
             conn.close(iroh_blobs::protocol::ERR_PERMISSION, b"not allowed");
             // Give the close frame a moment to leave before the connection drops.
-            tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
+            tokio::time::timeout(Duration::from_secs(2), conn.closed())
+                .await
+                .ok();
             return Ok(());
         }
         iroh_blobs::provider::handle_connection(conn, self.store.clone(), self.events.clone())
@@ -303,11 +310,7 @@ impl ProtocolHandler for GuardedBlobs {
 /// Answers the provider's intercept events: a request for a hash outside the
 /// hash policy is refused; when a serve rate limit is set, each 16 KiB piece
 /// waits for its slot.
-fn spawn_event_handler(
-    store: BlobStore,
-    allow: AllowList,
-    rate_limit: Option<u64>,
-) -> EventSender {
+fn spawn_event_handler(store: BlobStore, allow: AllowList, rate_limit: Option<u64>) -> EventSender {
     let mask = EventMask {
         get: RequestMode::Intercept,
         get_many: RequestMode::Intercept,
@@ -366,7 +369,11 @@ fn spawn_event_handler(
 }
 
 fn verdict(ok: bool) -> Result<(), AbortReason> {
-    if ok { Ok(()) } else { Err(AbortReason::Permission) }
+    if ok {
+        Ok(())
+    } else {
+        Err(AbortReason::Permission)
+    }
 }
 
 async fn hashes_allowed(

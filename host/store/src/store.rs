@@ -87,7 +87,9 @@ pub enum StoreError {
     #[error("{0}: no such file")]
     SourceMissing(PathBuf),
     /// The file changed or vanished while it was being imported.
-    #[error("{path} changed or vanished during import (read {read} of {expected} bytes); nothing was stored")]
+    #[error(
+        "{path} changed or vanished during import (read {read} of {expected} bytes); nothing was stored"
+    )]
     SourceChanged {
         /// The file.
         path: PathBuf,
@@ -114,7 +116,10 @@ impl StoreError {
     pub(crate) fn backend(op: &'static str, e: impl std::fmt::Display) -> Self {
         let message = e.to_string();
         let lower = message.to_lowercase();
-        if lower.contains("no space left") || lower.contains("storage full") || lower.contains("file too large") {
+        if lower.contains("no space left")
+            || lower.contains("storage full")
+            || lower.contains("file too large")
+        {
             StoreError::DiskFull { op, message }
         } else {
             StoreError::Backend { op, message }

@@ -12,7 +12,9 @@ use clusterai_store::NodeIdentity;
 fn blob_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join("examples").join(format!("blob{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("blob{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
@@ -70,21 +72,47 @@ fn s(p: &Path) -> &str {
 #[test]
 fn add_in_one_process_get_in_another() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
     let model = tmp.path().join("model.onnx");
-    let bytes: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0..6_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&model, &bytes).unwrap();
     let bind = format!("127.0.0.1:{}", free_udp_port());
 
-    let added = json(&blob(&["add", s(&model), "--data-dir", s(&a), "--bind", &bind, "--json"]));
+    let added = json(&blob(&[
+        "add",
+        s(&model),
+        "--data-dir",
+        s(&a),
+        "--bind",
+        &bind,
+        "--json",
+    ]));
     let hash = added["hash"].as_str().unwrap().to_string();
     let ticket = added["ticket"].as_str().unwrap().to_string();
     assert_eq!(hash, blake3::hash(&bytes).to_hex().as_str());
 
     // The fetching node's id, so the server can admit it.
-    let b_id = NodeIdentity::load_or_create(&b).unwrap().node_id().to_string();
+    let b_id = NodeIdentity::load_or_create(&b)
+        .unwrap()
+        .node_id()
+        .to_string();
     let mut child = Command::new(blob_bin())
-        .args(["serve", "--data-dir", s(&a), "--bind", &bind, "--allow", &b_id, "--json"])
+        .args([
+            "serve",
+            "--data-dir",
+            s(&a),
+            "--bind",
+            &bind,
+            "--allow",
+            &b_id,
+            "--json",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -105,7 +133,15 @@ fn add_in_one_process_get_in_another() {
 
     let out = tmp.path().join("fetched.onnx");
     let got = json(&blob(&[
-        "get", &hash, "--from", &ticket, "--data-dir", s(&b), "--out", s(&out), "--json",
+        "get",
+        &hash,
+        "--from",
+        &ticket,
+        "--data-dir",
+        s(&b),
+        "--out",
+        s(&out),
+        "--json",
     ]));
     assert_eq!(got["size"], 6_000_000);
     assert_eq!(got["downloaded"], 6_000_000);

@@ -17,8 +17,7 @@ use tempfile::TempDir;
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();
@@ -47,7 +46,9 @@ async fn node(dir: &Path) -> Node {
 }
 
 async fn node_with(config: NodeConfig) -> Node {
-    Node::spawn(config, AllowList::new()).await.expect("node starts")
+    Node::spawn(config, AllowList::new())
+        .await
+        .expect("node starts")
 }
 
 fn opts() -> FetchOptions {
@@ -103,7 +104,10 @@ async fn three_nodes_fetch_from_one_then_from_two_in_parallel() {
     assert_eq!(c.store().read(hash).await.unwrap(), bytes);
     let per: Vec<u64> = report.providers.iter().map(|p| p.bytes).collect();
     assert_eq!(per.len(), 2, "{report:?}");
-    assert!(per.iter().all(|&n| n > 0), "both providers served ranges: {per:?}");
+    assert!(
+        per.iter().all(|&n| n > 0),
+        "both providers served ranges: {per:?}"
+    );
     assert_eq!(per.iter().sum::<u64>(), bytes.len() as u64);
 
     // Fetching again is a no-op.
@@ -131,7 +135,10 @@ async fn model_and_manifest_travel_as_one_collection() {
     let hj = a.store().import_bytes(manifest.clone()).await.unwrap();
     let root = a
         .store()
-        .add_collection([("model.onnx".to_string(), hm), ("manifest.json".to_string(), hj)])
+        .add_collection([
+            ("model.onnx".to_string(), hm),
+            ("manifest.json".to_string(), hj),
+        ])
         .await
         .unwrap();
     // Only the collection stays pinned; its children are served through it.
@@ -149,7 +156,10 @@ async fn model_and_manifest_travel_as_one_collection() {
     let entries = b.store().collection(root).await.unwrap();
     assert_eq!(
         entries,
-        vec![("model.onnx".to_string(), hm), ("manifest.json".to_string(), hj)]
+        vec![
+            ("model.onnx".to_string(), hm),
+            ("manifest.json".to_string(), hj)
+        ]
     );
     assert_eq!(b.store().read(hm).await.unwrap(), model);
     assert_eq!(b.store().read(hj).await.unwrap(), manifest);
@@ -246,7 +256,10 @@ async fn a_provider_that_flips_a_byte_is_rejected_and_remembered() {
         .fetch(
             hash,
             BlobFormat::Raw,
-            &[Provider::new(proxy_addr.clone()), Provider::new(honest.addr())],
+            &[
+                Provider::new(proxy_addr.clone()),
+                Provider::new(honest.addr()),
+            ],
         )
         .await
         .unwrap();
@@ -256,7 +269,10 @@ async fn a_provider_that_flips_a_byte_is_rejected_and_remembered() {
         .iter()
         .find(|p| p.node == proxy_ep.id().to_string())
         .unwrap();
-    assert_eq!(bad.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Corrupt));
+    assert_eq!(
+        bad.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Corrupt)
+    );
     assert!(d.reputation().is_corrupt(&proxy_ep.id()));
 
     // C remembers: next time it skips the corrupt provider altogether.
@@ -269,7 +285,12 @@ async fn a_provider_that_flips_a_byte_is_rejected_and_remembered() {
         )
         .await
         .unwrap();
-    assert!(report.providers.iter().all(|p| p.node != proxy_ep.id().to_string()));
+    assert!(
+        report
+            .providers
+            .iter()
+            .all(|p| p.node != proxy_ep.id().to_string())
+    );
     assert_eq!(c.store().read(hash).await.unwrap(), bytes);
     proxy.shutdown().await.unwrap();
     for n in [honest, c, d] {
@@ -322,7 +343,12 @@ async fn a_fetch_killed_halfway_resumes_without_redownloading() {
     let b = node(db.path()).await;
     a.allow_list().allow_peer(b.node_id());
     let listed = b.store().list().await.unwrap();
-    assert!(listed.iter().any(|e| e.hash == hash && e.state == "partial"), "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|e| e.hash == hash && e.state == "partial"),
+        "{listed:?}"
+    );
     let report = b
         .fetcher(opts())
         .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
@@ -401,7 +427,10 @@ async fn a_dead_provider_fails_over_within_seconds() {
         .iter()
         .find(|p| p.node == a.node_id().to_string())
         .unwrap();
-    assert_eq!(a_report.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Died));
+    assert_eq!(
+        a_report.problem.as_ref().map(|p| p.kind),
+        Some(ProblemKind::Died)
+    );
     let gone_report = report
         .providers
         .iter()
@@ -527,7 +556,11 @@ async fn bad_input_gets_a_specific_error_and_the_store_stays_intact() {
     );
     let big_file = db.path().join("big.bin");
     std::fs::write(&big_file, &big).unwrap();
-    let err = b.store().import_file(&big_file, |_, _| {}).await.unwrap_err();
+    let err = b
+        .store()
+        .import_file(&big_file, |_, _| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::BudgetExceeded { .. }), "{err}");
     b = restart_and_check(b, db.path(), &kept).await;
 
