@@ -348,18 +348,29 @@ fn spawn_event_handler(store: BlobStore, allow: AllowList, rate_limit: Option<u6
                         msg.tx.send(Ok(())).await.ok();
                         continue;
                     };
+                    // A virtual clock of when the budget is spent up to; a
+                    // piece waits only once that runs more than BURST ahead
+                    // of now, so short sleeps (which the timer rounds up to
+                    // a millisecond) do not throttle below the rate.
+                    const BURST: Duration = Duration::from_millis(20);
                     let cost = Duration::from_secs_f64(msg.inner.size as f64 / rate.max(1) as f64);
-                    let start = {
-                        let mut next = limiter.lock().await;
+                    let wake = {
+                        let mut spent = limiter.lock().await;
                         let now = tokio::time::Instant::now();
-                        let start = (*next).max(now);
-                        *next = start + cost;
-                        start
+                        *spent = (*spent).max(now.checked_sub(BURST).unwrap_or(now)) + cost;
+                        (*spent > now + BURST).then(|| *spent - BURST)
                     };
-                    tokio::spawn(async move {
-                        tokio::time::sleep_until(start).await;
-                        msg.tx.send(Ok(())).await.ok();
-                    });
+                    match wake {
+                        None => {
+                            msg.tx.send(Ok(())).await.ok();
+                        }
+                        Some(at) => {
+                            tokio::spawn(async move {
+                                tokio::time::sleep_until(at).await;
+                                msg.tx.send(Ok(())).await.ok();
+                            });
+                        }
+                    }
                 }
                 _ => {}
             }
