@@ -98,10 +98,6 @@ pub async fn transfer(bench: &TransferBench) -> anyhow::Result<BenchReport> {
         let t = tcp_copy(&src, &tmp.path().join("tcp-copy.bin"), bench.size).await?;
         std::fs::remove_file(tmp.path().join("tcp-copy.bin")).ok();
         tcp = tcp.max(t);
-        if bench.stock {
-            let d = fetch_stock(&provider, hash, tmp.path().join(format!("s{round}"))).await?;
-            stock = stock.max(mb_per_s(bench.size, d));
-        }
         let d = fetch_ours(
             &[&provider],
             hash,
@@ -110,6 +106,10 @@ pub async fn transfer(bench: &TransferBench) -> anyhow::Result<BenchReport> {
         )
         .await?;
         ours = ours.max(mb_per_s(bench.size, d));
+        if bench.stock {
+            let d = fetch_stock(&provider, hash, tmp.path().join(format!("s{round}"))).await?;
+            stock = stock.max(mb_per_s(bench.size, d));
+        }
         let d = fetch_ours(
             &[&provider, &second],
             hash,
