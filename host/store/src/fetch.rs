@@ -609,7 +609,10 @@ impl Fetcher {
         let size = match bitfield.validated_size() {
             Some(s) => s,
             None if bitfield.size() > 0 => bitfield.size(),
-            None => self.probe_size(ih, seg_chunks.min(1024), live, problems).await?,
+            None => {
+                self.probe_size(ih, seg_chunks.min(1024), live, problems)
+                    .await?
+            }
         };
         let bitfield = api
             .observe(ih)
