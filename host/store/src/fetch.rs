@@ -945,7 +945,7 @@ async fn worker(
         if retry {
             // Part of it may have been verified before the last attempt died.
             if let Ok(bf) = store.api().observe(hash).await {
-                ranges = ranges - bf.ranges;
+                ranges -= bf.ranges;
             }
         }
         let outcome = if ranges.is_empty() {
