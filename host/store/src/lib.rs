@@ -22,7 +22,7 @@
 //!   providers; drops and remembers ([`Reputation`]) providers that send data
 //!   failing verification.
 //! - [`cli`]: the `clusterai blob ...` subcommands.
-//! - [`bench`]: the `clusterai bench transfer` suite.
+//! - [`bench`](mod@bench): the `clusterai bench transfer` suite.
 //!
 //! # Example
 //!
