@@ -5,13 +5,15 @@
 //!
 //! | result | unit | baseline | what |
 //! |---|---|---|---|
-//! | `fetch_1_provider` | MB/s | `tcp_copy` | our fetcher, one provider, parallel range streams, vs. a plain TCP copy of the same bytes from a file to a file |
-//! | `fetch_1_provider_stock` | MB/s | `tcp_copy` | stock iroh-blobs `Remote::fetch` (one stream) for comparison |
-//! | `fetch_2_providers` | MB/s | `fetch_1_provider_capped` | two providers vs. one, each provider capped at [`TransferBench::provider_cap`] so the provider is the bottleneck |
-//! | `fetch_2_providers_uncapped` | MB/s | `fetch_1_provider` | two uncapped providers on the same box (CPU-bound: all nodes share the cores) |
+//! | `fetch_1_provider` | MB/s | `tcp_copy` | our fetcher from one provider vs. a plain TCP copy of the same bytes, file to socket to file |
+//! | `fetch_1_provider_stock` | MB/s | `tcp_copy` | stock iroh-blobs `Remote::fetch` (one request, one stream), for comparison |
+//! | `fetch_2_providers_uncapped` | MB/s | `fetch_1_provider` | two uncapped providers on the same box (CPU-bound: every node shares the cores) |
+//! | `fetch_2_providers` | MB/s | `fetch_1_provider_capped` | two providers vs. one on a [`TransferBench::capped_size`] blob, each provider's serving capped at [`TransferBench::provider_cap`] so the provider is the bottleneck |
 //! | `blake3` | MB/s | `memcpy` | single-threaded BLAKE3 of the same bytes vs. copying them in memory |
 //!
-//! MB is 10^6 bytes.
+//! The uncapped figures are the best of [`TransferBench::rounds`] runs with
+//! the methods interleaved; every fetch goes into a fresh node and store, and
+//! the time runs from dialing to verified and pinned. MB is 10^6 bytes.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

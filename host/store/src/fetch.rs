@@ -6,13 +6,17 @@
 //! 1. What is already in the store (a previous, interrupted fetch) is kept;
 //!    only the missing chunk ranges are requested. The download is tagged
 //!    `partial/<hash>` so it survives a restart and garbage collection.
-//! 2. All providers are dialed at once; the first that answers tells the
-//!    blob's size (its last chunk, verified).
-//! 3. The missing ranges are cut into segments (aligned to iroh-blobs' 16 KiB
-//!    chunk groups). Each provider runs several workers, each on its own QUIC
+//! 2. All providers are dialed at once; the first that answers sends the
+//!    first segment, whose header tells the blob's size (verified once the
+//!    last chunk is in: a wrong size only makes chunks fail verification).
+//! 3. The missing ranges are cut into segments (about eight per worker, 1 to
+//!    16 MiB, aligned to iroh-blobs' 16 KiB chunk groups). Each provider runs
+//!    `streams_per_provider` workers (default 1), each request on its own QUIC
 //!    stream; a worker takes the next segment, asks for just that range, and
 //!    iroh-blobs verifies every chunk against the root hash before it is
 //!    written. Fast providers take more segments: the split follows speed.
+//!    A lone provider with one stream gets one request for everything.
+//!    Workers run inside the fetch future, not as spawned tasks.
 //! 4. A provider whose data fails verification is dropped for the rest of
 //!    the fetch and remembered as corrupt ([`Reputation`]); one that dies or
 //!    stalls is dropped and its segments go back to the queue for others.
