@@ -170,3 +170,101 @@ fn add_in_one_process_get_in_another() {
     assert_eq!(listed, serde_json::json!([]));
     assert!(!blob(&["rm", &hash, "--data-dir", s(&b)]).status.success());
 }
+
+#[test]
+fn get_killed_with_sigkill_resumes_in_a_new_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let file = tmp.path().join("weights.bin");
+    let size = 16_000_000usize;
+    let bytes: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let bind = format!("127.0.0.1:{}", free_udp_port());
+    let added = json(&blob(&[
+        "add",
+        s(&file),
+        "--data-dir",
+        s(&a),
+        "--bind",
+        &bind,
+        "--json",
+    ]));
+    let hash = added["hash"].as_str().unwrap().to_string();
+    let ticket = added["ticket"].as_str().unwrap().to_string();
+    let b_id = NodeIdentity::load_or_create(&b)
+        .unwrap()
+        .node_id()
+        .to_string();
+    // Serve slowly (4 MB/s) so the fetch is mid-way when it is killed.
+    let mut child = Command::new(blob_bin())
+        .args([
+            "serve",
+            "--data-dir",
+            s(&a),
+            "--bind",
+            &bind,
+            "--allow",
+            &b_id,
+            "--rate-limit",
+            "4000000",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _serve = Serve(child);
+
+    let mut get = Command::new(blob_bin())
+        .args(["get", &hash, "--from", &ticket, "--data-dir", s(&b)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill -9 once a quarter of the data is on B's disk.
+    let data_file = b.join("blobs").join("data").join(format!("{hash}.data"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let len = std::fs::metadata(&data_file).map(|m| m.len()).unwrap_or(0);
+        if len >= size as u64 / 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fetch never got going"
+        );
+        assert!(
+            get.try_wait().unwrap().is_none(),
+            "fetch ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    get.kill().unwrap();
+    get.wait().unwrap();
+
+    let out = tmp.path().join("weights.out");
+    let got = json(&blob(&[
+        "get",
+        &hash,
+        "--from",
+        &ticket,
+        "--data-dir",
+        s(&b),
+        "--out",
+        s(&out),
+        "--json",
+    ]));
+    let already = got["already_local"].as_u64().unwrap();
+    let downloaded = got["downloaded"].as_u64().unwrap();
+    assert!(
+        already > 0,
+        "kept what the killed process had verified: {got}"
+    );
+    assert_eq!(already + downloaded, size as u64, "{got}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
