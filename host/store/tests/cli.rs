@@ -268,3 +268,118 @@ fn get_killed_with_sigkill_resumes_in_a_new_process() {
     assert_eq!(already + downloaded, size as u64, "{got}");
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }
+
+#[test]
+fn a_provider_killed_with_sigkill_fails_over_to_the_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let file = tmp.path().join("weights.bin");
+    let size = 16_000_000usize;
+    let bytes: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(69069) >> 9) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let (bind_a, bind_b) = (
+        format!("127.0.0.1:{}", free_udp_port()),
+        format!("127.0.0.1:{}", free_udp_port()),
+    );
+    let added = json(&blob(&[
+        "add",
+        s(&file),
+        "--data-dir",
+        s(&a),
+        "--bind",
+        &bind_a,
+        "--json",
+    ]));
+    let hash = added["hash"].as_str().unwrap().to_string();
+    let ticket_a = added["ticket"].as_str().unwrap().to_string();
+    let b_id = NodeIdentity::load_or_create(&b)
+        .unwrap()
+        .node_id()
+        .to_string();
+    let c_id = NodeIdentity::load_or_create(&c)
+        .unwrap()
+        .node_id()
+        .to_string();
+    let serve = |dir: &Path, bind: &str, rate: &str| {
+        let mut child = Command::new(blob_bin())
+            .args([
+                "serve",
+                "--data-dir",
+                s(dir),
+                "--bind",
+                bind,
+                "--allow",
+                &b_id,
+            ])
+            .args(["--allow", &c_id, "--rate-limit", rate, "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        (Serve(child), v)
+    };
+    // B gets the blob from A, then serves it too.
+    let (serve_a, _) = serve(&a, &bind_a, "1000000000");
+    json(&blob(&[
+        "get",
+        &hash,
+        "--from",
+        &ticket_a,
+        "--data-dir",
+        s(&b),
+        "--bind",
+        &bind_b,
+        "--json",
+    ]));
+    let (_serve_b, up_b) = serve(&b, &bind_b, "3000000");
+    let ticket_b = up_b["tickets"][0]["ticket"].as_str().unwrap().to_string();
+    drop(serve_a);
+    let (mut serve_a, _) = serve(&a, &bind_a, "3000000");
+
+    let get = Command::new(blob_bin())
+        .args(["get", &hash, "--from", &ticket_a, "--from", &ticket_b])
+        .args(["--data-dir", s(&c), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let data_file = c.join("blobs").join("data").join(format!("{hash}.data"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::metadata(&data_file).map(|m| m.len()).unwrap_or(0) < size as u64 / 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fetch never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A dies without a word (no QUIC close): C notices by the idle timeout.
+    serve_a.0.kill().unwrap();
+    let out = get.wait_with_output().unwrap();
+    let got = json(&out);
+    assert_eq!(got["size"], size);
+    let a_id = NodeIdentity::load_or_create(&a)
+        .unwrap()
+        .node_id()
+        .to_string();
+    let a_report = got["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["node"] == a_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(a_report["problem"]["kind"], "died", "{got}");
+    let ls = json(&blob(&["ls", "--data-dir", s(&c), "--json"]));
+    assert_eq!(ls[0]["state"], "pinned");
+    assert!(got["elapsed_secs"].as_f64().unwrap() < 90.0, "{got}");
+}
