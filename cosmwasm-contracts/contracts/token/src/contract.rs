@@ -62,7 +62,8 @@ mod tests {
     use super::*;
     use cosmwasm_std::Uint128;
     use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
-    use cw20::{Cw20Coin, InstantiateMarketingInfo, MinterResponse};
+    use cw20::{Cw20Coin, MinterResponse};
+    use cw20_base::msg::InstantiateMarketingInfo;
 
     fn msg(api: &cosmwasm_std::testing::MockApi) -> InstantiateMsg {
         InstantiateMsg {
