@@ -249,6 +249,14 @@ fn assignment_respects_requirements_and_excludes_the_buyer() {
     s.check_conservation();
 }
 
+/// Runs a k = 1 task to a settled end.
+fn complete(s: &mut Suite, id: u64) {
+    let n = s.assigned(id)[0].clone();
+    s.commit(&n, id, GOOD, SALT).unwrap();
+    s.reveal(&n, id, GOOD, SALT).unwrap();
+    s.settle("keeper", id).unwrap();
+}
+
 #[test]
 fn licences_are_required_and_royalty_raises_wait() {
     let mut s = Suite::new(PayIn::Cw20);
@@ -270,6 +278,7 @@ fn licences_are_required_and_royalty_raises_wait() {
         .unwrap();
     let id = s.post_from(&buyer, 1_000, spec.clone()).unwrap();
     assert_eq!(s.task(id).royalties[0].amount.u128(), 100);
+    complete(&mut s, id);
     s.advance(86_400);
     spec.commit_deadline = s.now().plus_seconds(120);
     let id2 = s.post_from(&buyer, 2_000, spec.clone()).unwrap();
@@ -279,12 +288,8 @@ fn licences_are_required_and_royalty_raises_wait() {
         .unwrap();
     let id3 = s.post_from(&buyer, 1_000, spec).unwrap();
     assert_eq!(s.task(id3).royalties[0].amount.u128(), 10);
-    for id in [id, id2, id3] {
-        let n = s.assigned(id)[0].clone();
-        s.commit(&n, id, GOOD, SALT).unwrap();
-        s.reveal(&n, id, GOOD, SALT).unwrap();
-        s.settle("keeper", id).unwrap();
-    }
+    complete(&mut s, id2);
+    complete(&mut s, id3);
     assert_eq!(s.accrued(&creator), 500 + 100 + 900 + 10);
     s.check_conservation();
 }
