@@ -579,19 +579,10 @@ impl Suite {
         for a in &self.known {
             out += &format!("rw {a} {} {}\n", self.rewards(a), self.accrued(a));
         }
-        for (c, m) in [
-            (&self.registry, to_json_binary(&registry::QueryMsg::Config {})),
-            (&self.market, to_json_binary(&market::QueryMsg::Config {})),
-            (&self.models, to_json_binary(&models::QueryMsg::Config {})),
-        ] {
-            let raw: cosmwasm_std::Binary = q
-                .query(&cosmwasm_std::QueryRequest::Wasm(cosmwasm_std::WasmQuery::Smart {
-                    contract_addr: c.to_string(),
-                    msg: m.expect("query"),
-                }))
-                .expect("config");
-            out += &format!("{raw}\n");
-        }
+        let rc: registry::ConfigResponse = q.query_wasm_smart(&self.registry, &registry::QueryMsg::Config {}).expect("config");
+        let mc: market::ConfigResponse = q.query_wasm_smart(&self.market, &market::QueryMsg::Config {}).expect("config");
+        let ac: models::ConfigResponse = q.query_wasm_smart(&self.models, &models::QueryMsg::Config {}).expect("config");
+        out += &format!("{rc:?}\n{mc:?}\n{ac:?}\n");
         out
     }
 
@@ -627,6 +618,20 @@ impl Suite {
             all.extend(page.tasks);
         }
         all
+    }
+
+    /// Runs `f`, which must fail with exactly `expected`, and checks that
+    /// nothing observable changed and that conservation still holds.
+    pub fn rejects<E, T>(&mut self, expected: E, f: impl FnOnce(&mut Suite) -> AnyResult<T>)
+    where
+        E: PartialEq + std::fmt::Display + Debug + Send + Sync + 'static,
+        T: Debug,
+    {
+        let before = self.snapshot();
+        let err = expect_err::<E>(f(self));
+        assert_eq!(err, expected);
+        assert_eq!(before, self.snapshot(), "state changed after a rejected message ({expected})");
+        self.check_conservation();
     }
 
     /// The conservation invariant. Panics, naming the broken equation, if
