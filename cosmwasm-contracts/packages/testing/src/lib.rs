@@ -299,6 +299,13 @@ impl Suite {
     /// Gives `amount` from genesis to the named account.
     pub fn fund(&mut self, name: &str, amount: u128) -> Addr {
         let to = self.addr(name);
+        self.give(&to, amount);
+        to
+    }
+
+    /// Gives `amount` from genesis to `to`.
+    pub fn give(&mut self, to: &Addr, amount: u128) {
+        self.known.insert(to.clone());
         let genesis = self.genesis.clone();
         match self.pay_in {
             PayIn::Cw20 => {
@@ -318,7 +325,6 @@ impl Suite {
                     .expect("fund");
             }
         }
-        to
     }
 
     /// Pays `amount` from `from` into `contract` with a call: a cw20 `Send`
