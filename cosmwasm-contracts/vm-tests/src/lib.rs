@@ -118,6 +118,7 @@ impl Router {
         let backend = instance.recycle().ok_or("instance could not be recycled")?;
         self.put(contract, backend);
         let result = result.map_err(|e| e.to_string())?;
+        trace("query", contract, msg, report.limit - report.remaining);
         Ok((result, report.limit - report.remaining))
     }
 }
@@ -302,6 +303,7 @@ impl Chain {
             ContractResult::Ok(r) => r,
             ContractResult::Err(e) => return Err(format!("{contract} refused: {e}")),
         };
+        trace("execute", contract, msg, report.limit - report.remaining);
         let mut outcome = Outcome {
             gas: report.limit - report.remaining,
             attributes: response.attributes.iter().map(|a| (a.key.clone(), a.value.clone())).collect(),
@@ -323,6 +325,15 @@ impl Chain {
             }
         }
         Ok(outcome)
+    }
+}
+
+/// With `CLUSTERAI_VM_TRACE` set, prints the gas of every single call
+/// (nested queries included in their caller's figure).
+fn trace(kind: &str, contract: &str, msg: &[u8], gas: u64) {
+    if std::env::var_os("CLUSTERAI_VM_TRACE").is_some() {
+        let head: String = String::from_utf8_lossy(msg).chars().take(40).collect();
+        eprintln!("{kind:<8} {gas:>12} {} {head}", &contract[contract.len().saturating_sub(6)..]);
     }
 }
 
