@@ -8,7 +8,7 @@ use crate::msg::{
     RegistryTotals, Requirements,
 };
 use crate::state::{
-    BY_PROVIDER, CLAIMS, CONFIG, Config, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
+    BY_PROVIDER, CLAIMS, CONFIG, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::hash::check_hash;
@@ -247,7 +247,7 @@ fn execute_register(
         BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
     }
     let node = Node {
-        info,
+        memory_mb: info.capabilities.memory_mb,
         stake: amount,
         reputation: INITIAL_REPUTATION,
         consecutive_faults: 0,
@@ -257,6 +257,7 @@ fn execute_register(
         tasks_absent: 0,
         slashed_total: Uint128::zero(),
     };
+    INFO.save(deps.storage, &operator, &info)?;
     NODES.save(deps.storage, &operator, &node)?;
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked += amount;
@@ -309,31 +310,31 @@ fn execute_update_node(
     if iroh_node_id.is_none() && receipt_key.is_none() && capabilities.is_none() {
         return Err(ContractError::NothingToUpdate);
     }
-    let mut node =
-        NODES
-            .may_load(deps.storage, &operator)?
-            .ok_or_else(|| ContractError::NotRegistered {
-                operator: operator.to_string(),
-            })?;
+    let mut info = INFO
+        .may_load(deps.storage, &operator)?
+        .ok_or_else(|| ContractError::NotRegistered { operator: operator.to_string() })?;
     if let Some(id) = iroh_node_id {
         check_hash("iroh_node_id", &id)?;
-        node.info.iroh_node_id = id;
+        info.iroh_node_id = id;
     }
     if let Some(key) = receipt_key {
         check_hash("receipt_key", &key)?;
-        node.info.receipt_key = key;
+        info.receipt_key = key;
     }
     if let Some(caps) = capabilities {
         check_capabilities(&caps)?;
-        for p in &node.info.capabilities.execution_providers {
+        for p in &info.capabilities.execution_providers {
             BY_PROVIDER.remove(deps.storage, (p, &operator));
         }
         for p in &caps.execution_providers {
             BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
         }
-        node.info.capabilities = caps;
+        let mut node = NODES.load(deps.storage, &operator)?;
+        node.memory_mb = caps.memory_mb;
+        NODES.save(deps.storage, &operator, &node)?;
+        info.capabilities = caps;
     }
-    NODES.save(deps.storage, &operator, &node)?;
+    INFO.save(deps.storage, &operator, &info)?;
     Ok(Response::new()
         .add_attribute("action", "update_node")
         .add_attribute("operator", operator))
@@ -535,7 +536,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
         QueryMsg::Node { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
             let node = NODES.load(deps.storage, &operator)?;
-            to_json_binary(&node_response(operator, node))
+            to_json_binary(&node_response(deps, operator, node)?)
         }
         QueryMsg::Nodes { start_after, limit } => {
             let start = start_after
@@ -549,7 +550,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                     Order::Ascending,
                 )
                 .take(page_limit(limit))
-                .map(|r| r.map(|(a, n)| node_response(a, n)))
+                .map(|r| r.and_then(|(a, n)| node_response(deps, a, n)))
                 .collect::<StdResult<_>>()?;
             to_json_binary(&NodesResponse { nodes })
         }
@@ -570,7 +571,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                     Order::Ascending,
                 )
                 .take(page_limit(limit))
-                .map(|r| r.and_then(|a| NODES.load(deps.storage, &a).map(|n| node_response(a, n))))
+                .map(|r| r.and_then(|a| NODES.load(deps.storage, &a).and_then(|n| node_response(deps, a, n))))
                 .collect::<StdResult<_>>()?;
             to_json_binary(&NodesResponse { nodes })
         }
@@ -598,10 +599,11 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
     }
 }
 
-fn node_response(operator: Addr, n: Node) -> NodeResponse {
-    NodeResponse {
+fn node_response(deps: Deps, operator: Addr, n: Node) -> StdResult<NodeResponse> {
+    let info = INFO.load(deps.storage, &operator)?;
+    Ok(NodeResponse {
         operator,
-        info: n.info,
+        info,
         stake: n.stake,
         reputation: n.reputation,
         consecutive_faults: n.consecutive_faults,
@@ -610,7 +612,7 @@ fn node_response(operator: Addr, n: Node) -> NodeResponse {
         tasks_wrong: n.tasks_wrong,
         tasks_absent: n.tasks_absent,
         slashed_total: n.slashed_total,
-    }
+    })
 }
 
 fn query_eligible(
@@ -633,7 +635,7 @@ fn query_eligible(
             && n.jailed_until.is_none_or(|t| t <= now)
             && req
                 .min_memory_mb
-                .is_none_or(|m| n.info.capabilities.memory_mb >= m)
+                .is_none_or(|m| n.memory_mb >= m)
             && exclude.as_ref() != Some(a)
     };
     let candidates: Box<dyn Iterator<Item = StdResult<(Addr, Node)>>> =

@@ -21,11 +21,13 @@ pub struct Config {
     pub params: RegistryParams,
 }
 
-/// A registered node.
+/// A registered node's standing: everything that changes with stake and
+/// outcomes, kept apart from its (larger, rarely written) [`NodeInfo`] so that
+/// assignment and outcome reports read and write small records.
 #[cw_serde]
 pub struct Node {
-    /// Registration data.
-    pub info: NodeInfo,
+    /// Declared memory (copied from the info, for the eligibility filter).
+    pub memory_mb: u64,
     /// Bonded stake.
     pub stake: Uint128,
     /// Reputation, 0 to MAX_REPUTATION.
@@ -53,6 +55,8 @@ pub const MAX_SCAN: usize = 500;
 pub const CONFIG: Item<Config> = Item::new("config");
 /// Nodes by operator.
 pub const NODES: Map<&Addr, Node> = Map::new("nodes");
+/// Registration data by operator.
+pub const INFO: Map<&Addr, NodeInfo> = Map::new("info");
 /// Index: (execution provider, operator).
 pub const BY_PROVIDER: Map<(&str, &Addr), ()> = Map::new("by_provider");
 /// Pending unbonding claims by operator, oldest first.

@@ -9,7 +9,7 @@ use crate::msg::{
 };
 use crate::state::{
     ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, SLOTS, Slot, TASKS, TOTALS,
-    TaskBody, TaskState,
+    TERMS, TaskBody, TaskState, TaskTerms,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
@@ -336,18 +336,21 @@ fn execute_post(
     }
     let commit_deadline = spec.commit_deadline;
     let state = TaskState {
-        buyer: buyer.clone(),
-        reward,
         k: spec.k,
-        nodes: nodes.clone(),
         commits: 0,
         reveals: 0,
         commit_deadline,
         reveal_deadline: commit_deadline.plus_seconds(p.reveal_period),
-        royalties: quote.shares,
         status: TaskStatus::Open,
     };
     TASKS.save(deps.storage, id, &state)?;
+    let terms = TaskTerms {
+        buyer: buyer.clone(),
+        reward,
+        nodes: nodes.clone(),
+        royalties: quote.shares,
+    };
+    TERMS.save(deps.storage, id, &terms)?;
     BODIES.save(
         deps.storage,
         id,
@@ -407,11 +410,6 @@ fn execute_commit(
         return Err(ContractError::AlreadyCommitted { task_id });
     }
     check_hash("commitment", &commitment)?;
-    let entropy = ENTROPY.load(deps.storage)?;
-    ENTROPY.save(
-        deps.storage,
-        &HexBinary::from(assign::mix(&entropy, &commitment)),
-    )?;
     slot.commitment = Some(commitment);
     SLOTS.save(deps.storage, (task_id, &node), &slot)?;
     task.commits += 1;
@@ -489,30 +487,31 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             settle_after: task.reveal_deadline,
         });
     }
-    let digests = task
+    let terms = TERMS.load(deps.storage, task_id)?;
+    let digests = terms
         .nodes
         .iter()
         .map(|n| SLOTS.load(deps.storage, (task_id, n)).map(|s| s.digest))
         .collect::<StdResult<Vec<_>>>()?;
     let winner = majority(task.k, &digests);
 
-    let mut outcomes = Vec::with_capacity(task.nodes.len());
+    let mut outcomes = Vec::with_capacity(terms.nodes.len());
     let mut res = Response::new()
         .add_attribute("action", "settle")
         .add_attribute("task_id", task_id.to_string());
     let mut credited = Uint128::zero();
     match &winner {
         Some(w) => {
-            let agreed: Vec<&Addr> = task
+            let agreed: Vec<&Addr> = terms
                 .nodes
                 .iter()
                 .zip(&digests)
                 .filter(|(_, d)| d.as_ref() == Some(w))
                 .map(|(n, _)| n)
                 .collect();
-            let royalties: Uint128 = task.royalties.iter().map(|r| r.amount).sum();
-            let fee = fee_of(task.reward, config.params.protocol_fee_bps);
-            let pool = task.reward - fee - royalties;
+            let royalties: Uint128 = terms.royalties.iter().map(|r| r.amount).sum();
+            let fee = fee_of(terms.reward, config.params.protocol_fee_bps);
+            let pool = terms.reward - fee - royalties;
             let per_node = pool.multiply_ratio(1u128, agreed.len() as u128);
             let dust = pool - per_node * Uint128::from(agreed.len() as u128);
             for n in &agreed {
@@ -521,27 +520,24 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 })?;
             }
             credited = per_node * Uint128::from(agreed.len() as u128);
+            // The fee (and rounding dust) accrues to the treasury like a
+            // node's reward: one ledger write instead of a transfer per task.
             let to_treasury = fee + dust;
             if !to_treasury.is_zero() {
-                res = res.add_message(config.denom.transfer(&config.treasury, to_treasury)?);
+                REWARDS.update(deps.storage, &config.treasury, |r| -> StdResult<_> {
+                    Ok(r.unwrap_or_default() + to_treasury)
+                })?;
+                credited += to_treasury;
             }
             if !royalties.is_zero() {
-                let hook = to_json_binary(&models::ReceiveMsg::RecordRoyalties {
-                    task_id,
-                    shares: task.royalties.clone(),
-                })?;
-                let direct = to_json_binary(&models::ExecuteMsg::RecordRoyalties {
-                    task_id,
-                    shares: task.royalties.clone(),
-                })?;
                 res = res.add_message(config.denom.pay_into(
                     &config.model_market,
                     royalties,
-                    hook,
-                    direct,
-                ));
+                    &models::ReceiveMsg::RecordRoyalties { task_id, shares: terms.royalties.clone() },
+                    &models::ExecuteMsg::RecordRoyalties { task_id, shares: terms.royalties.clone() },
+                )?);
             }
-            for (n, d) in task.nodes.iter().zip(&digests) {
+            for (n, d) in terms.nodes.iter().zip(&digests) {
                 let outcome = match d {
                     Some(d) if d == w => Outcome::Agreed,
                     Some(_) => Outcome::Wrong,
@@ -562,7 +558,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
         }
         None => {
             // No strict majority: nobody can be called wrong, but silence is a fault.
-            for (n, d) in task.nodes.iter().zip(&digests) {
+            for (n, d) in terms.nodes.iter().zip(&digests) {
                 if d.is_none() {
                     outcomes.push(NodeOutcome {
                         node: n.to_string(),
@@ -570,7 +566,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                     });
                 }
             }
-            res = res.add_message(config.denom.transfer(&task.buyer, task.reward)?);
+            res = res.add_message(config.denom.transfer(&terms.buyer, terms.reward)?);
             if task.reveals == 0 {
                 task.status = TaskStatus::Expired;
                 res = res.add_attribute("outcome", "expired");
@@ -578,7 +574,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 task.status = TaskStatus::Disputed;
                 res = res.add_attribute("outcome", "disputed");
             }
-            res = res.add_attribute("refund", task.reward);
+            res = res.add_attribute("refund", terms.reward);
         }
     }
     if !outcomes.is_empty() {
@@ -590,7 +586,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
     }
     TASKS.save(deps.storage, task_id, &task)?;
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
-        t.escrowed -= task.reward;
+        t.escrowed -= terms.reward;
         t.unclaimed_rewards += credited;
         Ok(t)
     })?;
@@ -676,7 +672,8 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
 fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
     let s = TASKS.load(deps.storage, id)?;
     let b = BODIES.load(deps.storage, id)?;
-    let assignments = s
+    let t = TERMS.load(deps.storage, id)?;
+    let assignments = t
         .nodes
         .iter()
         .map(|n| {
@@ -689,13 +686,13 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
         .collect::<StdResult<_>>()?;
     Ok(TaskResponse {
         id,
-        buyer: s.buyer,
+        buyer: t.buyer,
         plugin: b.plugin,
         input: b.input,
         models: b.models,
         k: s.k,
-        reward: s.reward,
-        royalties: s.royalties,
+        reward: t.reward,
+        royalties: t.royalties,
         posted_at: b.posted_at,
         commit_deadline: s.commit_deadline,
         reveal_deadline: s.reveal_deadline,

@@ -28,17 +28,11 @@ pub struct Config {
     pub params: MarketParams,
 }
 
-/// The mutable part of a task.
+/// The part of a task every commit and reveal reads and writes: kept small.
 #[cw_serde]
 pub struct TaskState {
-    /// Who posted and paid.
-    pub buyer: Addr,
-    /// Escrowed reward.
-    pub reward: Uint128,
     /// Replication factor.
     pub k: u8,
-    /// Assigned nodes, in draw order.
-    pub nodes: Vec<Addr>,
     /// Commitments received.
     pub commits: u8,
     /// Reveals received.
@@ -47,10 +41,21 @@ pub struct TaskState {
     pub commit_deadline: Timestamp,
     /// Reveal deadline.
     pub reveal_deadline: Timestamp,
-    /// Royalties owed on success.
-    pub royalties: Vec<RoyaltyShare>,
     /// Status.
     pub status: TaskStatus,
+}
+
+/// Who pays whom: read when the task is posted and settled.
+#[cw_serde]
+pub struct TaskTerms {
+    /// Who posted and paid.
+    pub buyer: Addr,
+    /// Escrowed reward.
+    pub reward: Uint128,
+    /// Assigned nodes, in draw order.
+    pub nodes: Vec<Addr>,
+    /// Royalties owed on success.
+    pub royalties: Vec<RoyaltyShare>,
 }
 
 /// The part of a task written once.
@@ -82,10 +87,12 @@ pub struct Slot {
 pub const CONFIG: Item<Config> = Item::new("config");
 /// The next task id.
 pub const NEXT_ID: Item<u64> = Item::new("next_id");
-/// A running hash of every commitment and assignment seed, mixed into seeds.
+/// A running hash of every assignment seed, mixed into the next seed.
 pub const ENTROPY: Item<HexBinary> = Item::new("entropy");
 /// Task state by id.
 pub const TASKS: Map<u64, TaskState> = Map::new("tasks");
+/// Task terms by id.
+pub const TERMS: Map<u64, TaskTerms> = Map::new("terms");
 /// Task body by id.
 pub const BODIES: Map<u64, TaskBody> = Map::new("bodies");
 /// Slots by (task, node).

@@ -7,8 +7,9 @@
 //! the conservation invariant a single equation.
 
 use cosmwasm_schema::cw_serde;
+use serde::Serialize;
 use cosmwasm_std::{
-    Addr, Api, BankMsg, Binary, Coin, CosmosMsg, MessageInfo, StdResult, Uint128, WasmMsg,
+    Addr, Api, BankMsg, Coin, CosmosMsg, MessageInfo, StdResult, Uint128, WasmMsg,
     to_json_binary,
 };
 use cw20::{Cw20ExecuteMsg, Cw20ReceiveMsg};
@@ -206,33 +207,33 @@ impl Denom {
     ///
     /// On a cw20 deployment this is a cw20 `Send` whose hook is `hook` (the
     /// contract's `ReceiveMsg`); on a native one it is a plain execute of
-    /// `direct` (the contract's `ExecuteMsg`) with the coins attached.
-    pub fn pay_into(
+    /// `direct` (the contract's `ExecuteMsg`) with the coins attached. Only
+    /// the message that is sent gets serialised.
+    pub fn pay_into<H: Serialize, D: Serialize>(
         &self,
         contract: &Addr,
         amount: Uint128,
-        hook: Binary,
-        direct: Binary,
-    ) -> CosmosMsg {
-        match self {
+        hook: &H,
+        direct: &D,
+    ) -> StdResult<CosmosMsg> {
+        Ok(match self {
             Denom::Cw20(token) => WasmMsg::Execute {
                 contract_addr: token.to_string(),
                 msg: to_json_binary(&Cw20ExecuteMsg::Send {
                     contract: contract.to_string(),
                     amount,
-                    msg: hook,
-                })
-                .expect("a cw20 Send message always serialises"),
+                    msg: to_json_binary(hook)?,
+                })?,
                 funds: vec![],
             }
             .into(),
             Denom::Native(denom) => WasmMsg::Execute {
                 contract_addr: contract.to_string(),
-                msg: direct,
+                msg: to_json_binary(direct)?,
                 funds: vec![Coin::new(amount, denom.clone())],
             }
             .into(),
-        }
+        })
     }
 }
 
@@ -249,6 +250,7 @@ pub fn no_funds(info: &MessageInfo) -> Result<(), PaymentError> {
 mod tests {
     use super::*;
     use cosmwasm_std::testing::{MockApi, message_info};
+    use cosmwasm_std::Binary;
 
     #[test]
     fn native_payment_checks_denom_and_amount() {

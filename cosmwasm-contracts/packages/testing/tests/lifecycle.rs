@@ -61,8 +61,10 @@ fn worked_example(pay_in: PayIn) {
     assert_eq!(c.stake.u128(), NODE_STAKE - 1_000);
     assert_eq!(c.reputation, INITIAL_REPUTATION - 100);
     assert_eq!(c.tasks_wrong, 1);
+    // The slash reaches the treasury at once; the fee accrues in the market.
     let treasury = s.treasury.clone();
-    assert_eq!(s.balance(&treasury), 5_000 + 1_000);
+    assert_eq!(s.balance(&treasury), 1_000);
+    assert_eq!(s.rewards(&treasury), 5_000);
 
     // Nodes and creators withdraw; the ledgers empty out.
     let market = s.market.clone();
@@ -73,6 +75,8 @@ fn worked_example(pay_in: PayIn) {
     let models = s.models.clone();
     s.exec(&plugin_creator, &models, &models::ExecuteMsg::Withdraw {}).unwrap();
     s.exec(&model_creator, &models, &models::ExecuteMsg::Withdraw {}).unwrap();
+    s.exec(&treasury, &market, &market::ExecuteMsg::WithdrawRewards {}).unwrap();
+    assert_eq!(s.balance(&treasury), 6_000);
     assert_eq!(s.balance(&plugin_creator), 2_000);
     assert_eq!(s.balance(&model_creator), 3_000);
     assert_eq!(s.balance(&market), 0);
@@ -107,7 +111,7 @@ fn unanimous_task_splits_dust_to_treasury() {
         assert_eq!(s.rewards(&n), 316);
     }
     let treasury = s.treasury.clone();
-    assert_eq!(s.balance(&treasury), 52);
+    assert_eq!(s.rewards(&treasury), 52);
     s.check_conservation();
 }
 
