@@ -63,7 +63,10 @@ pub struct LifecycleGas {
 impl LifecycleGas {
     /// Post + commits + reveals + settle.
     pub fn total(&self) -> u64 {
-        self.post + self.commits.iter().sum::<u64>() + self.reveals.iter().sum::<u64>() + self.settle
+        self.post
+            + self.commits.iter().sum::<u64>()
+            + self.reveals.iter().sum::<u64>()
+            + self.settle
     }
 }
 
@@ -119,13 +122,29 @@ impl Economy {
                 }
             }),
         )?;
-        chain.execute(&registry, &admin, &json!({"set_task_market": {"address": market}}))?;
-        chain.execute(&models, &admin, &json!({"set_task_market": {"address": market}}))?;
-        chain.execute(&token, &genesis, &json!({"transfer": {"recipient": buyer, "amount": "10000000"}}))?;
+        chain.execute(
+            &registry,
+            &admin,
+            &json!({"set_task_market": {"address": market}}),
+        )?;
+        chain.execute(
+            &models,
+            &admin,
+            &json!({"set_task_market": {"address": market}}),
+        )?;
+        chain.execute(
+            &token,
+            &genesis,
+            &json!({"transfer": {"recipient": buyer, "amount": "10000000"}}),
+        )?;
         let mut nodes = Vec::new();
         for i in 0..n_nodes {
             let node = chain.addr(&format!("node{i}"));
-            chain.execute(&token, &genesis, &json!({"transfer": {"recipient": node, "amount": NODE_STAKE.to_string()}}))?;
+            chain.execute(
+                &token,
+                &genesis,
+                &json!({"transfer": {"recipient": node, "amount": NODE_STAKE.to_string()}}),
+            )?;
             let hook = json!({"register": {
                 "iroh_node_id": hex(&[0xAB; 32]), "receipt_key": hex(&[0xCD; 32]),
                 "capabilities": {"execution_providers": ["cpu"], "memory_mb": 4096}
@@ -143,26 +162,52 @@ impl Economy {
             &json!({"list": {"hash": hex(&[0x11; 32]), "kind": "plugin", "name": "echo",
                               "licence_price": "0", "royalty": PLUGIN_ROYALTY.to_string()}}),
         )?;
-        Ok(Economy { chain, token, registry, market, models, treasury, buyer, creator, nodes, genesis })
+        Ok(Economy {
+            chain,
+            token,
+            registry,
+            market,
+            models,
+            treasury,
+            buyer,
+            creator,
+            nodes,
+            genesis,
+        })
     }
 
     /// cw20 balance of `who`.
     pub fn balance(&self, who: &str) -> Result<u128, String> {
-        let r: Value = self.chain.query(&self.token, &json!({"balance": {"address": who}}))?;
-        r["balance"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad balance {r}"))
+        let r: Value = self
+            .chain
+            .query(&self.token, &json!({"balance": {"address": who}}))?;
+        r["balance"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad balance {r}"))
     }
 
     /// A cw20 transfer of 1 000 from genesis (the baseline).
     pub fn cw20_transfer(&mut self) -> Result<u64, String> {
         let to = self.chain.addr("someone");
-        let out = self.chain.execute(&self.token, &self.genesis, &json!({"transfer": {"recipient": to, "amount": "1000"}}))?;
+        let out = self.chain.execute(
+            &self.token,
+            &self.genesis,
+            &json!({"transfer": {"recipient": to, "amount": "1000"}}),
+        )?;
         Ok(out.gas)
     }
 
     /// Runs post, three commits, three reveals and settle. Node `i` reveals
     /// `digests[i]`. Returns the task id, its assigned nodes and the gas.
-    pub fn lifecycle(&mut self, digests: [[u8; 32]; 3]) -> Result<(u64, Vec<String>, LifecycleGas), String> {
-        let mut gas = LifecycleGas { cw20_transfer: self.cw20_transfer()?, ..LifecycleGas::default() };
+    pub fn lifecycle(
+        &mut self,
+        digests: [[u8; 32]; 3],
+    ) -> Result<(u64, Vec<String>, LifecycleGas), String> {
+        let mut gas = LifecycleGas {
+            cw20_transfer: self.cw20_transfer()?,
+            ..LifecycleGas::default()
+        };
         let deadline = self.chain.now().plus_seconds(120);
         let spec = json!({"post_task": {
             "plugin": hex(&[0x11; 32]),
@@ -177,15 +222,27 @@ impl Economy {
             &json!({"send": {"contract": self.market, "amount": REWARD.to_string(), "msg": bin(&spec)}}),
         )?;
         gas.post = out.gas;
-        let task_id: u64 = out.attr("task_id").and_then(|v| v.parse().ok()).ok_or("post_task gave no task_id")?;
-        let assigned: Vec<String> = out.attr("assigned").ok_or("post_task gave no assignment")?.split(',').map(String::from).collect();
+        let task_id: u64 = out
+            .attr("task_id")
+            .and_then(|v| v.parse().ok())
+            .ok_or("post_task gave no task_id")?;
+        let assigned: Vec<String> = out
+            .attr("assigned")
+            .ok_or("post_task gave no assignment")?
+            .split(',')
+            .map(String::from)
+            .collect();
         if assigned.len() != 3 {
             return Err(format!("expected 3 assigned nodes, got {assigned:?}"));
         }
         let salt = [9u8; 16];
         for (node, d) in assigned.iter().zip(&digests) {
             let c = commitment(d, &salt, node);
-            let out = self.chain.execute(&self.market, node, &json!({"commit": {"task_id": task_id, "commitment": hex(&c)}}))?;
+            let out = self.chain.execute(
+                &self.market,
+                node,
+                &json!({"commit": {"task_id": task_id, "commitment": hex(&c)}}),
+            )?;
             gas.commits.push(out.gas);
         }
         for (node, d) in assigned.iter().zip(&digests) {
@@ -197,30 +254,44 @@ impl Economy {
             gas.reveals.push(out.gas);
         }
         let keeper = self.chain.addr("keeper");
-        let out = self.chain.execute(&self.market, &keeper, &json!({"settle": {"task_id": task_id}}))?;
+        let out = self.chain.execute(
+            &self.market,
+            &keeper,
+            &json!({"settle": {"task_id": task_id}}),
+        )?;
         gas.settle = out.gas;
         Ok((task_id, assigned, gas))
     }
 
     /// A task as JSON.
     pub fn task(&self, task_id: u64) -> Result<Value, String> {
-        self.chain.query(&self.market, &json!({"task": {"task_id": task_id}}))
+        self.chain
+            .query(&self.market, &json!({"task": {"task_id": task_id}}))
     }
 
     /// A node as JSON.
     pub fn node(&self, operator: &str) -> Result<Value, String> {
-        self.chain.query(&self.registry, &json!({"node": {"operator": operator}}))
+        self.chain
+            .query(&self.registry, &json!({"node": {"operator": operator}}))
     }
 
     /// Unclaimed rewards of `who`.
     pub fn rewards(&self, who: &str) -> Result<u128, String> {
-        let v: Value = self.chain.query(&self.market, &json!({"rewards": {"address": who}}))?;
-        v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad rewards {v}"))
+        let v: Value = self
+            .chain
+            .query(&self.market, &json!({"rewards": {"address": who}}))?;
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad rewards {v}"))
     }
 
     /// Accrued royalties of `who`.
     pub fn accrued(&self, who: &str) -> Result<u128, String> {
-        let v: Value = self.chain.query(&self.models, &json!({"accrued": {"creator": who}}))?;
-        v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad accrued {v}"))
+        let v: Value = self
+            .chain
+            .query(&self.models, &json!({"accrued": {"creator": who}}))?;
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad accrued {v}"))
     }
 }

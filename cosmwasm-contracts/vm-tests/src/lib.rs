@@ -15,13 +15,13 @@
 //! the first failure anyway).
 
 use cosmwasm_std::{
-    Addr, Binary, BlockInfo, Checksum, ContractResult, CosmosMsg, Empty, Env, MessageInfo, QueryRequest,
-    ReplyOn, Response, SystemError, SystemResult, Timestamp, WasmMsg, WasmQuery,
+    Addr, Binary, BlockInfo, Checksum, ContractResult, CosmosMsg, Empty, Env, MessageInfo,
+    QueryRequest, ReplyOn, Response, SystemError, SystemResult, Timestamp, WasmMsg, WasmQuery,
 };
 use cosmwasm_vm::testing::{MockApi, MockStorage};
 use cosmwasm_vm::{
-    Backend, BackendError, BackendResult, Cache, CacheOptions, GasInfo, InstanceOptions,
-    Querier, Size, call_execute, call_instantiate, call_query, capabilities_from_csv,
+    Backend, BackendError, BackendResult, Cache, CacheOptions, GasInfo, InstanceOptions, Querier,
+    Size, call_execute, call_instantiate, call_query, capabilities_from_csv,
 };
 use serde::Serialize;
 use std::cell::RefCell;
@@ -54,7 +54,10 @@ pub fn artifacts_dir() -> PathBuf {
 pub fn read_artifact(name: &str) -> Result<Vec<u8>, String> {
     let path = artifacts_dir().join(format!("{name}.wasm"));
     std::fs::read(&path).map_err(|e| {
-        format!("cannot read {}: {e}; build the artifacts with scripts/test-contracts.sh", path.display())
+        format!(
+            "cannot read {}: {e}; build the artifacts with scripts/test-contracts.sh",
+            path.display()
+        )
     })
 }
 
@@ -93,12 +96,26 @@ fn env_for(block: &BlockInfo, contract: &str) -> Env {
 }
 
 impl Router {
-    fn take(&self, contract: &str) -> Result<(Rc<VmCache>, Checksum, VmBackend, BlockInfo), String> {
+    fn take(
+        &self,
+        contract: &str,
+    ) -> Result<(Rc<VmCache>, Checksum, VmBackend, BlockInfo), String> {
         let mut guard = self.shared.borrow_mut();
         let shared = guard.as_mut().ok_or("chain is gone")?;
-        let slot = shared.contracts.get_mut(contract).ok_or_else(|| format!("no contract {contract}"))?;
-        let backend = slot.backend.take().ok_or_else(|| format!("re-entrant call into {contract}"))?;
-        Ok((shared.cache.clone(), slot.checksum, backend, shared.block.clone()))
+        let slot = shared
+            .contracts
+            .get_mut(contract)
+            .ok_or_else(|| format!("no contract {contract}"))?;
+        let backend = slot
+            .backend
+            .take()
+            .ok_or_else(|| format!("re-entrant call into {contract}"))?;
+        Ok((
+            shared.cache.clone(),
+            slot.checksum,
+            backend,
+            shared.block.clone(),
+        ))
     }
 
     fn put(&self, contract: &str, backend: VmBackend) {
@@ -108,10 +125,20 @@ impl Router {
         }
     }
 
-    fn smart_query(&self, contract: &str, msg: &[u8]) -> Result<(ContractResult<Binary>, u64), String> {
+    fn smart_query(
+        &self,
+        contract: &str,
+        msg: &[u8],
+    ) -> Result<(ContractResult<Binary>, u64), String> {
         let (cache, checksum, backend, block) = self.take(contract)?;
         let mut instance = cache
-            .get_instance(&checksum, backend, InstanceOptions { gas_limit: GAS_LIMIT })
+            .get_instance(
+                &checksum,
+                backend,
+                InstanceOptions {
+                    gas_limit: GAS_LIMIT,
+                },
+            )
             .map_err(|e| e.to_string())?;
         let result = call_query(&mut instance, &env_for(&block, contract), msg);
         let report = instance.create_gas_report();
@@ -124,21 +151,35 @@ impl Router {
 }
 
 impl Querier for Router {
-    fn query_raw(&self, request: &[u8], _gas_limit: u64) -> BackendResult<SystemResult<ContractResult<Binary>>> {
+    fn query_raw(
+        &self,
+        request: &[u8],
+        _gas_limit: u64,
+    ) -> BackendResult<SystemResult<ContractResult<Binary>>> {
         let request: QueryRequest<Empty> = match cosmwasm_std::from_json(request) {
             Ok(r) => r,
             Err(e) => {
-                let err = SystemError::InvalidRequest { error: e.to_string(), request: Binary::from(request) };
+                let err = SystemError::InvalidRequest {
+                    error: e.to_string(),
+                    request: Binary::from(request),
+                };
                 return (Ok(SystemResult::Err(err)), GasInfo::free());
             }
         };
         match request {
-            QueryRequest::Wasm(WasmQuery::Smart { contract_addr, msg }) => match self.smart_query(&contract_addr, &msg) {
-                Ok((result, gas)) => (Ok(SystemResult::Ok(result)), GasInfo::with_externally_used(gas)),
-                Err(e) => (Err(BackendError::unknown(e)), GasInfo::free()),
-            },
+            QueryRequest::Wasm(WasmQuery::Smart { contract_addr, msg }) => {
+                match self.smart_query(&contract_addr, &msg) {
+                    Ok((result, gas)) => (
+                        Ok(SystemResult::Ok(result)),
+                        GasInfo::with_externally_used(gas),
+                    ),
+                    Err(e) => (Err(BackendError::unknown(e)), GasInfo::free()),
+                }
+            }
             other => (
-                Ok(SystemResult::Err(SystemError::UnsupportedRequest { kind: format!("{other:?}") })),
+                Ok(SystemResult::Err(SystemError::UnsupportedRequest {
+                    kind: format!("{other:?}"),
+                })),
                 GasInfo::free(),
             ),
         }
@@ -157,7 +198,10 @@ pub struct Outcome {
 impl Outcome {
     /// The first attribute named `key`.
     pub fn attr(&self, key: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -172,7 +216,9 @@ pub struct Chain {
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("codes", &self.codes.keys()).finish_non_exhaustive()
+        f.debug_struct("Chain")
+            .field("codes", &self.codes.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -188,7 +234,8 @@ impl Chain {
     /// A chain with every artifact stored (and checked against the wasmd
     /// v0.70 capabilities by cosmwasm-vm's static analysis).
     pub fn new() -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!("clusterai-vm-{}-{}", std::process::id(), unique()));
+        let dir =
+            std::env::temp_dir().join(format!("clusterai-vm-{}-{}", std::process::id(), unique()));
         let options = CacheOptions::new(
             dir.clone(),
             capabilities_from_csv(WASMD_V070_CAPABILITIES),
@@ -200,7 +247,9 @@ impl Chain {
         let mut codes = HashMap::new();
         for name in ARTIFACTS {
             let wasm = read_artifact(name)?;
-            let checksum = cache.store_code(&wasm, true, true).map_err(|e| format!("{name}: {e}"))?;
+            let checksum = cache
+                .store_code(&wasm, true, true)
+                .map_err(|e| format!("{name}: {e}"))?;
             codes.insert(name.to_string(), checksum);
         }
         let shared = Shared {
@@ -209,7 +258,9 @@ impl Chain {
             block: cosmwasm_vm::testing::mock_env().block,
         };
         Ok(Chain {
-            router: Router { shared: Rc::new(RefCell::new(Some(shared))) },
+            router: Router {
+                shared: Rc::new(RefCell::new(Some(shared))),
+            },
             api: MockApi::default(),
             codes,
             _dir: TempDir(dir),
@@ -219,7 +270,10 @@ impl Chain {
 
     /// The entry points an artifact exports, e.g. `["execute", "instantiate", ...]`.
     pub fn entrypoints(&self, name: &str) -> Result<Vec<String>, String> {
-        let checksum = self.codes.get(name).ok_or_else(|| format!("no code {name}"))?;
+        let checksum = self
+            .codes
+            .get(name)
+            .ok_or_else(|| format!("no code {name}"))?;
         let guard = self.router.shared.borrow();
         let shared = guard.as_ref().ok_or("chain is gone")?;
         let report = shared.cache.analyze(checksum).map_err(|e| e.to_string())?;
@@ -228,7 +282,10 @@ impl Chain {
 
     /// The capabilities an artifact requires.
     pub fn required_capabilities(&self, name: &str) -> Result<Vec<String>, String> {
-        let checksum = self.codes.get(name).ok_or_else(|| format!("no code {name}"))?;
+        let checksum = self
+            .codes
+            .get(name)
+            .ok_or_else(|| format!("no code {name}"))?;
         let guard = self.router.shared.borrow();
         let shared = guard.as_ref().ok_or("chain is gone")?;
         let report = shared.cache.analyze(checksum).map_err(|e| e.to_string())?;
@@ -250,19 +307,42 @@ impl Chain {
 
     /// Block time.
     pub fn now(&self) -> Timestamp {
-        self.router.shared.borrow().as_ref().map(|s| s.block.time).unwrap_or_default()
+        self.router
+            .shared
+            .borrow()
+            .as_ref()
+            .map(|s| s.block.time)
+            .unwrap_or_default()
     }
 
     /// Instantiates `code` as `sender`; returns the new contract's address.
-    pub fn instantiate<M: Serialize>(&mut self, code: &str, sender: &str, msg: &M) -> Result<String, String> {
-        let checksum = *self.codes.get(code).ok_or_else(|| format!("no code {code}"))?;
+    pub fn instantiate<M: Serialize>(
+        &mut self,
+        code: &str,
+        sender: &str,
+        msg: &M,
+    ) -> Result<String, String> {
+        let checksum = *self
+            .codes
+            .get(code)
+            .ok_or_else(|| format!("no code {code}"))?;
         self.next_addr += 1;
         let address = self.api.addr_make(&format!("contract{}", self.next_addr));
-        let backend = Backend { api: self.api, storage: MockStorage::default(), querier: self.router.clone() };
+        let backend = Backend {
+            api: self.api,
+            storage: MockStorage::default(),
+            querier: self.router.clone(),
+        };
         {
             let mut guard = self.router.shared.borrow_mut();
             let shared = guard.as_mut().ok_or("chain is gone")?;
-            shared.contracts.insert(address.clone(), ContractSlot { checksum, backend: Some(backend) });
+            shared.contracts.insert(
+                address.clone(),
+                ContractSlot {
+                    checksum,
+                    backend: Some(backend),
+                },
+            );
         }
         let msg = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
         self.call(&address, sender, &msg, true)?;
@@ -270,13 +350,22 @@ impl Chain {
     }
 
     /// Executes `msg` on `contract` as `sender` (no funds) and everything it sends.
-    pub fn execute<M: Serialize>(&mut self, contract: &str, sender: &str, msg: &M) -> Result<Outcome, String> {
+    pub fn execute<M: Serialize>(
+        &mut self,
+        contract: &str,
+        sender: &str,
+        msg: &M,
+    ) -> Result<Outcome, String> {
         let msg = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
         self.call(contract, sender, &msg, false)
     }
 
     /// Runs a smart query.
-    pub fn query<M: Serialize, R: serde::de::DeserializeOwned>(&self, contract: &str, msg: &M) -> Result<R, String> {
+    pub fn query<M: Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        contract: &str,
+        msg: &M,
+    ) -> Result<R, String> {
         let msg = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
         match self.router.smart_query(contract, &msg)?.0 {
             ContractResult::Ok(bin) => serde_json::from_slice(&bin).map_err(|e| e.to_string()),
@@ -284,13 +373,28 @@ impl Chain {
         }
     }
 
-    fn call(&mut self, contract: &str, sender: &str, msg: &[u8], instantiate: bool) -> Result<Outcome, String> {
+    fn call(
+        &mut self,
+        contract: &str,
+        sender: &str,
+        msg: &[u8],
+        instantiate: bool,
+    ) -> Result<Outcome, String> {
         let (cache, checksum, backend, block) = self.router.take(contract)?;
         let mut instance = cache
-            .get_instance(&checksum, backend, InstanceOptions { gas_limit: GAS_LIMIT })
+            .get_instance(
+                &checksum,
+                backend,
+                InstanceOptions {
+                    gas_limit: GAS_LIMIT,
+                },
+            )
             .map_err(|e| e.to_string())?;
         let env = env_for(&block, contract);
-        let info = MessageInfo { sender: Addr::unchecked(sender), funds: vec![] };
+        let info = MessageInfo {
+            sender: Addr::unchecked(sender),
+            funds: vec![],
+        };
         let result = if instantiate {
             call_instantiate::<_, _, _, Empty>(&mut instance, &env, &info, msg)
         } else {
@@ -306,22 +410,38 @@ impl Chain {
         trace("execute", contract, msg, report.limit - report.remaining);
         let mut outcome = Outcome {
             gas: report.limit - report.remaining,
-            attributes: response.attributes.iter().map(|a| (a.key.clone(), a.value.clone())).collect(),
+            attributes: response
+                .attributes
+                .iter()
+                .map(|a| (a.key.clone(), a.value.clone()))
+                .collect(),
         };
         for sub in response.messages {
             if sub.reply_on != ReplyOn::Never {
-                return Err(format!("{contract} asked for a reply; this harness has none"));
+                return Err(format!(
+                    "{contract} asked for a reply; this harness has none"
+                ));
             }
             match sub.msg {
-                CosmosMsg::Wasm(WasmMsg::Execute { contract_addr, msg, funds }) => {
+                CosmosMsg::Wasm(WasmMsg::Execute {
+                    contract_addr,
+                    msg,
+                    funds,
+                }) => {
                     if !funds.is_empty() {
-                        return Err(format!("{contract} sent native funds; this harness has no bank"));
+                        return Err(format!(
+                            "{contract} sent native funds; this harness has no bank"
+                        ));
                     }
                     let inner = self.call(&contract_addr, contract, &msg, false)?;
                     outcome.gas += inner.gas;
                     outcome.attributes.extend(inner.attributes);
                 }
-                other => return Err(format!("{contract} sent {other:?}; this harness only dispatches WasmMsg::Execute")),
+                other => {
+                    return Err(format!(
+                        "{contract} sent {other:?}; this harness only dispatches WasmMsg::Execute"
+                    ));
+                }
             }
         }
         Ok(outcome)
@@ -333,7 +453,10 @@ impl Chain {
 fn trace(kind: &str, contract: &str, msg: &[u8], gas: u64) {
     if std::env::var_os("CLUSTERAI_VM_TRACE").is_some() {
         let head: String = String::from_utf8_lossy(msg).chars().take(40).collect();
-        eprintln!("{kind:<8} {gas:>12} {} {head}", &contract[contract.len().saturating_sub(6)..]);
+        eprintln!(
+            "{kind:<8} {gas:>12} {} {head}",
+            &contract[contract.len().saturating_sub(6)..]
+        );
     }
 }
 

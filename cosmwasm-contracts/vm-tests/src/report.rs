@@ -32,9 +32,26 @@ pub struct BenchResult {
 
 impl BenchResult {
     /// A figure with its baseline; the ratio is computed here.
-    pub fn new(name: impl Into<String>, unit: impl Into<String>, value: f64, baseline: impl Into<String>, baseline_value: f64) -> Self {
-        let ratio = if baseline_value == 0.0 { f64::NAN } else { value / baseline_value };
-        Self { name: name.into(), unit: unit.into(), value, baseline: baseline.into(), baseline_value, ratio }
+    pub fn new(
+        name: impl Into<String>,
+        unit: impl Into<String>,
+        value: f64,
+        baseline: impl Into<String>,
+        baseline_value: f64,
+    ) -> Self {
+        let ratio = if baseline_value == 0.0 {
+            f64::NAN
+        } else {
+            value / baseline_value
+        };
+        Self {
+            name: name.into(),
+            unit: unit.into(),
+            value,
+            baseline: baseline.into(),
+            baseline_value,
+            ratio,
+        }
     }
 }
 

@@ -16,7 +16,10 @@ fn main() {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
     } else {
         print!("{}", report.to_table());
     }
@@ -27,8 +30,19 @@ fn run() -> Result<BenchReport, String> {
     let (_, _, gas) = economy.lifecycle([[0x42; 32]; 3])?;
     let base = gas.cw20_transfer as f64;
     let unit = "vm_gas";
-    let mut report = BenchReport { suite: "chain".into(), results: vec![] };
-    let mut push = |name: String, value: u64| report.results.push(BenchResult::new(name, unit, value as f64, "cw20_transfer", base));
+    let mut report = BenchReport {
+        suite: "chain".into(),
+        results: vec![],
+    };
+    let mut push = |name: String, value: u64| {
+        report.results.push(BenchResult::new(
+            name,
+            unit,
+            value as f64,
+            "cw20_transfer",
+            base,
+        ))
+    };
     push("gas:cw20_transfer".into(), gas.cw20_transfer);
     push("gas:post".into(), gas.post);
     for (i, g) in gas.commits.iter().enumerate() {
