@@ -310,9 +310,11 @@ fn execute_update_node(
     if iroh_node_id.is_none() && receipt_key.is_none() && capabilities.is_none() {
         return Err(ContractError::NothingToUpdate);
     }
-    let mut info = INFO
-        .may_load(deps.storage, &operator)?
-        .ok_or_else(|| ContractError::NotRegistered { operator: operator.to_string() })?;
+    let mut info =
+        INFO.may_load(deps.storage, &operator)?
+            .ok_or_else(|| ContractError::NotRegistered {
+                operator: operator.to_string(),
+            })?;
     if let Some(id) = iroh_node_id {
         check_hash("iroh_node_id", &id)?;
         info.iroh_node_id = id;
@@ -571,7 +573,13 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                     Order::Ascending,
                 )
                 .take(page_limit(limit))
-                .map(|r| r.and_then(|a| NODES.load(deps.storage, &a).and_then(|n| node_response(deps, a, n))))
+                .map(|r| {
+                    r.and_then(|a| {
+                        NODES
+                            .load(deps.storage, &a)
+                            .and_then(|n| node_response(deps, a, n))
+                    })
+                })
                 .collect::<StdResult<_>>()?;
             to_json_binary(&NodesResponse { nodes })
         }
@@ -633,9 +641,7 @@ fn query_eligible(
     let ok = |a: &Addr, n: &Node| {
         n.stake >= config.params.min_stake
             && n.jailed_until.is_none_or(|t| t <= now)
-            && req
-                .min_memory_mb
-                .is_none_or(|m| n.memory_mb >= m)
+            && req.min_memory_mb.is_none_or(|m| n.memory_mb >= m)
             && exclude.as_ref() != Some(a)
     };
     let candidates: Box<dyn Iterator<Item = StdResult<(Addr, Node)>>> =

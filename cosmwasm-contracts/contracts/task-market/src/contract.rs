@@ -8,8 +8,8 @@ use crate::msg::{
     TasksResponse,
 };
 use crate::state::{
-    ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, SLOTS, Slot, TASKS, TOTALS,
-    TERMS, TaskBody, TaskState, TaskTerms,
+    ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, SLOTS, Slot, TASKS, TERMS, TOTALS,
+    TaskBody, TaskState, TaskTerms,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
@@ -533,8 +533,14 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 res = res.add_message(config.denom.pay_into(
                     &config.model_market,
                     royalties,
-                    &models::ReceiveMsg::RecordRoyalties { task_id, shares: terms.royalties.clone() },
-                    &models::ExecuteMsg::RecordRoyalties { task_id, shares: terms.royalties.clone() },
+                    &models::ReceiveMsg::RecordRoyalties {
+                        task_id,
+                        shares: terms.royalties.clone(),
+                    },
+                    &models::ExecuteMsg::RecordRoyalties {
+                        task_id,
+                        shares: terms.royalties.clone(),
+                    },
                 )?);
             }
             for (n, d) in terms.nodes.iter().zip(&digests) {

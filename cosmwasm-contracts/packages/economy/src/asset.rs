@@ -7,12 +7,11 @@
 //! the conservation invariant a single equation.
 
 use cosmwasm_schema::cw_serde;
-use serde::Serialize;
 use cosmwasm_std::{
-    Addr, Api, BankMsg, Coin, CosmosMsg, MessageInfo, StdResult, Uint128, WasmMsg,
-    to_json_binary,
+    Addr, Api, BankMsg, Coin, CosmosMsg, MessageInfo, StdResult, Uint128, WasmMsg, to_json_binary,
 };
 use cw20::{Cw20ExecuteMsg, Cw20ReceiveMsg};
+use serde::Serialize;
 use thiserror::Error;
 
 /// The denomination as given in an instantiate message.
@@ -249,8 +248,8 @@ pub fn no_funds(info: &MessageInfo) -> Result<(), PaymentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cosmwasm_std::testing::{MockApi, message_info};
     use cosmwasm_std::Binary;
+    use cosmwasm_std::testing::{MockApi, message_info};
 
     #[test]
     fn native_payment_checks_denom_and_amount() {

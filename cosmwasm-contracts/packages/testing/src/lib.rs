@@ -19,14 +19,18 @@
 
 use clusterai_economy::asset::PaymentDenom;
 use clusterai_economy::commit::commitment;
-use clusterai_economy::market::{self, MarketParams, MarketTotals, TaskInput, TaskResponse, TaskSpec, TaskStatus};
+use clusterai_economy::market::{
+    self, MarketParams, MarketTotals, TaskInput, TaskResponse, TaskSpec, TaskStatus,
+};
 use clusterai_economy::models::{self, ListingKind};
-use clusterai_economy::registry::{self, Capabilities, NodeInfo, NodeResponse, RegistryParams, RegistryTotals, Requirements};
-use cosmwasm_std::{to_json_binary, Addr, Binary, Coin, Empty, HexBinary, Timestamp, Uint128};
-use cw20::{Cw20Coin, Cw20ExecuteMsg, MinterResponse};
-use cw20_base::msg::InstantiateMarketingInfo;
+use clusterai_economy::registry::{
+    self, Capabilities, NodeInfo, NodeResponse, RegistryParams, RegistryTotals, Requirements,
+};
+use cosmwasm_std::{Addr, Binary, Coin, Empty, HexBinary, Timestamp, Uint128, to_json_binary};
 use cw_multi_test::error::AnyResult;
 use cw_multi_test::{App, AppResponse, Contract, ContractWrapper, Executor};
+use cw20::{Cw20Coin, Cw20ExecuteMsg, MinterResponse};
+use cw20_base::msg::InstantiateMarketingInfo;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -156,7 +160,10 @@ pub struct Suite {
 
 impl std::fmt::Debug for Suite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Suite").field("pay_in", &self.pay_in).field("market", &self.market).finish_non_exhaustive()
+        f.debug_struct("Suite")
+            .field("pay_in", &self.pay_in)
+            .field("market", &self.market)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,7 +179,11 @@ impl Suite {
             app.init_modules(|router, _, storage| {
                 router
                     .bank
-                    .init_balance(storage, &genesis, vec![Coin::new(GENESIS_SUPPLY, NATIVE_DENOM)])
+                    .init_balance(
+                        storage,
+                        &genesis,
+                        vec![Coin::new(GENESIS_SUPPLY, NATIVE_DENOM)],
+                    )
                     .expect("genesis balance")
             });
         }
@@ -190,9 +201,16 @@ impl Suite {
                     decimals: 6,
                     initial_balances: vec![Cw20Coin {
                         address: genesis.to_string(),
-                        amount: Uint128::new(if pay_in == PayIn::Cw20 { GENESIS_SUPPLY } else { 1 }),
+                        amount: Uint128::new(if pay_in == PayIn::Cw20 {
+                            GENESIS_SUPPLY
+                        } else {
+                            1
+                        }),
                     }],
-                    mint: Some(MinterResponse { minter: admin.to_string(), cap: None }),
+                    mint: Some(MinterResponse {
+                        minter: admin.to_string(),
+                        cap: None,
+                    }),
                     marketing: Some(InstantiateMarketingInfo {
                         project: Some("ClusterAI".into()),
                         description: Some("Pays for AI tasks on the ClusterAI network".into()),
@@ -206,8 +224,12 @@ impl Suite {
             )
             .expect("token");
         let denom = match pay_in {
-            PayIn::Cw20 => PaymentDenom::Cw20 { address: token.to_string() },
-            PayIn::Native => PaymentDenom::Native { denom: NATIVE_DENOM.into() },
+            PayIn::Cw20 => PaymentDenom::Cw20 {
+                address: token.to_string(),
+            },
+            PayIn::Native => PaymentDenom::Native {
+                denom: NATIVE_DENOM.into(),
+            },
         };
         let registry = app
             .instantiate_contract(
@@ -259,19 +281,35 @@ impl Suite {
         app.execute_contract(
             admin.clone(),
             registry.clone(),
-            &registry::ExecuteMsg::SetTaskMarket { address: market.to_string() },
+            &registry::ExecuteMsg::SetTaskMarket {
+                address: market.to_string(),
+            },
             &[],
         )
         .expect("wire registry");
         app.execute_contract(
             admin.clone(),
             models.clone(),
-            &models::ExecuteMsg::SetTaskMarket { address: market.to_string() },
+            &models::ExecuteMsg::SetTaskMarket {
+                address: market.to_string(),
+            },
             &[],
         )
         .expect("wire model market");
         let known = [&admin, &treasury, &genesis].into_iter().cloned().collect();
-        Suite { app, pay_in, token, registry, market, models, admin, treasury, genesis, known, node_count: 0 }
+        Suite {
+            app,
+            pay_in,
+            token,
+            registry,
+            market,
+            models,
+            admin,
+            treasury,
+            genesis,
+            known,
+            node_count: 0,
+        }
     }
 
     /// The address of a named account (and remembers it for conservation).
@@ -288,11 +326,22 @@ impl Suite {
                 let r: cw20::BalanceResponse = self
                     .app
                     .wrap()
-                    .query_wasm_smart(&self.token, &cw20::Cw20QueryMsg::Balance { address: who.to_string() })
+                    .query_wasm_smart(
+                        &self.token,
+                        &cw20::Cw20QueryMsg::Balance {
+                            address: who.to_string(),
+                        },
+                    )
                     .expect("balance");
                 r.balance.u128()
             }
-            PayIn::Native => self.app.wrap().query_balance(who, NATIVE_DENOM).expect("balance").amount.u128(),
+            PayIn::Native => self
+                .app
+                .wrap()
+                .query_balance(who, NATIVE_DENOM)
+                .expect("balance")
+                .amount
+                .u128(),
         }
     }
 
@@ -314,7 +363,10 @@ impl Suite {
                     .execute_contract(
                         genesis,
                         token,
-                        &Cw20ExecuteMsg::Transfer { recipient: to.to_string(), amount: Uint128::new(amount) },
+                        &Cw20ExecuteMsg::Transfer {
+                            recipient: to.to_string(),
+                            amount: Uint128::new(amount),
+                        },
                         &[],
                     )
                     .expect("fund");
@@ -349,8 +401,13 @@ impl Suite {
                 &[],
             ),
             PayIn::Native => {
-                let funds = if amount == 0 { vec![] } else { vec![Coin::new(amount, NATIVE_DENOM)] };
-                self.app.execute_contract(from.clone(), contract.clone(), direct, &funds)
+                let funds = if amount == 0 {
+                    vec![]
+                } else {
+                    vec![Coin::new(amount, NATIVE_DENOM)]
+                };
+                self.app
+                    .execute_contract(from.clone(), contract.clone(), direct, &funds)
             }
         }
     }
@@ -400,7 +457,8 @@ impl Suite {
             .map(|_| {
                 self.node_count += 1;
                 let name = format!("node{}", self.node_count);
-                self.register(&name, NODE_STAKE, Self::node_info(&["cpu"], 4096)).expect("register")
+                self.register(&name, NODE_STAKE, Self::node_info(&["cpu"], 4096))
+                    .expect("register")
             })
             .collect()
     }
@@ -409,7 +467,9 @@ impl Suite {
     pub fn spec(&self, k: u8) -> TaskSpec {
         TaskSpec {
             plugin: HexBinary::from([0x11; 32]),
-            input: TaskInput::Inline { data: Binary::from(b"hello".to_vec()) },
+            input: TaskInput::Inline {
+                data: Binary::from(b"hello".to_vec()),
+            },
             models: vec![],
             k,
             commit_deadline: self.now().plus_seconds(120),
@@ -450,22 +510,41 @@ impl Suite {
     }
 
     /// Commits `digest` with `salt` for `node`.
-    pub fn commit(&mut self, node: &Addr, task_id: u64, digest: [u8; 32], salt: [u8; 16]) -> AnyResult<AppResponse> {
+    pub fn commit(
+        &mut self,
+        node: &Addr,
+        task_id: u64,
+        digest: [u8; 32],
+        salt: [u8; 16],
+    ) -> AnyResult<AppResponse> {
         let c = commitment(&digest, &salt, node.as_str());
         self.app.execute_contract(
             node.clone(),
             self.market.clone(),
-            &market::ExecuteMsg::Commit { task_id, commitment: HexBinary::from(c) },
+            &market::ExecuteMsg::Commit {
+                task_id,
+                commitment: HexBinary::from(c),
+            },
             &[],
         )
     }
 
     /// Reveals `digest` with `salt` for `node`.
-    pub fn reveal(&mut self, node: &Addr, task_id: u64, digest: [u8; 32], salt: [u8; 16]) -> AnyResult<AppResponse> {
+    pub fn reveal(
+        &mut self,
+        node: &Addr,
+        task_id: u64,
+        digest: [u8; 32],
+        salt: [u8; 16],
+    ) -> AnyResult<AppResponse> {
         self.app.execute_contract(
             node.clone(),
             self.market.clone(),
-            &market::ExecuteMsg::Reveal { task_id, digest: HexBinary::from(digest), salt: HexBinary::from(salt) },
+            &market::ExecuteMsg::Reveal {
+                task_id,
+                digest: HexBinary::from(digest),
+                salt: HexBinary::from(salt),
+            },
             &[],
         )
     }
@@ -473,12 +552,23 @@ impl Suite {
     /// Settles a task as the named caller.
     pub fn settle(&mut self, caller: &str, task_id: u64) -> AnyResult<AppResponse> {
         let who = self.addr(caller);
-        self.app.execute_contract(who, self.market.clone(), &market::ExecuteMsg::Settle { task_id }, &[])
+        self.app.execute_contract(
+            who,
+            self.market.clone(),
+            &market::ExecuteMsg::Settle { task_id },
+            &[],
+        )
     }
 
     /// Executes `msg` on `contract` as `sender` with no funds.
-    pub fn exec<M: Serialize + Debug>(&mut self, sender: &Addr, contract: &Addr, msg: &M) -> AnyResult<AppResponse> {
-        self.app.execute_contract(sender.clone(), contract.clone(), msg, &[])
+    pub fn exec<M: Serialize + Debug>(
+        &mut self,
+        sender: &Addr,
+        contract: &Addr,
+        msg: &M,
+    ) -> AnyResult<AppResponse> {
+        self.app
+            .execute_contract(sender.clone(), contract.clone(), msg, &[])
     }
 
     /// A task.
@@ -491,14 +581,23 @@ impl Suite {
 
     /// The assigned nodes of a task.
     pub fn assigned(&self, task_id: u64) -> Vec<Addr> {
-        self.task(task_id).assignments.into_iter().map(|a| a.node).collect()
+        self.task(task_id)
+            .assignments
+            .into_iter()
+            .map(|a| a.node)
+            .collect()
     }
 
     /// A node.
     pub fn node(&self, who: &Addr) -> NodeResponse {
         self.app
             .wrap()
-            .query_wasm_smart(&self.registry, &registry::QueryMsg::Node { operator: who.to_string() })
+            .query_wasm_smart(
+                &self.registry,
+                &registry::QueryMsg::Node {
+                    operator: who.to_string(),
+                },
+            )
             .expect("node")
     }
 
@@ -507,7 +606,12 @@ impl Suite {
         let r: Uint128 = self
             .app
             .wrap()
-            .query_wasm_smart(&self.market, &market::QueryMsg::Rewards { address: who.to_string() })
+            .query_wasm_smart(
+                &self.market,
+                &market::QueryMsg::Rewards {
+                    address: who.to_string(),
+                },
+            )
             .expect("rewards");
         r.u128()
     }
@@ -517,13 +621,25 @@ impl Suite {
         let r: Uint128 = self
             .app
             .wrap()
-            .query_wasm_smart(&self.models, &models::QueryMsg::Accrued { creator: who.to_string() })
+            .query_wasm_smart(
+                &self.models,
+                &models::QueryMsg::Accrued {
+                    creator: who.to_string(),
+                },
+            )
             .expect("accrued");
         r.u128()
     }
 
     /// Lists a hash as the named creator.
-    pub fn list(&mut self, creator: &str, hash: [u8; 32], kind: ListingKind, price: u128, royalty: u128) -> AnyResult<Addr> {
+    pub fn list(
+        &mut self,
+        creator: &str,
+        hash: [u8; 32],
+        kind: ListingKind,
+        price: u128,
+        royalty: u128,
+    ) -> AnyResult<Addr> {
         let who = self.addr(creator);
         let models = self.models.clone();
         self.exec(
@@ -541,7 +657,12 @@ impl Suite {
     }
 
     /// Buys a licence for `hash` as `who`, paying `amount`.
-    pub fn buy_licence(&mut self, who: &Addr, hash: [u8; 32], amount: u128) -> AnyResult<AppResponse> {
+    pub fn buy_licence(
+        &mut self,
+        who: &Addr,
+        hash: [u8; 32],
+        amount: u128,
+    ) -> AnyResult<AppResponse> {
         let models = self.models.clone();
         let h = HexBinary::from(hash);
         self.pay(
@@ -564,14 +685,25 @@ impl Suite {
         for c in [&self.registry, &self.market, &self.models] {
             out += &format!("bal {c} {}\n", self.balance(c));
         }
-        let rt: RegistryTotals = q.query_wasm_smart(&self.registry, &registry::QueryMsg::Totals {}).expect("totals");
-        let mt: MarketTotals = q.query_wasm_smart(&self.market, &market::QueryMsg::Totals {}).expect("totals");
-        let at: Uint128 = q.query_wasm_smart(&self.models, &models::QueryMsg::Totals {}).expect("totals");
+        let rt: RegistryTotals = q
+            .query_wasm_smart(&self.registry, &registry::QueryMsg::Totals {})
+            .expect("totals");
+        let mt: MarketTotals = q
+            .query_wasm_smart(&self.market, &market::QueryMsg::Totals {})
+            .expect("totals");
+        let at: Uint128 = q
+            .query_wasm_smart(&self.models, &models::QueryMsg::Totals {})
+            .expect("totals");
         out += &format!("{rt:?} {mt:?} {at}\n");
         for n in self.all_nodes() {
             out += &format!("{n:?}\n");
             let c: registry::ClaimsResponse = q
-                .query_wasm_smart(&self.registry, &registry::QueryMsg::Claims { operator: n.operator.to_string() })
+                .query_wasm_smart(
+                    &self.registry,
+                    &registry::QueryMsg::Claims {
+                        operator: n.operator.to_string(),
+                    },
+                )
                 .expect("claims");
             out += &format!("{c:?}\n");
         }
@@ -579,15 +711,27 @@ impl Suite {
             out += &format!("{t:?}\n");
         }
         let l: models::ListingsResponse = q
-            .query_wasm_smart(&self.models, &models::QueryMsg::Listings { start_after: None, limit: Some(100) })
+            .query_wasm_smart(
+                &self.models,
+                &models::QueryMsg::Listings {
+                    start_after: None,
+                    limit: Some(100),
+                },
+            )
             .expect("listings");
         out += &format!("{l:?}\n");
         for a in &self.known {
             out += &format!("rw {a} {} {}\n", self.rewards(a), self.accrued(a));
         }
-        let rc: registry::ConfigResponse = q.query_wasm_smart(&self.registry, &registry::QueryMsg::Config {}).expect("config");
-        let mc: market::ConfigResponse = q.query_wasm_smart(&self.market, &market::QueryMsg::Config {}).expect("config");
-        let ac: models::ConfigResponse = q.query_wasm_smart(&self.models, &models::QueryMsg::Config {}).expect("config");
+        let rc: registry::ConfigResponse = q
+            .query_wasm_smart(&self.registry, &registry::QueryMsg::Config {})
+            .expect("config");
+        let mc: market::ConfigResponse = q
+            .query_wasm_smart(&self.market, &market::QueryMsg::Config {})
+            .expect("config");
+        let ac: models::ConfigResponse = q
+            .query_wasm_smart(&self.models, &models::QueryMsg::Config {})
+            .expect("config");
         out += &format!("{rc:?}\n{mc:?}\n{ac:?}\n");
         out
     }
@@ -600,7 +744,13 @@ impl Suite {
             let page: registry::NodesResponse = self
                 .app
                 .wrap()
-                .query_wasm_smart(&self.registry, &registry::QueryMsg::Nodes { start_after: start, limit: Some(100) })
+                .query_wasm_smart(
+                    &self.registry,
+                    &registry::QueryMsg::Nodes {
+                        start_after: start,
+                        limit: Some(100),
+                    },
+                )
                 .expect("nodes");
             let Some(last) = page.nodes.last() else { break };
             start = Some(last.operator.to_string());
@@ -617,7 +767,13 @@ impl Suite {
             let page: market::TasksResponse = self
                 .app
                 .wrap()
-                .query_wasm_smart(&self.market, &market::QueryMsg::Tasks { start_after: start, limit: Some(100) })
+                .query_wasm_smart(
+                    &self.market,
+                    &market::QueryMsg::Tasks {
+                        start_after: start,
+                        limit: Some(100),
+                    },
+                )
                 .expect("tasks");
             let Some(last) = page.tasks.last() else { break };
             start = Some(last.id);
@@ -636,7 +792,11 @@ impl Suite {
         let before = self.snapshot();
         let err = expect_err::<E>(f(self));
         assert_eq!(err, expected);
-        assert_eq!(before, self.snapshot(), "state changed after a rejected message ({expected})");
+        assert_eq!(
+            before,
+            self.snapshot(),
+            "state changed after a rejected message ({expected})"
+        );
         self.check_conservation();
     }
 
@@ -650,27 +810,58 @@ impl Suite {
     /// - the balances of every account and contract add up to the genesis supply.
     pub fn check_conservation(&self) {
         let q = self.app.wrap();
-        let rt: RegistryTotals = q.query_wasm_smart(&self.registry, &registry::QueryMsg::Totals {}).expect("totals");
-        let mt: MarketTotals = q.query_wasm_smart(&self.market, &market::QueryMsg::Totals {}).expect("totals");
-        let at: Uint128 = q.query_wasm_smart(&self.models, &models::QueryMsg::Totals {}).expect("totals");
+        let rt: RegistryTotals = q
+            .query_wasm_smart(&self.registry, &registry::QueryMsg::Totals {})
+            .expect("totals");
+        let mt: MarketTotals = q
+            .query_wasm_smart(&self.market, &market::QueryMsg::Totals {})
+            .expect("totals");
+        let at: Uint128 = q
+            .query_wasm_smart(&self.models, &models::QueryMsg::Totals {})
+            .expect("totals");
 
-        assert_eq!(self.balance(&self.registry), (rt.staked + rt.unbonding).u128(), "registry balance != stake + unbonding");
-        assert_eq!(self.balance(&self.market), (mt.escrowed + mt.unclaimed_rewards).u128(), "market balance != escrow + rewards");
-        assert_eq!(self.balance(&self.models), at.u128(), "model market balance != accrued royalties");
+        assert_eq!(
+            self.balance(&self.registry),
+            (rt.staked + rt.unbonding).u128(),
+            "registry balance != stake + unbonding"
+        );
+        assert_eq!(
+            self.balance(&self.market),
+            (mt.escrowed + mt.unclaimed_rewards).u128(),
+            "market balance != escrow + rewards"
+        );
+        assert_eq!(
+            self.balance(&self.models),
+            at.u128(),
+            "model market balance != accrued royalties"
+        );
 
         let nodes = self.all_nodes();
         let staked: u128 = nodes.iter().map(|n| n.stake.u128()).sum();
-        assert_eq!(staked, rt.staked.u128(), "sum of node stakes != registry total");
+        assert_eq!(
+            staked,
+            rt.staked.u128(),
+            "sum of node stakes != registry total"
+        );
         let unbonding: u128 = nodes
             .iter()
             .map(|n| {
                 let c: registry::ClaimsResponse = q
-                    .query_wasm_smart(&self.registry, &registry::QueryMsg::Claims { operator: n.operator.to_string() })
+                    .query_wasm_smart(
+                        &self.registry,
+                        &registry::QueryMsg::Claims {
+                            operator: n.operator.to_string(),
+                        },
+                    )
                     .expect("claims");
                 c.claims.iter().map(|c| c.amount.u128()).sum::<u128>()
             })
             .sum();
-        assert_eq!(unbonding, rt.unbonding.u128(), "sum of claims != registry unbonding total");
+        assert_eq!(
+            unbonding,
+            rt.unbonding.u128(),
+            "sum of claims != registry unbonding total"
+        );
 
         let escrowed: u128 = self
             .all_tasks()
@@ -678,29 +869,51 @@ impl Suite {
             .filter(|t| t.status == TaskStatus::Open)
             .map(|t| t.reward.u128())
             .sum();
-        assert_eq!(escrowed, mt.escrowed.u128(), "sum of open task rewards != escrow total");
+        assert_eq!(
+            escrowed,
+            mt.escrowed.u128(),
+            "sum of open task rewards != escrow total"
+        );
         let rewards: u128 = self.known.iter().map(|a| self.rewards(a)).sum();
-        assert_eq!(rewards, mt.unclaimed_rewards.u128(), "sum of unclaimed rewards != market total");
+        assert_eq!(
+            rewards,
+            mt.unclaimed_rewards.u128(),
+            "sum of unclaimed rewards != market total"
+        );
         let accrued: u128 = self.known.iter().map(|a| self.accrued(a)).sum();
-        assert_eq!(accrued, at.u128(), "sum of accrued royalties != model market total");
+        assert_eq!(
+            accrued,
+            at.u128(),
+            "sum of accrued royalties != model market total"
+        );
 
         let held: u128 = self.known.iter().map(|a| self.balance(a)).sum::<u128>()
             + self.balance(&self.registry)
             + self.balance(&self.market)
             + self.balance(&self.models);
         if self.pay_in == PayIn::Cw20 {
-            let info: cw20::TokenInfoResponse =
-                q.query_wasm_smart(&self.token, &cw20::Cw20QueryMsg::TokenInfo {}).expect("token info");
-            assert_eq!(info.total_supply.u128(), GENESIS_SUPPLY, "token supply changed");
+            let info: cw20::TokenInfoResponse = q
+                .query_wasm_smart(&self.token, &cw20::Cw20QueryMsg::TokenInfo {})
+                .expect("token info");
+            assert_eq!(
+                info.total_supply.u128(),
+                GENESIS_SUPPLY,
+                "token supply changed"
+            );
         }
-        assert_eq!(held, GENESIS_SUPPLY, "tokens held by accounts and contracts != genesis supply");
+        assert_eq!(
+            held, GENESIS_SUPPLY,
+            "tokens held by accounts and contracts != genesis supply"
+        );
     }
 }
 
 /// The error of type `E` behind `result` (even when wrapped, e.g. by the
 /// cw20 `Send` that called a hook); panics if the call succeeded or failed
 /// for another reason.
-pub fn expect_err<E: std::fmt::Display + Debug + Send + Sync + 'static>(result: AnyResult<impl Debug>) -> E {
+pub fn expect_err<E: std::fmt::Display + Debug + Send + Sync + 'static>(
+    result: AnyResult<impl Debug>,
+) -> E {
     let err = match result {
         Ok(r) => panic!("expected an error, got success: {r:?}"),
         Err(e) => e,

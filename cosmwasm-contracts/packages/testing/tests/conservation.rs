@@ -15,20 +15,51 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 enum Action {
-    Post { buyer: u8, reward: u32, k: u8, with_model: bool },
-    Commit { task: u8, node: u8, digest: u8 },
-    Reveal { task: u8, node: u8 },
-    Settle { task: u8 },
-    Advance { seconds: u16 },
-    Stake { node: u8, amount: u16 },
-    Unbond { node: u8, amount: u16 },
-    Claim { node: u8 },
-    WithdrawRewards { node: u8 },
+    Post {
+        buyer: u8,
+        reward: u32,
+        k: u8,
+        with_model: bool,
+    },
+    Commit {
+        task: u8,
+        node: u8,
+        digest: u8,
+    },
+    Reveal {
+        task: u8,
+        node: u8,
+    },
+    Settle {
+        task: u8,
+    },
+    Advance {
+        seconds: u16,
+    },
+    Stake {
+        node: u8,
+        amount: u16,
+    },
+    Unbond {
+        node: u8,
+        amount: u16,
+    },
+    Claim {
+        node: u8,
+    },
+    WithdrawRewards {
+        node: u8,
+    },
     WithdrawRoyalties,
-    BuyLicence { buyer: u8 },
+    BuyLicence {
+        buyer: u8,
+    },
     Register,
     /// Every assigned node of a task commits and reveals `digests[i]`, then anyone settles.
-    RunAll { task: u8, digests: [u8; 3] },
+    RunAll {
+        task: u8,
+        digests: [u8; 3],
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -66,12 +97,23 @@ impl World {
     fn new(pay_in: PayIn) -> Self {
         let mut s = Suite::new(pay_in);
         let nodes = s.register_nodes(4);
-        let buyers = (0..3).map(|i| s.fund(&format!("buyer{i}"), 10_000_000)).collect();
+        let buyers = (0..3)
+            .map(|i| s.fund(&format!("buyer{i}"), 10_000_000))
+            .collect();
         let creators = vec![
-            s.list("plugin-dev", [0x11; 32], ListingKind::Plugin, 0, 700).unwrap(),
-            s.list("model-dev", [0x22; 32], ListingKind::Model, 2_000, 1_500).unwrap(),
+            s.list("plugin-dev", [0x11; 32], ListingKind::Plugin, 0, 700)
+                .unwrap(),
+            s.list("model-dev", [0x22; 32], ListingKind::Model, 2_000, 1_500)
+                .unwrap(),
         ];
-        World { s, nodes, buyers, creators, tasks: vec![], committed: BTreeMap::new() }
+        World {
+            s,
+            nodes,
+            buyers,
+            creators,
+            tasks: vec![],
+            committed: BTreeMap::new(),
+        }
     }
 
     fn pick<T: Clone>(v: &[T], i: u8) -> Option<T> {
@@ -82,34 +124,49 @@ impl World {
         let s = &mut self.s;
         let (registry, market, models) = (s.registry.clone(), s.market.clone(), s.models.clone());
         s.addr("keeper");
-        let balances_before: Vec<(Addr, u128)> = s.known.iter().map(|k| (k.clone(), s.balance(k))).collect();
+        let balances_before: Vec<(Addr, u128)> =
+            s.known.iter().map(|k| (k.clone(), s.balance(k))).collect();
         let result: Result<(), String> = (|| {
             match a {
-                Action::Post { buyer, reward, k, with_model } => {
+                Action::Post {
+                    buyer,
+                    reward,
+                    k,
+                    with_model,
+                } => {
                     let b = Self::pick(&self.buyers, *buyer).unwrap();
                     let mut spec = s.spec(*k);
                     if *with_model {
                         spec.models = vec![HexBinary::from([0x22; 32])];
                     }
-                    let id = s.post_from(&b, u128::from(*reward), spec).map_err(|e| e.to_string())?;
+                    let id = s
+                        .post_from(&b, u128::from(*reward), spec)
+                        .map_err(|e| e.to_string())?;
                     self.tasks.push(id);
                 }
                 Action::Commit { task, node, digest } => {
-                    let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else { return Ok(()) };
+                    let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
+                        return Ok(());
+                    };
                     let assigned = s.assigned(id);
                     let n = Self::pick(&assigned, *node).unwrap();
-                    s.commit(&n, id, [*digest; 32], SALT).map_err(|e| e.to_string())?;
+                    s.commit(&n, id, [*digest; 32], SALT)
+                        .map_err(|e| e.to_string())?;
                     self.committed.insert((id, n), *digest);
                 }
                 Action::Reveal { task, node } => {
-                    let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else { return Ok(()) };
+                    let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
+                        return Ok(());
+                    };
                     let assigned = s.assigned(id);
                     let n = Self::pick(&assigned, *node).unwrap();
                     let d = self.committed.get(&(id, n.clone())).copied().unwrap_or(9);
                     s.reveal(&n, id, [d; 32], SALT).map_err(|e| e.to_string())?;
                 }
                 Action::Settle { task } => {
-                    let Some(id) = Self::pick(&self.tasks, *task) else { return Ok(()) };
+                    let Some(id) = Self::pick(&self.tasks, *task) else {
+                        return Ok(());
+                    };
                     s.settle("keeper", id).map_err(|e| e.to_string())?;
                 }
                 Action::Advance { seconds } => s.advance(u64::from(*seconds)),
@@ -119,21 +176,35 @@ impl World {
                     if *amount > 0 {
                         s.give(&n, u128::from(*amount));
                     }
-                    s.pay(&n, &registry, u128::from(*amount), &registry::ReceiveMsg::Stake {}, &registry::ExecuteMsg::Stake {})
-                        .map_err(|e| e.to_string())?;
+                    s.pay(
+                        &n,
+                        &registry,
+                        u128::from(*amount),
+                        &registry::ReceiveMsg::Stake {},
+                        &registry::ExecuteMsg::Stake {},
+                    )
+                    .map_err(|e| e.to_string())?;
                 }
                 Action::Unbond { node, amount } => {
                     let n = Self::pick(&self.nodes, *node).unwrap();
-                    s.exec(&n, &registry, &registry::ExecuteMsg::Unbond { amount: Uint128::from(*amount) })
-                        .map_err(|e| e.to_string())?;
+                    s.exec(
+                        &n,
+                        &registry,
+                        &registry::ExecuteMsg::Unbond {
+                            amount: Uint128::from(*amount),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
                 }
                 Action::Claim { node } => {
                     let n = Self::pick(&self.nodes, *node).unwrap();
-                    s.exec(&n, &registry, &registry::ExecuteMsg::Claim {}).map_err(|e| e.to_string())?;
+                    s.exec(&n, &registry, &registry::ExecuteMsg::Claim {})
+                        .map_err(|e| e.to_string())?;
                 }
                 Action::WithdrawRewards { node } => {
                     let n = Self::pick(&self.nodes, *node).unwrap();
-                    s.exec(&n, &market, &market::ExecuteMsg::WithdrawRewards {}).map_err(|e| e.to_string())?;
+                    s.exec(&n, &market, &market::ExecuteMsg::WithdrawRewards {})
+                        .map_err(|e| e.to_string())?;
                 }
                 Action::WithdrawRoyalties => {
                     for c in self.creators.clone() {
@@ -142,10 +213,13 @@ impl World {
                 }
                 Action::BuyLicence { buyer } => {
                     let b = Self::pick(&self.buyers, *buyer).unwrap();
-                    s.buy_licence(&b, [0x22; 32], 2_000).map_err(|e| e.to_string())?;
+                    s.buy_licence(&b, [0x22; 32], 2_000)
+                        .map_err(|e| e.to_string())?;
                 }
                 Action::RunAll { task, digests } => {
-                    let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else { return Ok(()) };
+                    let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
+                        return Ok(());
+                    };
                     let assigned = s.assigned(id);
                     for (n, d) in assigned.iter().zip(digests) {
                         if s.commit(n, id, [*d; 32], SALT).is_ok() {
@@ -166,7 +240,10 @@ impl World {
             Ok(())
         })();
         if result.is_err() {
-            let after: Vec<(Addr, u128)> = balances_before.iter().map(|(k, _)| (k.clone(), s.balance(k))).collect();
+            let after: Vec<(Addr, u128)> = balances_before
+                .iter()
+                .map(|(k, _)| (k.clone(), s.balance(k)))
+                .collect();
             assert_eq!(balances_before, after, "a rejected {a:?} moved tokens");
         }
         s.check_conservation();
@@ -174,7 +251,11 @@ impl World {
 }
 
 fn open_tasks(s: &Suite, tasks: &[u64]) -> Vec<u64> {
-    tasks.iter().copied().filter(|id| s.task(*id).status == market::TaskStatus::Open).collect()
+    tasks
+        .iter()
+        .copied()
+        .filter(|id| s.task(*id).status == market::TaskStatus::Open)
+        .collect()
 }
 
 fn run(pay_in: PayIn, actions: Vec<Action>) {
@@ -188,14 +269,27 @@ fn run(pay_in: PayIn, actions: Vec<Action>) {
         let _ = w.s.settle("keeper", id);
     }
     w.s.check_conservation();
-    let open = w.s.all_tasks().into_iter().filter(|t| t.status == market::TaskStatus::Open).count();
+    let open =
+        w.s.all_tasks()
+            .into_iter()
+            .filter(|t| t.status == market::TaskStatus::Open)
+            .count();
     assert_eq!(open, 0, "every task can be closed after its deadline");
     if std::env::var_os("CONSERVATION_STATS").is_some() {
         let tasks = w.s.all_tasks();
-        let settled = tasks.iter().filter(|t| matches!(t.status, market::TaskStatus::Settled { .. })).count();
-        let disputed = tasks.iter().filter(|t| t.status == market::TaskStatus::Disputed).count();
+        let settled = tasks
+            .iter()
+            .filter(|t| matches!(t.status, market::TaskStatus::Settled { .. }))
+            .count();
+        let disputed = tasks
+            .iter()
+            .filter(|t| t.status == market::TaskStatus::Disputed)
+            .count();
         let slashed: u128 = w.s.all_nodes().iter().map(|n| n.slashed_total.u128()).sum();
-        eprintln!("tasks {} settled {settled} disputed {disputed} slashed {slashed}", tasks.len());
+        eprintln!(
+            "tasks {} settled {settled} disputed {disputed} slashed {slashed}",
+            tasks.len()
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 
 use clusterai_economy::market::{self, TaskStatus};
 use clusterai_economy::models::{self, ListingKind};
-use clusterai_economy::registry::{self, Requirements, INITIAL_REPUTATION};
-use clusterai_economy_testing::{expect_err, PayIn, Suite, NODE_STAKE};
+use clusterai_economy::registry::{self, INITIAL_REPUTATION, Requirements};
+use clusterai_economy_testing::{NODE_STAKE, PayIn, Suite, expect_err};
 use clusterai_task_market::ContractError as MarketError;
 use cosmwasm_std::{HexBinary, Uint128};
 use cw_multi_test::Executor;
@@ -18,8 +18,12 @@ const SALT: [u8; 16] = [7; 16];
 fn worked_example(pay_in: PayIn) {
     let mut s = Suite::new(pay_in);
     s.register_nodes(3);
-    let plugin_creator = s.list("alice", [0x11; 32], ListingKind::Plugin, 0, 2_000).unwrap();
-    let model_creator = s.list("bob", [0x22; 32], ListingKind::Model, 0, 3_000).unwrap();
+    let plugin_creator = s
+        .list("alice", [0x11; 32], ListingKind::Plugin, 0, 2_000)
+        .unwrap();
+    let model_creator = s
+        .list("bob", [0x22; 32], ListingKind::Model, 0, 3_000)
+        .unwrap();
     let mut spec = s.spec(3);
     spec.models = vec![HexBinary::from([0x22; 32])];
     let id = s.post("buyer", 100_000, spec).unwrap();
@@ -30,7 +34,10 @@ fn worked_example(pay_in: PayIn) {
 
     let t = s.task(id);
     assert_eq!(t.status, TaskStatus::Open);
-    assert_eq!(t.royalties.iter().map(|r| r.amount.u128()).sum::<u128>(), 5_000);
+    assert_eq!(
+        t.royalties.iter().map(|r| r.amount.u128()).sum::<u128>(),
+        5_000
+    );
     let assigned = s.assigned(id);
     assert_eq!(assigned.len(), 3);
     let (honest, cheat) = (&assigned[..2], &assigned[2]);
@@ -47,7 +54,12 @@ fn worked_example(pay_in: PayIn) {
     s.settle("keeper", id).unwrap();
     s.check_conservation();
 
-    assert_eq!(s.task(id).status, TaskStatus::Settled { digest: HexBinary::from(GOOD) });
+    assert_eq!(
+        s.task(id).status,
+        TaskStatus::Settled {
+            digest: HexBinary::from(GOOD)
+        }
+    );
     // 100 000 - 5 000 fee - 5 000 royalties = 90 000 for two agreeing nodes.
     for n in honest {
         assert_eq!(s.rewards(n), 45_000);
@@ -69,13 +81,17 @@ fn worked_example(pay_in: PayIn) {
     // Nodes and creators withdraw; the ledgers empty out.
     let market = s.market.clone();
     for n in honest {
-        s.exec(n, &market, &market::ExecuteMsg::WithdrawRewards {}).unwrap();
+        s.exec(n, &market, &market::ExecuteMsg::WithdrawRewards {})
+            .unwrap();
         assert_eq!(s.balance(n), 45_000);
     }
     let models = s.models.clone();
-    s.exec(&plugin_creator, &models, &models::ExecuteMsg::Withdraw {}).unwrap();
-    s.exec(&model_creator, &models, &models::ExecuteMsg::Withdraw {}).unwrap();
-    s.exec(&treasury, &market, &market::ExecuteMsg::WithdrawRewards {}).unwrap();
+    s.exec(&plugin_creator, &models, &models::ExecuteMsg::Withdraw {})
+        .unwrap();
+    s.exec(&model_creator, &models, &models::ExecuteMsg::Withdraw {})
+        .unwrap();
+    s.exec(&treasury, &market, &market::ExecuteMsg::WithdrawRewards {})
+        .unwrap();
     assert_eq!(s.balance(&treasury), 6_000);
     assert_eq!(s.balance(&plugin_creator), 2_000);
     assert_eq!(s.balance(&model_creator), 3_000);
@@ -144,7 +160,10 @@ fn expired_task_refunds_and_slashes_absent_nodes() {
     s.register_nodes(3);
     let id = s.post_simple_task("buyer", 10_000, 3).unwrap();
     // Too early: the commit deadline has not passed.
-    assert!(matches!(expect_err::<MarketError>(s.settle("keeper", id)), MarketError::SettleTooEarly { .. }));
+    assert!(matches!(
+        expect_err::<MarketError>(s.settle("keeper", id)),
+        MarketError::SettleTooEarly { .. }
+    ));
     s.advance(121);
     s.settle("keeper", id).unwrap();
     assert_eq!(s.task(id).status, TaskStatus::Expired);
@@ -187,7 +206,9 @@ fn repeated_faults_jail_a_node_until_its_term_ends() {
     let nodes = s.register_nodes(1);
     let n = &nodes[0];
     for round in 0..3 {
-        let id = s.post_simple_task(&format!("buyer{round}"), 1_000, 1).unwrap();
+        let id = s
+            .post_simple_task(&format!("buyer{round}"), 1_000, 1)
+            .unwrap();
         assert_eq!(s.assigned(id), vec![n.clone()]);
         s.advance(121);
         s.settle("keeper", id).unwrap();
@@ -213,24 +234,41 @@ fn unbonding_waits_and_slashing_reaches_unbonding_stake() {
     let registry = s.registry.clone();
     let id = s.post_simple_task("buyer", 1_000, 1).unwrap();
     // The node tries to run from the slash by unbonding everything.
-    s.exec(&n, &registry, &registry::ExecuteMsg::Unbond { amount: Uint128::new(NODE_STAKE) }).unwrap();
+    s.exec(
+        &n,
+        &registry,
+        &registry::ExecuteMsg::Unbond {
+            amount: Uint128::new(NODE_STAKE),
+        },
+    )
+    .unwrap();
     s.check_conservation();
     s.advance(121);
     s.settle("keeper", id).unwrap();
     let claims: registry::ClaimsResponse = s
         .app
         .wrap()
-        .query_wasm_smart(&registry, &registry::QueryMsg::Claims { operator: n.to_string() })
+        .query_wasm_smart(
+            &registry,
+            &registry::QueryMsg::Claims {
+                operator: n.to_string(),
+            },
+        )
         .unwrap();
     assert_eq!(claims.claims[0].amount.u128(), NODE_STAKE - 200);
     s.check_conservation();
     // Not yet matured.
     assert_eq!(
-        expect_err::<clusterai_node_registry::ContractError>(s.exec(&n, &registry, &registry::ExecuteMsg::Claim {})),
+        expect_err::<clusterai_node_registry::ContractError>(s.exec(
+            &n,
+            &registry,
+            &registry::ExecuteMsg::Claim {}
+        )),
         clusterai_node_registry::ContractError::NothingToClaim
     );
     s.advance(7 * 86_400);
-    s.exec(&n, &registry, &registry::ExecuteMsg::Claim {}).unwrap();
+    s.exec(&n, &registry, &registry::ExecuteMsg::Claim {})
+        .unwrap();
     assert_eq!(s.balance(&n), NODE_STAKE - 200);
     s.check_conservation();
 }
@@ -238,10 +276,19 @@ fn unbonding_waits_and_slashing_reaches_unbonding_stake() {
 #[test]
 fn assignment_respects_requirements_and_excludes_the_buyer() {
     let mut s = Suite::new(PayIn::Cw20);
-    let gpu = s.register("gpu-node", 5_000, Suite::node_info(&["cuda", "cpu"], 16_384)).unwrap();
+    let gpu = s
+        .register(
+            "gpu-node",
+            5_000,
+            Suite::node_info(&["cuda", "cpu"], 16_384),
+        )
+        .unwrap();
     s.register_nodes(3);
     let mut spec = s.spec(1);
-    spec.requirements = Requirements { execution_provider: Some("cuda".into()), min_memory_mb: Some(8_000) };
+    spec.requirements = Requirements {
+        execution_provider: Some("cuda".into()),
+        min_memory_mb: Some(8_000),
+    };
     let id = s.post("buyer", 1_000, spec.clone()).unwrap();
     assert_eq!(s.assigned(id), vec![gpu.clone()]);
     // The only cuda node cannot take its own task.
@@ -265,21 +312,32 @@ fn complete(s: &mut Suite, id: u64) {
 fn licences_are_required_and_royalty_raises_wait() {
     let mut s = Suite::new(PayIn::Cw20);
     s.register_nodes(1);
-    let creator = s.list("carol", [0x33; 32], ListingKind::Model, 500, 100).unwrap();
+    let creator = s
+        .list("carol", [0x33; 32], ListingKind::Model, 500, 100)
+        .unwrap();
     let mut spec = s.spec(1);
     spec.models = vec![HexBinary::from([0x33; 32])];
     let buyer = s.fund("buyer", 10_000);
     assert_eq!(
         expect_err::<MarketError>(s.post_from(&buyer, 1_000, spec.clone())),
-        MarketError::LicenceRequired { hash: HexBinary::from([0x33; 32]).to_hex() }
+        MarketError::LicenceRequired {
+            hash: HexBinary::from([0x33; 32]).to_hex()
+        }
     );
     s.buy_licence(&buyer, [0x33; 32], 500).unwrap();
     assert_eq!(s.accrued(&creator), 500);
 
     // A raise is announced; a task posted before it applies keeps the old royalty.
     let models = s.models.clone();
-    s.exec(&creator, &models, &models::ExecuteMsg::SetRoyalty { hash: HexBinary::from([0x33; 32]), royalty: Uint128::new(900) })
-        .unwrap();
+    s.exec(
+        &creator,
+        &models,
+        &models::ExecuteMsg::SetRoyalty {
+            hash: HexBinary::from([0x33; 32]),
+            royalty: Uint128::new(900),
+        },
+    )
+    .unwrap();
     let id = s.post_from(&buyer, 1_000, spec.clone()).unwrap();
     assert_eq!(s.task(id).royalties[0].amount.u128(), 100);
     complete(&mut s, id);
@@ -288,8 +346,15 @@ fn licences_are_required_and_royalty_raises_wait() {
     let id2 = s.post_from(&buyer, 2_000, spec.clone()).unwrap();
     assert_eq!(s.task(id2).royalties[0].amount.u128(), 900);
     // A cut applies at once.
-    s.exec(&creator, &models, &models::ExecuteMsg::SetRoyalty { hash: HexBinary::from([0x33; 32]), royalty: Uint128::new(10) })
-        .unwrap();
+    s.exec(
+        &creator,
+        &models,
+        &models::ExecuteMsg::SetRoyalty {
+            hash: HexBinary::from([0x33; 32]),
+            royalty: Uint128::new(10),
+        },
+    )
+    .unwrap();
     let id3 = s.post_from(&buyer, 1_000, spec).unwrap();
     assert_eq!(s.task(id3).royalties[0].amount.u128(), 10);
     complete(&mut s, id2);
@@ -302,10 +367,19 @@ fn licences_are_required_and_royalty_raises_wait() {
 fn delisted_hashes_owe_no_royalty_on_new_tasks() {
     let mut s = Suite::new(PayIn::Native);
     s.register_nodes(1);
-    let creator = s.list("dave", [0x11; 32], ListingKind::Plugin, 0, 300).unwrap();
+    let creator = s
+        .list("dave", [0x11; 32], ListingKind::Plugin, 0, 300)
+        .unwrap();
     let id = s.post_simple_task("buyer", 1_000, 1).unwrap();
     let models = s.models.clone();
-    s.exec(&creator, &models, &models::ExecuteMsg::Delist { hash: HexBinary::from([0x11; 32]) }).unwrap();
+    s.exec(
+        &creator,
+        &models,
+        &models::ExecuteMsg::Delist {
+            hash: HexBinary::from([0x11; 32]),
+        },
+    )
+    .unwrap();
     let id2 = s.post_simple_task("buyer2", 1_000, 1).unwrap();
     assert!(s.task(id2).royalties.is_empty());
     for id in [id, id2] {
@@ -323,12 +397,19 @@ fn delisted_hashes_owe_no_royalty_on_new_tasks() {
 fn stake_queries_by_capability_and_pagination() {
     let mut s = Suite::new(PayIn::Cw20);
     s.register_nodes(5);
-    s.register("gpu", 2_000, Suite::node_info(&["cuda"], 1)).unwrap();
+    s.register("gpu", 2_000, Suite::node_info(&["cuda"], 1))
+        .unwrap();
     let registry = s.registry.clone();
     let page: registry::NodesResponse = s
         .app
         .wrap()
-        .query_wasm_smart(&registry, &registry::QueryMsg::Nodes { start_after: None, limit: Some(4) })
+        .query_wasm_smart(
+            &registry,
+            &registry::QueryMsg::Nodes {
+                start_after: None,
+                limit: Some(4),
+            },
+        )
         .unwrap();
     assert_eq!(page.nodes.len(), 4);
     let rest: registry::NodesResponse = s
@@ -336,14 +417,24 @@ fn stake_queries_by_capability_and_pagination() {
         .wrap()
         .query_wasm_smart(
             &registry,
-            &registry::QueryMsg::Nodes { start_after: Some(page.nodes[3].operator.to_string()), limit: Some(4) },
+            &registry::QueryMsg::Nodes {
+                start_after: Some(page.nodes[3].operator.to_string()),
+                limit: Some(4),
+            },
         )
         .unwrap();
     assert_eq!(rest.nodes.len(), 2);
     let cuda: registry::NodesResponse = s
         .app
         .wrap()
-        .query_wasm_smart(&registry, &registry::QueryMsg::NodesByProvider { provider: "cuda".into(), start_after: None, limit: None })
+        .query_wasm_smart(
+            &registry,
+            &registry::QueryMsg::NodesByProvider {
+                provider: "cuda".into(),
+                start_after: None,
+                limit: None,
+            },
+        )
         .unwrap();
     assert_eq!(cuda.nodes.len(), 1);
     // Moving a node off cuda updates the index.
@@ -361,7 +452,14 @@ fn stake_queries_by_capability_and_pagination() {
     let cuda: registry::NodesResponse = s
         .app
         .wrap()
-        .query_wasm_smart(&registry, &registry::QueryMsg::NodesByProvider { provider: "cuda".into(), start_after: None, limit: None })
+        .query_wasm_smart(
+            &registry,
+            &registry::QueryMsg::NodesByProvider {
+                provider: "cuda".into(),
+                start_after: None,
+                limit: None,
+            },
+        )
         .unwrap();
     assert!(cuda.nodes.is_empty());
     s.check_conservation();
@@ -373,16 +471,33 @@ fn migrate_keeps_state_and_refuses_foreign_code() {
     s.register_nodes(1);
     let admin = s.admin.clone();
     let registry = s.registry.clone();
-    let code = s.app.store_code(clusterai_economy_testing::registry_contract());
+    let code = s
+        .app
+        .store_code(clusterai_economy_testing::registry_contract());
     s.app
-        .migrate_contract(admin.clone(), registry.clone(), &clusterai_economy::migrate::MigrateMsg {}, code)
+        .migrate_contract(
+            admin.clone(),
+            registry.clone(),
+            &clusterai_economy::migrate::MigrateMsg {},
+            code,
+        )
         .unwrap();
     assert_eq!(s.all_nodes().len(), 1);
-    let market_code = s.app.store_code(clusterai_economy_testing::market_contract());
+    let market_code = s
+        .app
+        .store_code(clusterai_economy_testing::market_contract());
     let err = s
         .app
-        .migrate_contract(admin, registry, &clusterai_economy::migrate::MigrateMsg {}, market_code)
+        .migrate_contract(
+            admin,
+            registry,
+            &clusterai_economy::migrate::MigrateMsg {},
+            market_code,
+        )
         .unwrap_err();
-    assert!(format!("{err:?}").contains("cannot migrate from contract"), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("cannot migrate from contract"),
+        "{err:?}"
+    );
     s.check_conservation();
 }
