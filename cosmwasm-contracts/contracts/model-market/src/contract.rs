@@ -156,7 +156,7 @@ fn admin_config(
     action: &str,
 ) -> Result<Config, ContractError> {
     let config = CONFIG.load(storage)?;
-    if &config.admin != sender {
+    if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
         });
@@ -175,7 +175,7 @@ fn creator_listing(
         .ok_or_else(|| ContractError::NotListed {
             hash: hash.to_hex(),
         })?;
-    if &listing.creator != sender {
+    if listing.creator != *sender {
         return Err(ContractError::NotCreator {
             hash: hash.to_hex(),
         });

@@ -56,11 +56,11 @@ impl Listing {
 
     /// Folds a matured raise into `royalty`.
     pub fn settle_pending(&mut self, now: Timestamp) {
-        if let Some(p) = &self.pending {
-            if p.effective_at <= now {
-                self.royalty = p.royalty;
-                self.pending = None;
-            }
+        if let Some(p) = &self.pending
+            && p.effective_at <= now
+        {
+            self.royalty = p.royalty;
+            self.pending = None;
         }
     }
 }

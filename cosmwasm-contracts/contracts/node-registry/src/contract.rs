@@ -146,7 +146,7 @@ fn admin_config(
     action: &str,
 ) -> Result<Config, ContractError> {
     let config = CONFIG.load(storage)?;
-    if &config.admin != sender {
+    if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
         });

@@ -146,7 +146,7 @@ fn admin_config(
     action: &str,
 ) -> Result<Config, ContractError> {
     let config = CONFIG.load(storage)?;
-    if &config.admin != sender {
+    if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
         });
@@ -229,12 +229,12 @@ fn check_spec(env: &Env, p: &MarketParams, spec: &TaskSpec) -> Result<(), Contra
             max_k: p.max_k,
         });
     }
-    if let Some(ep) = &spec.requirements.execution_provider {
-        if ep.is_empty() || ep.len() > 32 {
-            return Err(ContractError::InvalidRequirements {
-                reason: "execution_provider must be 1 to 32 bytes".into(),
-            });
-        }
+    if let Some(ep) = &spec.requirements.execution_provider
+        && (ep.is_empty() || ep.len() > 32)
+    {
+        return Err(ContractError::InvalidRequirements {
+            reason: "execution_provider must be 1 to 32 bytes".into(),
+        });
     }
     if spec.requirements.min_memory_mb == Some(0) {
         return Err(ContractError::InvalidRequirements {

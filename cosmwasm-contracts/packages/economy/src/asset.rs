@@ -163,7 +163,7 @@ impl Denom {
         let Denom::Cw20(token) = self else {
             return Err(PaymentError::Cw20NotAccepted { denom: self.name() });
         };
-        if &info.sender != token {
+        if info.sender != *token {
             return Err(PaymentError::WrongToken {
                 sender: info.sender.to_string(),
             });

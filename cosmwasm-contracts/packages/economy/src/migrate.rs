@@ -34,7 +34,7 @@ pub enum MigrateError {
 }
 
 fn parse(v: &str) -> Vec<u64> {
-    v.split(|c: char| c == '.' || c == '-')
+    v.split(['.', '-'])
         .take(3)
         .map(|p| p.parse().unwrap_or(0))
         .collect()

@@ -171,7 +171,7 @@ impl Suite {
     /// Deploys everything, paid in `pay_in`.
     pub fn new(pay_in: PayIn) -> Self {
         let mut app = App::default();
-        let api = app.api().clone();
+        let api = *app.api();
         let admin = api.addr_make("admin");
         let treasury = api.addr_make("treasury");
         let genesis = api.addr_make("genesis");

@@ -399,7 +399,7 @@ fn bad_registrations_and_unbonds_are_named() {
     let mut s = Suite::new(PayIn::Cw20);
     let registry = s.registry.clone();
     let n = s.fund("n", 100_000);
-    let mut reg = |s: &mut Suite, amount: u128, info: registry::NodeInfo| {
+    let reg = |s: &mut Suite, amount: u128, info: registry::NodeInfo| {
         s.pay(
             &n,
             &registry,
