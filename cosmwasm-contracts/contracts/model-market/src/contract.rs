@@ -515,6 +515,61 @@ mod tests {
     use cosmwasm_std::Timestamp;
 
     #[test]
+    fn recorded_royalties_must_add_up_to_the_payment() {
+        use clusterai_economy::asset::PaymentDenom;
+        use cosmwasm_std::Coin;
+        use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let market = api.addr_make("market");
+        let msg = InstantiateMsg {
+            admin: None,
+            denom: PaymentDenom::Native {
+                denom: "uclai".into(),
+            },
+            max_royalty: Uint128::new(100),
+            raise_delay: 10,
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let set = ExecuteMsg::SetTaskMarket {
+            address: market.to_string(),
+        };
+        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        let shares = vec![RoyaltyShare {
+            hash: HexBinary::from([1; 32]),
+            creator: api.addr_make("creator"),
+            amount: Uint128::new(11),
+        }];
+        let record = ExecuteMsg::RecordRoyalties { task_id: 1, shares };
+        let paid = [Coin::new(10u128, "uclai")];
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &paid),
+                record.clone()
+            ),
+            Err(ContractError::RoyaltyMismatch {
+                shares: Uint128::new(11),
+                paid: Uint128::new(10)
+            })
+        );
+        let paid = [Coin::new(11u128, "uclai")];
+        execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&market, &paid),
+            record,
+        )
+        .unwrap();
+        assert_eq!(
+            TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
+            Uint128::new(11)
+        );
+    }
+
+    #[test]
     fn royalty_at_applies_matured_raises_and_the_cap() {
         let mut l = Listing {
             kind: ListingKind::Model,

@@ -689,3 +689,153 @@ pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, C
         .add_attribute("action", "migrate")
         .add_attribute("version", CONTRACT_VERSION))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusterai_economy::asset::PaymentDenom;
+    use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+
+    fn params() -> RegistryParams {
+        RegistryParams {
+            min_stake: Uint128::new(100),
+            unbonding_period: 10,
+            fault_slash_bps: 1_000,
+            absent_slash_bps: 100,
+            jail_after_faults: 2,
+            jail_duration: 10,
+            reputation_reward: 10,
+            reputation_fault_penalty: 100,
+            reputation_absent_penalty: 50,
+        }
+    }
+
+    #[test]
+    fn outcome_reports_are_for_the_market_only_and_name_each_node_once() {
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let market = api.addr_make("market");
+        let msg = InstantiateMsg {
+            admin: None,
+            treasury: api.addr_make("treasury").to_string(),
+            denom: PaymentDenom::Native {
+                denom: "uclai".into(),
+            },
+            params: params(),
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let report = |node: &str| ExecuteMsg::ReportOutcomes {
+            task_id: 1,
+            outcomes: vec![
+                NodeOutcome {
+                    node: node.to_string(),
+                    outcome: Outcome::Agreed,
+                },
+                NodeOutcome {
+                    node: node.to_string(),
+                    outcome: Outcome::Wrong,
+                },
+            ],
+        };
+        let node = api.addr_make("node").to_string();
+        // Before the market is set, nobody may report.
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &[]),
+                report(&node)
+            ),
+            Err(ContractError::NotTaskMarket)
+        );
+        let set = ExecuteMsg::SetTaskMarket {
+            address: market.to_string(),
+        };
+        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &[]),
+                report(&node)
+            ),
+            Err(ContractError::DuplicateOutcome { node })
+        );
+    }
+
+    #[test]
+    fn slashing_takes_bonded_stake_then_the_newest_claims() {
+        let mut deps = mock_dependencies();
+        let operator = deps.api.addr_make("node");
+        TOTALS
+            .save(
+                deps.as_mut().storage,
+                &RegistryTotals {
+                    staked: Uint128::new(100),
+                    unbonding: Uint128::new(900),
+                },
+            )
+            .unwrap();
+        let claims = vec![
+            Claim {
+                amount: Uint128::new(400),
+                release_at: Timestamp::from_seconds(1),
+            },
+            Claim {
+                amount: Uint128::new(500),
+                release_at: Timestamp::from_seconds(2),
+            },
+        ];
+        CLAIMS
+            .save(deps.as_mut().storage, &operator, &claims)
+            .unwrap();
+        let mut node = Node {
+            memory_mb: 1,
+            stake: Uint128::new(100),
+            reputation: 500,
+            consecutive_faults: 0,
+            jailed_until: None,
+            tasks_agreed: 0,
+            tasks_wrong: 0,
+            tasks_absent: 0,
+            slashed_total: Uint128::zero(),
+        };
+        // 60 % of 1 000 at stake: 100 bonded, then 500 from the newest claim.
+        let slashed = slash(deps.as_mut().storage, &operator, &mut node, 6_000).unwrap();
+        assert_eq!(slashed, Uint128::new(600));
+        assert_eq!(node.stake, Uint128::zero());
+        let left = CLAIMS.load(deps.as_ref().storage, &operator).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].amount, Uint128::new(400));
+        let t = TOTALS.load(deps.as_ref().storage).unwrap();
+        assert_eq!(
+            (t.staked, t.unbonding),
+            (Uint128::zero(), Uint128::new(400))
+        );
+    }
+
+    #[test]
+    fn faults_jail_after_the_configured_count_and_reset() {
+        let mut node = Node {
+            memory_mb: 1,
+            stake: Uint128::new(100),
+            reputation: 30,
+            consecutive_faults: 0,
+            jailed_until: None,
+            tasks_agreed: 0,
+            tasks_wrong: 0,
+            tasks_absent: 0,
+            slashed_total: Uint128::zero(),
+        };
+        let now = Timestamp::from_seconds(1_000);
+        fault(&mut node, 50, &params(), now);
+        assert_eq!(
+            (node.reputation, node.consecutive_faults, node.jailed_until),
+            (0, 1, None)
+        );
+        fault(&mut node, 50, &params(), now);
+        assert_eq!(node.jailed_until, Some(Timestamp::from_seconds(1_010)));
+        assert_eq!(node.consecutive_faults, 0);
+    }
+}
