@@ -1,0 +1,606 @@
+//! Entry points of the model market.
+
+use crate::error::ContractError;
+use crate::msg::{
+    ConfigResponse, ExecuteMsg, InstantiateMsg, LicenceResponse, ListingKind, ListingResponse,
+    ListingsResponse, MigrateMsg, PendingRoyalty, QueryMsg, QuoteResponse, ReceiveMsg,
+};
+use crate::state::{ACCRUED, CONFIG, Config, LICENCES, LISTINGS, Listing, TOTAL_ACCRUED};
+use clusterai_economy::asset::no_funds;
+use clusterai_economy::hash::check_hash;
+use clusterai_economy::market::RoyaltyShare;
+use clusterai_economy::migrate::migrate_version;
+use clusterai_economy::page_limit;
+use cosmwasm_std::{
+    Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdResult, Storage,
+    Uint128, from_json, to_json_binary,
+};
+use cw_storage_plus::Bound;
+use cw20::Cw20ReceiveMsg;
+
+/// cw2 name of this contract.
+pub const CONTRACT_NAME: &str = "crates.io:clusterai-model-market";
+/// cw2 version of this contract.
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Most hashes in one quote (a plugin and up to 16 models).
+pub const MAX_QUOTE: usize = 17;
+/// Most shares in one royalty record.
+pub const MAX_SHARES: usize = 17;
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Instantiates the market.
+pub fn instantiate(
+    deps: DepsMut,
+    _env: Env,
+    info: MessageInfo,
+    msg: InstantiateMsg,
+) -> Result<Response, ContractError> {
+    no_funds(&info)?;
+    let admin = match msg.admin {
+        Some(a) => deps.api.addr_validate(&a)?,
+        None => info.sender.clone(),
+    };
+    let config = Config {
+        admin,
+        denom: msg.denom.check(deps.api)?,
+        max_royalty: msg.max_royalty,
+        raise_delay: msg.raise_delay,
+        task_market: None,
+    };
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    CONFIG.save(deps.storage, &config)?;
+    TOTAL_ACCRUED.save(deps.storage, &Uint128::zero())?;
+    Ok(Response::new().add_attribute("action", "instantiate"))
+}
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Dispatches execute messages.
+pub fn execute(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: ExecuteMsg,
+) -> Result<Response, ContractError> {
+    match msg {
+        ExecuteMsg::List {
+            hash,
+            kind,
+            name,
+            licence_price,
+            royalty,
+        } => {
+            no_funds(&info)?;
+            execute_list(deps, info.sender, hash, kind, name, licence_price, royalty)
+        }
+        ExecuteMsg::SetLicencePrice { hash, price } => {
+            no_funds(&info)?;
+            let (key, mut listing) = creator_listing(deps.storage, &info.sender, &hash)?;
+            if listing.licence_price == price {
+                return Err(ContractError::Unchanged);
+            }
+            listing.licence_price = price;
+            LISTINGS.save(deps.storage, &key, &listing)?;
+            Ok(Response::new()
+                .add_attribute("action", "set_licence_price")
+                .add_attribute("price", price))
+        }
+        ExecuteMsg::SetRoyalty { hash, royalty } => {
+            no_funds(&info)?;
+            execute_set_royalty(deps, env, info.sender, hash, royalty)
+        }
+        ExecuteMsg::Delist { hash } => {
+            no_funds(&info)?;
+            let (key, mut listing) = creator_listing(deps.storage, &info.sender, &hash)?;
+            if listing.delisted {
+                return Err(ContractError::Delisted {
+                    hash: hash.to_hex(),
+                });
+            }
+            listing.delisted = true;
+            LISTINGS.save(deps.storage, &key, &listing)?;
+            Ok(Response::new()
+                .add_attribute("action", "delist")
+                .add_attribute("hash", hash.to_hex()))
+        }
+        ExecuteMsg::BuyLicence { hash } => {
+            let config = CONFIG.load(deps.storage)?;
+            let paid = config.denom.native_payment(&info)?;
+            execute_buy_licence(deps, env, info.sender, paid, hash)
+        }
+        ExecuteMsg::RecordRoyalties { task_id, shares } => {
+            let config = CONFIG.load(deps.storage)?;
+            let paid = config.denom.native_payment(&info)?;
+            execute_record(deps, &config, info.sender, paid, task_id, shares)
+        }
+        ExecuteMsg::Receive(wrapper) => execute_receive(deps, env, info, wrapper),
+        ExecuteMsg::Withdraw {} => {
+            no_funds(&info)?;
+            execute_withdraw(deps, info.sender)
+        }
+        ExecuteMsg::SetTaskMarket { address } => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
+            config.task_market = Some(deps.api.addr_validate(&address)?);
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new()
+                .add_attribute("action", "set_task_market")
+                .add_attribute("task_market", address))
+        }
+        ExecuteMsg::UpdateConfig {
+            max_royalty,
+            raise_delay,
+        } => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "update the configuration")?;
+            config.max_royalty = max_royalty;
+            config.raise_delay = raise_delay;
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new().add_attribute("action", "update_config"))
+        }
+        ExecuteMsg::UpdateAdmin { admin } => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
+            config.admin = deps.api.addr_validate(&admin)?;
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new()
+                .add_attribute("action", "update_admin")
+                .add_attribute("admin", admin))
+        }
+    }
+}
+
+fn admin_config(
+    storage: &dyn Storage,
+    sender: &Addr,
+    action: &str,
+) -> Result<Config, ContractError> {
+    let config = CONFIG.load(storage)?;
+    if config.admin != *sender {
+        return Err(ContractError::NotAdmin {
+            action: action.to_string(),
+        });
+    }
+    Ok(config)
+}
+
+fn creator_listing(
+    storage: &dyn Storage,
+    sender: &Addr,
+    hash: &HexBinary,
+) -> Result<(Vec<u8>, Listing), ContractError> {
+    let key = check_hash("hash", hash)?;
+    let listing = LISTINGS
+        .may_load(storage, &key)?
+        .ok_or_else(|| ContractError::NotListed {
+            hash: hash.to_hex(),
+        })?;
+    if listing.creator != *sender {
+        return Err(ContractError::NotCreator {
+            hash: hash.to_hex(),
+        });
+    }
+    Ok((key.to_vec(), listing))
+}
+
+fn execute_list(
+    deps: DepsMut,
+    creator: Addr,
+    hash: HexBinary,
+    kind: ListingKind,
+    name: String,
+    licence_price: Uint128,
+    royalty: Uint128,
+) -> Result<Response, ContractError> {
+    let key = check_hash("hash", &hash)?;
+    let config = CONFIG.load(deps.storage)?;
+    let (licences_sold, uses) = match LISTINGS.may_load(deps.storage, &key)? {
+        // The creator may list again what they delisted; nobody else may take the hash.
+        Some(old) if old.delisted && old.creator == creator => (old.licences_sold, old.uses),
+        Some(_) => {
+            return Err(ContractError::AlreadyListed {
+                hash: hash.to_hex(),
+            });
+        }
+        None => (0, 0),
+    };
+    if name.is_empty() || name.len() > 64 {
+        return Err(ContractError::InvalidName);
+    }
+    if royalty > config.max_royalty {
+        return Err(ContractError::RoyaltyAboveMax {
+            royalty,
+            max_royalty: config.max_royalty,
+        });
+    }
+    let listing = Listing {
+        kind,
+        name,
+        creator: creator.clone(),
+        licence_price,
+        royalty,
+        pending: None,
+        delisted: false,
+        licences_sold,
+        uses,
+    };
+    LISTINGS.save(deps.storage, &key, &listing)?;
+    Ok(Response::new()
+        .add_attribute("action", "list")
+        .add_attribute("hash", hash.to_hex())
+        .add_attribute("creator", creator)
+        .add_attribute("royalty", royalty))
+}
+
+fn execute_set_royalty(
+    deps: DepsMut,
+    env: Env,
+    sender: Addr,
+    hash: HexBinary,
+    royalty: Uint128,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let (key, mut listing) = creator_listing(deps.storage, &sender, &hash)?;
+    listing.settle_pending(env.block.time);
+    if royalty > config.max_royalty {
+        return Err(ContractError::RoyaltyAboveMax {
+            royalty,
+            max_royalty: config.max_royalty,
+        });
+    }
+    let pending_same = listing
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.royalty == royalty);
+    if royalty == listing.royalty && listing.pending.is_none() || pending_same {
+        return Err(ContractError::Unchanged);
+    }
+    let res = Response::new()
+        .add_attribute("action", "set_royalty")
+        .add_attribute("royalty", royalty);
+    let res = if royalty <= listing.royalty {
+        // A cut applies at once and cancels any raise in waiting.
+        listing.royalty = royalty;
+        listing.pending = None;
+        res.add_attribute("effective_at", env.block.time.seconds().to_string())
+    } else {
+        let effective_at = env.block.time.plus_seconds(config.raise_delay);
+        listing.pending = Some(PendingRoyalty {
+            royalty,
+            effective_at,
+        });
+        res.add_attribute("effective_at", effective_at.seconds().to_string())
+    };
+    LISTINGS.save(deps.storage, &key, &listing)?;
+    Ok(res)
+}
+
+fn execute_receive(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    wrapper: Cw20ReceiveMsg,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let (paid, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
+    match from_json::<ReceiveMsg>(&wrapper.msg)? {
+        ReceiveMsg::BuyLicence { hash } => execute_buy_licence(deps, env, sender, paid, hash),
+        ReceiveMsg::RecordRoyalties { task_id, shares } => {
+            execute_record(deps, &config, sender, paid, task_id, shares)
+        }
+    }
+}
+
+fn credit(storage: &mut dyn Storage, who: &Addr, amount: Uint128) -> StdResult<()> {
+    ACCRUED.update(storage, who, |a| -> StdResult<_> {
+        Ok(a.unwrap_or_default() + amount)
+    })?;
+    TOTAL_ACCRUED.update(storage, |t| -> StdResult<_> { Ok(t + amount) })?;
+    Ok(())
+}
+
+fn execute_buy_licence(
+    deps: DepsMut,
+    env: Env,
+    buyer: Addr,
+    paid: Uint128,
+    hash: HexBinary,
+) -> Result<Response, ContractError> {
+    let key = check_hash("hash", &hash)?;
+    let mut listing =
+        LISTINGS
+            .may_load(deps.storage, &key)?
+            .ok_or_else(|| ContractError::NotListed {
+                hash: hash.to_hex(),
+            })?;
+    if listing.delisted {
+        return Err(ContractError::Delisted {
+            hash: hash.to_hex(),
+        });
+    }
+    if listing.licence_price.is_zero() {
+        return Err(ContractError::NoLicenceNeeded {
+            hash: hash.to_hex(),
+        });
+    }
+    if LICENCES.has(deps.storage, (&key, &buyer)) {
+        return Err(ContractError::AlreadyLicensed {
+            hash: hash.to_hex(),
+        });
+    }
+    if paid != listing.licence_price {
+        return Err(ContractError::WrongPrice {
+            price: listing.licence_price,
+            paid,
+        });
+    }
+    LICENCES.save(deps.storage, (&key, &buyer), &env.block.time)?;
+    listing.licences_sold += 1;
+    LISTINGS.save(deps.storage, &key, &listing)?;
+    credit(deps.storage, &listing.creator, paid)?;
+    Ok(Response::new()
+        .add_attribute("action", "buy_licence")
+        .add_attribute("hash", hash.to_hex())
+        .add_attribute("buyer", buyer)
+        .add_attribute("price", paid))
+}
+
+fn execute_record(
+    deps: DepsMut,
+    config: &Config,
+    sender: Addr,
+    paid: Uint128,
+    task_id: u64,
+    shares: Vec<RoyaltyShare>,
+) -> Result<Response, ContractError> {
+    if config.task_market.as_ref() != Some(&sender) {
+        return Err(ContractError::NotTaskMarket);
+    }
+    let sum: Uint128 = shares.iter().map(|s| s.amount).sum();
+    if sum != paid || shares.len() > MAX_SHARES {
+        return Err(ContractError::RoyaltyMismatch { shares: sum, paid });
+    }
+    for s in &shares {
+        let key = check_hash("hash", &s.hash)?;
+        // A listing delisted after the task was posted still gets what the buyer agreed to.
+        if let Some(mut listing) = LISTINGS.may_load(deps.storage, &key)? {
+            listing.uses += 1;
+            LISTINGS.save(deps.storage, &key, &listing)?;
+        }
+        credit(deps.storage, &s.creator, s.amount)?;
+    }
+    Ok(Response::new()
+        .add_attribute("action", "record_royalties")
+        .add_attribute("task_id", task_id.to_string())
+        .add_attribute("amount", paid))
+}
+
+fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let amount = ACCRUED.may_load(deps.storage, &who)?.unwrap_or_default();
+    if amount.is_zero() {
+        return Err(ContractError::NothingToWithdraw);
+    }
+    ACCRUED.remove(deps.storage, &who);
+    TOTAL_ACCRUED.update(deps.storage, |t| -> StdResult<_> { Ok(t - amount) })?;
+    Ok(Response::new()
+        .add_message(config.denom.transfer(&who, amount)?)
+        .add_attribute("action", "withdraw")
+        .add_attribute("creator", who)
+        .add_attribute("amount", amount))
+}
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Answers queries.
+pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
+    let config = CONFIG.load(deps.storage)?;
+    match msg {
+        QueryMsg::Config {} => to_json_binary(&ConfigResponse {
+            admin: config.admin,
+            denom: config.denom,
+            max_royalty: config.max_royalty,
+            raise_delay: config.raise_delay,
+            task_market: config.task_market,
+        }),
+        QueryMsg::Listing { hash } => {
+            let l = LISTINGS.load(deps.storage, hash.as_slice())?;
+            to_json_binary(&listing_response(&env, &config, hash, l))
+        }
+        QueryMsg::Listings { start_after, limit } => {
+            let start = start_after.as_ref().map(|h| Bound::exclusive(h.as_slice()));
+            let listings = LISTINGS
+                .range(deps.storage, start, None, Order::Ascending)
+                .take(page_limit(limit))
+                .map(|r| r.map(|(k, l)| listing_response(&env, &config, HexBinary::from(k), l)))
+                .collect::<StdResult<_>>()?;
+            to_json_binary(&ListingsResponse { listings })
+        }
+        QueryMsg::Licence { hash, holder } => {
+            let holder = deps.api.addr_validate(&holder)?;
+            let t = LICENCES.may_load(deps.storage, (hash.as_slice(), &holder))?;
+            to_json_binary(&LicenceResponse {
+                held: t.is_some(),
+                purchased_at: t,
+            })
+        }
+        QueryMsg::Accrued { creator } => {
+            let c = deps.api.addr_validate(&creator)?;
+            to_json_binary(&ACCRUED.may_load(deps.storage, &c)?.unwrap_or_default())
+        }
+        QueryMsg::Quote { buyer, hashes } => {
+            to_json_binary(&quote(deps, &env, &config, buyer, hashes)?)
+        }
+        QueryMsg::Totals {} => to_json_binary(&TOTAL_ACCRUED.load(deps.storage)?),
+    }
+}
+
+fn listing_response(env: &Env, config: &Config, hash: HexBinary, l: Listing) -> ListingResponse {
+    let royalty = l.royalty_at(env.block.time, config.max_royalty);
+    let pending = l.pending.filter(|p| p.effective_at > env.block.time);
+    ListingResponse {
+        hash,
+        kind: l.kind,
+        name: l.name,
+        creator: l.creator,
+        licence_price: l.licence_price,
+        royalty,
+        pending,
+        delisted: l.delisted,
+        licences_sold: l.licences_sold,
+        uses: l.uses,
+    }
+}
+
+fn quote(
+    deps: Deps,
+    env: &Env,
+    config: &Config,
+    buyer: String,
+    hashes: Vec<HexBinary>,
+) -> StdResult<QuoteResponse> {
+    if hashes.len() > MAX_QUOTE {
+        return Err(cosmwasm_std::StdError::generic_err(format!(
+            "at most {MAX_QUOTE} hashes per quote"
+        )));
+    }
+    let buyer = deps.api.addr_validate(&buyer)?;
+    let mut shares = Vec::new();
+    let mut missing = Vec::new();
+    let mut total = Uint128::zero();
+    for (i, h) in hashes.iter().enumerate() {
+        if hashes[..i].contains(h) {
+            continue;
+        }
+        let Some(l) = LISTINGS.may_load(deps.storage, h.as_slice())? else {
+            continue;
+        };
+        if l.delisted {
+            continue;
+        }
+        if !l.licence_price.is_zero()
+            && l.creator != buyer
+            && !LICENCES.has(deps.storage, (h.as_slice(), &buyer))
+        {
+            missing.push(h.clone());
+        }
+        let amount = l.royalty_at(env.block.time, config.max_royalty);
+        if !amount.is_zero() {
+            total += amount;
+            shares.push(RoyaltyShare {
+                hash: h.clone(),
+                creator: l.creator,
+                amount,
+            });
+        }
+    }
+    Ok(QuoteResponse {
+        shares,
+        total,
+        missing_licences: missing,
+    })
+}
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Migrates from an older version of this contract.
+pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    Ok(Response::new()
+        .add_attribute("action", "migrate")
+        .add_attribute("version", CONTRACT_VERSION))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cosmwasm_std::Timestamp;
+
+    #[test]
+    fn recorded_royalties_must_add_up_to_the_payment() {
+        use clusterai_economy::asset::PaymentDenom;
+        use cosmwasm_std::Coin;
+        use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let market = api.addr_make("market");
+        let msg = InstantiateMsg {
+            admin: None,
+            denom: PaymentDenom::Native {
+                denom: "uclai".into(),
+            },
+            max_royalty: Uint128::new(100),
+            raise_delay: 10,
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let set = ExecuteMsg::SetTaskMarket {
+            address: market.to_string(),
+        };
+        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        let shares = vec![RoyaltyShare {
+            hash: HexBinary::from([1; 32]),
+            creator: api.addr_make("creator"),
+            amount: Uint128::new(11),
+        }];
+        let record = ExecuteMsg::RecordRoyalties { task_id: 1, shares };
+        let paid = [Coin::new(10u128, "uclai")];
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &paid),
+                record.clone()
+            ),
+            Err(ContractError::RoyaltyMismatch {
+                shares: Uint128::new(11),
+                paid: Uint128::new(10)
+            })
+        );
+        let paid = [Coin::new(11u128, "uclai")];
+        execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&market, &paid),
+            record,
+        )
+        .unwrap();
+        assert_eq!(
+            TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
+            Uint128::new(11)
+        );
+    }
+
+    #[test]
+    fn royalty_at_applies_matured_raises_and_the_cap() {
+        let mut l = Listing {
+            kind: ListingKind::Model,
+            name: "m".into(),
+            creator: Addr::unchecked("c"),
+            licence_price: Uint128::zero(),
+            royalty: Uint128::new(10),
+            pending: Some(PendingRoyalty {
+                royalty: Uint128::new(30),
+                effective_at: Timestamp::from_seconds(100),
+            }),
+            delisted: false,
+            licences_sold: 0,
+            uses: 0,
+        };
+        let cap = Uint128::new(25);
+        assert_eq!(
+            l.royalty_at(Timestamp::from_seconds(99), cap),
+            Uint128::new(10)
+        );
+        assert_eq!(
+            l.royalty_at(Timestamp::from_seconds(100), cap),
+            Uint128::new(25)
+        );
+        assert_eq!(
+            l.royalty_at(Timestamp::from_seconds(100), Uint128::new(100)),
+            Uint128::new(30)
+        );
+        l.settle_pending(Timestamp::from_seconds(50));
+        assert!(l.pending.is_some());
+        l.settle_pending(Timestamp::from_seconds(150));
+        assert_eq!((l.royalty, l.pending), (Uint128::new(30), None));
+    }
+}

@@ -1,0 +1,3 @@
+//! The model market's messages (defined in the interface package).
+pub use clusterai_economy::migrate::MigrateMsg;
+pub use clusterai_economy::models::*;

@@ -1,0 +1,841 @@
+//! Entry points of the node registry.
+
+use crate::error::ContractError;
+use crate::msg::{
+    Capabilities, Claim, ClaimsResponse, ConfigResponse, EligibleNode, EligibleResponse,
+    ExecuteMsg, INITIAL_REPUTATION, InstantiateMsg, MAX_REPUTATION, MigrateMsg, NodeInfo,
+    NodeOutcome, NodeResponse, NodesResponse, Outcome, QueryMsg, ReceiveMsg, RegistryParams,
+    RegistryTotals, Requirements,
+};
+use crate::state::{
+    BY_PROVIDER, CLAIMS, CONFIG, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
+};
+use clusterai_economy::asset::no_funds;
+use clusterai_economy::hash::check_hash;
+use clusterai_economy::migrate::migrate_version;
+use clusterai_economy::{BPS_DENOMINATOR, page_limit};
+use cosmwasm_std::{
+    Addr, Binary, Deps, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp,
+    Uint128, from_json, to_json_binary,
+};
+use cw_storage_plus::Bound;
+use cw20::Cw20ReceiveMsg;
+
+/// cw2 name of this contract.
+pub const CONTRACT_NAME: &str = "crates.io:clusterai-node-registry";
+/// cw2 version of this contract.
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Most execution providers a node may declare.
+pub const MAX_PROVIDERS: usize = 8;
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Instantiates the registry.
+pub fn instantiate(
+    deps: DepsMut,
+    _env: Env,
+    info: MessageInfo,
+    msg: InstantiateMsg,
+) -> Result<Response, ContractError> {
+    no_funds(&info)?;
+    check_params(&msg.params)?;
+    let admin = match msg.admin {
+        Some(a) => deps.api.addr_validate(&a)?,
+        None => info.sender.clone(),
+    };
+    let config = Config {
+        admin,
+        treasury: deps.api.addr_validate(&msg.treasury)?,
+        denom: msg.denom.check(deps.api)?,
+        task_market: None,
+        params: msg.params,
+    };
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    CONFIG.save(deps.storage, &config)?;
+    TOTALS.save(
+        deps.storage,
+        &RegistryTotals {
+            staked: Uint128::zero(),
+            unbonding: Uint128::zero(),
+        },
+    )?;
+    Ok(Response::new().add_attribute("action", "instantiate"))
+}
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Dispatches execute messages.
+pub fn execute(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: ExecuteMsg,
+) -> Result<Response, ContractError> {
+    match msg {
+        ExecuteMsg::Register(node) => {
+            let config = CONFIG.load(deps.storage)?;
+            let amount = config.denom.native_payment(&info)?;
+            execute_register(deps, &config, info.sender, amount, node)
+        }
+        ExecuteMsg::Stake {} => {
+            let config = CONFIG.load(deps.storage)?;
+            let amount = config.denom.native_payment(&info)?;
+            execute_stake(deps, &config, info.sender, amount)
+        }
+        ExecuteMsg::Receive(wrapper) => execute_receive(deps, info, wrapper),
+        ExecuteMsg::UpdateNode {
+            iroh_node_id,
+            receipt_key,
+            capabilities,
+        } => {
+            no_funds(&info)?;
+            execute_update_node(deps, info.sender, iroh_node_id, receipt_key, capabilities)
+        }
+        ExecuteMsg::Unbond { amount } => {
+            no_funds(&info)?;
+            execute_unbond(deps, env, info.sender, amount)
+        }
+        ExecuteMsg::Claim {} => {
+            no_funds(&info)?;
+            execute_claim(deps, env, info.sender)
+        }
+        ExecuteMsg::ReportOutcomes { task_id, outcomes } => {
+            no_funds(&info)?;
+            execute_report(deps, env, info.sender, task_id, outcomes)
+        }
+        ExecuteMsg::SetTaskMarket { address } => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
+            config.task_market = Some(deps.api.addr_validate(&address)?);
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new()
+                .add_attribute("action", "set_task_market")
+                .add_attribute("task_market", address))
+        }
+        ExecuteMsg::UpdateParams(params) => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "update parameters")?;
+            check_params(&params)?;
+            config.params = params;
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new().add_attribute("action", "update_params"))
+        }
+        ExecuteMsg::UpdateAdmin { admin } => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
+            config.admin = deps.api.addr_validate(&admin)?;
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new()
+                .add_attribute("action", "update_admin")
+                .add_attribute("admin", admin))
+        }
+        ExecuteMsg::UpdateTreasury { treasury } => {
+            no_funds(&info)?;
+            let mut config = admin_config(deps.storage, &info.sender, "change the treasury")?;
+            config.treasury = deps.api.addr_validate(&treasury)?;
+            CONFIG.save(deps.storage, &config)?;
+            Ok(Response::new()
+                .add_attribute("action", "update_treasury")
+                .add_attribute("treasury", treasury))
+        }
+    }
+}
+
+fn admin_config(
+    storage: &dyn Storage,
+    sender: &Addr,
+    action: &str,
+) -> Result<Config, ContractError> {
+    let config = CONFIG.load(storage)?;
+    if config.admin != *sender {
+        return Err(ContractError::NotAdmin {
+            action: action.to_string(),
+        });
+    }
+    Ok(config)
+}
+
+fn check_params(p: &RegistryParams) -> Result<(), ContractError> {
+    let bad = |reason: &str| {
+        Err(ContractError::InvalidParams {
+            reason: reason.to_string(),
+        })
+    };
+    if p.min_stake.is_zero() {
+        return bad("min_stake must be greater than zero");
+    }
+    if p.fault_slash_bps > BPS_DENOMINATOR || p.absent_slash_bps > BPS_DENOMINATOR {
+        return bad("slash shares are at most 10000 bps");
+    }
+    if p.absent_slash_bps > p.fault_slash_bps {
+        return bad("absent_slash_bps must not exceed fault_slash_bps");
+    }
+    if p.unbonding_period == 0 {
+        return bad("unbonding_period must be greater than zero");
+    }
+    if p.reputation_reward > MAX_REPUTATION
+        || p.reputation_fault_penalty > MAX_REPUTATION
+        || p.reputation_absent_penalty > MAX_REPUTATION
+    {
+        return bad("reputation steps are at most 1000");
+    }
+    Ok(())
+}
+
+fn check_node_info(info: &NodeInfo) -> Result<(), ContractError> {
+    check_hash("iroh_node_id", &info.iroh_node_id)?;
+    check_hash("receipt_key", &info.receipt_key)?;
+    check_capabilities(&info.capabilities)
+}
+
+fn check_capabilities(c: &Capabilities) -> Result<(), ContractError> {
+    let bad = |reason: String| Err(ContractError::InvalidCapabilities { reason });
+    if c.execution_providers.is_empty() || c.execution_providers.len() > MAX_PROVIDERS {
+        return bad(format!("declare 1 to {MAX_PROVIDERS} execution providers"));
+    }
+    for (i, p) in c.execution_providers.iter().enumerate() {
+        let ok = (1..=32).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            return bad(format!(
+                "execution provider {p:?} must be 1 to 32 of [a-z0-9_-]"
+            ));
+        }
+        if c.execution_providers[..i].contains(p) {
+            return bad(format!("execution provider {p:?} is listed twice"));
+        }
+    }
+    if c.memory_mb == 0 {
+        return bad("memory_mb must be greater than zero".to_string());
+    }
+    Ok(())
+}
+
+fn execute_receive(
+    deps: DepsMut,
+    info: MessageInfo,
+    wrapper: Cw20ReceiveMsg,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let (amount, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
+    match from_json::<ReceiveMsg>(&wrapper.msg)? {
+        ReceiveMsg::Register(node) => execute_register(deps, &config, sender, amount, node),
+        ReceiveMsg::Stake {} => execute_stake(deps, &config, sender, amount),
+    }
+}
+
+fn execute_register(
+    deps: DepsMut,
+    config: &Config,
+    operator: Addr,
+    amount: Uint128,
+    info: NodeInfo,
+) -> Result<Response, ContractError> {
+    if NODES.has(deps.storage, &operator) {
+        return Err(ContractError::AlreadyRegistered {
+            operator: operator.to_string(),
+        });
+    }
+    check_node_info(&info)?;
+    if amount < config.params.min_stake {
+        return Err(ContractError::StakeBelowMinimum {
+            min_stake: config.params.min_stake,
+            stake: amount,
+        });
+    }
+    for p in &info.capabilities.execution_providers {
+        BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
+    }
+    let node = Node {
+        memory_mb: info.capabilities.memory_mb,
+        stake: amount,
+        reputation: INITIAL_REPUTATION,
+        consecutive_faults: 0,
+        jailed_until: None,
+        tasks_agreed: 0,
+        tasks_wrong: 0,
+        tasks_absent: 0,
+        slashed_total: Uint128::zero(),
+    };
+    INFO.save(deps.storage, &operator, &info)?;
+    NODES.save(deps.storage, &operator, &node)?;
+    TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
+        t.staked += amount;
+        Ok(t)
+    })?;
+    Ok(Response::new()
+        .add_attribute("action", "register")
+        .add_attribute("operator", operator)
+        .add_attribute("stake", amount))
+}
+
+fn execute_stake(
+    deps: DepsMut,
+    config: &Config,
+    operator: Addr,
+    amount: Uint128,
+) -> Result<Response, ContractError> {
+    let mut node =
+        NODES
+            .may_load(deps.storage, &operator)?
+            .ok_or_else(|| ContractError::NotRegistered {
+                operator: operator.to_string(),
+            })?;
+    let new_stake = node.stake + amount;
+    if new_stake < config.params.min_stake {
+        return Err(ContractError::StakeBelowMinimum {
+            min_stake: config.params.min_stake,
+            stake: new_stake,
+        });
+    }
+    node.stake = new_stake;
+    NODES.save(deps.storage, &operator, &node)?;
+    TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
+        t.staked += amount;
+        Ok(t)
+    })?;
+    Ok(Response::new()
+        .add_attribute("action", "stake")
+        .add_attribute("operator", operator)
+        .add_attribute("stake", new_stake))
+}
+
+fn execute_update_node(
+    deps: DepsMut,
+    operator: Addr,
+    iroh_node_id: Option<cosmwasm_std::HexBinary>,
+    receipt_key: Option<cosmwasm_std::HexBinary>,
+    capabilities: Option<Capabilities>,
+) -> Result<Response, ContractError> {
+    if iroh_node_id.is_none() && receipt_key.is_none() && capabilities.is_none() {
+        return Err(ContractError::NothingToUpdate);
+    }
+    let mut info =
+        INFO.may_load(deps.storage, &operator)?
+            .ok_or_else(|| ContractError::NotRegistered {
+                operator: operator.to_string(),
+            })?;
+    if let Some(id) = iroh_node_id {
+        check_hash("iroh_node_id", &id)?;
+        info.iroh_node_id = id;
+    }
+    if let Some(key) = receipt_key {
+        check_hash("receipt_key", &key)?;
+        info.receipt_key = key;
+    }
+    if let Some(caps) = capabilities {
+        check_capabilities(&caps)?;
+        for p in &info.capabilities.execution_providers {
+            BY_PROVIDER.remove(deps.storage, (p, &operator));
+        }
+        for p in &caps.execution_providers {
+            BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
+        }
+        let mut node = NODES.load(deps.storage, &operator)?;
+        node.memory_mb = caps.memory_mb;
+        NODES.save(deps.storage, &operator, &node)?;
+        info.capabilities = caps;
+    }
+    INFO.save(deps.storage, &operator, &info)?;
+    Ok(Response::new()
+        .add_attribute("action", "update_node")
+        .add_attribute("operator", operator))
+}
+
+fn execute_unbond(
+    deps: DepsMut,
+    env: Env,
+    operator: Addr,
+    amount: Uint128,
+) -> Result<Response, ContractError> {
+    if amount.is_zero() {
+        return Err(ContractError::ZeroAmount);
+    }
+    let config = CONFIG.load(deps.storage)?;
+    let mut node =
+        NODES
+            .may_load(deps.storage, &operator)?
+            .ok_or_else(|| ContractError::NotRegistered {
+                operator: operator.to_string(),
+            })?;
+    if amount > node.stake {
+        return Err(ContractError::InsufficientStake {
+            stake: node.stake,
+            requested: amount,
+        });
+    }
+    let remaining = node.stake - amount;
+    if !remaining.is_zero() && remaining < config.params.min_stake {
+        return Err(ContractError::StakeBelowMinimum {
+            min_stake: config.params.min_stake,
+            stake: remaining,
+        });
+    }
+    let mut claims = CLAIMS
+        .may_load(deps.storage, &operator)?
+        .unwrap_or_default();
+    if claims.len() >= MAX_CLAIMS {
+        return Err(ContractError::TooManyClaims { max: MAX_CLAIMS });
+    }
+    let release_at = env.block.time.plus_seconds(config.params.unbonding_period);
+    claims.push(Claim { amount, release_at });
+    CLAIMS.save(deps.storage, &operator, &claims)?;
+    node.stake = remaining;
+    NODES.save(deps.storage, &operator, &node)?;
+    TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
+        t.staked -= amount;
+        t.unbonding += amount;
+        Ok(t)
+    })?;
+    Ok(Response::new()
+        .add_attribute("action", "unbond")
+        .add_attribute("operator", operator)
+        .add_attribute("amount", amount)
+        .add_attribute("release_at", release_at.seconds().to_string()))
+}
+
+fn execute_claim(deps: DepsMut, env: Env, operator: Addr) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let claims = CLAIMS
+        .may_load(deps.storage, &operator)?
+        .unwrap_or_default();
+    let (ripe, pending): (Vec<Claim>, Vec<Claim>) = claims
+        .into_iter()
+        .partition(|c| c.release_at <= env.block.time);
+    let amount: Uint128 = ripe.iter().map(|c| c.amount).sum();
+    if amount.is_zero() {
+        return Err(ContractError::NothingToClaim);
+    }
+    if pending.is_empty() {
+        CLAIMS.remove(deps.storage, &operator);
+    } else {
+        CLAIMS.save(deps.storage, &operator, &pending)?;
+    }
+    TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
+        t.unbonding -= amount;
+        Ok(t)
+    })?;
+    Ok(Response::new()
+        .add_message(config.denom.transfer(&operator, amount)?)
+        .add_attribute("action", "claim")
+        .add_attribute("operator", operator)
+        .add_attribute("amount", amount))
+}
+
+/// Slashes `bps` of everything the node has at stake (bonded stake, then
+/// unbonding claims, newest first, so that unbonding does not dodge a slash).
+fn slash(
+    storage: &mut dyn Storage,
+    operator: &Addr,
+    node: &mut Node,
+    bps: u16,
+) -> StdResult<Uint128> {
+    let mut claims = CLAIMS.may_load(storage, operator)?.unwrap_or_default();
+    let unbonding: Uint128 = claims.iter().map(|c| c.amount).sum();
+    let amount = (node.stake + unbonding).multiply_ratio(bps, BPS_DENOMINATOR);
+    let from_stake = amount.min(node.stake);
+    node.stake -= from_stake;
+    let mut from_claims = amount - from_stake;
+    let taken_from_claims = from_claims;
+    for c in claims.iter_mut().rev() {
+        let take = from_claims.min(c.amount);
+        c.amount -= take;
+        from_claims -= take;
+    }
+    claims.retain(|c| !c.amount.is_zero());
+    if claims.is_empty() {
+        CLAIMS.remove(storage, operator);
+    } else {
+        CLAIMS.save(storage, operator, &claims)?;
+    }
+    node.slashed_total += amount;
+    TOTALS.update(storage, |mut t| -> StdResult<_> {
+        t.staked -= from_stake;
+        t.unbonding -= taken_from_claims;
+        Ok(t)
+    })?;
+    Ok(amount)
+}
+
+fn fault(node: &mut Node, penalty: u32, params: &RegistryParams, now: Timestamp) {
+    node.reputation = node.reputation.saturating_sub(penalty);
+    node.consecutive_faults += 1;
+    if params.jail_after_faults > 0 && node.consecutive_faults >= params.jail_after_faults {
+        node.jailed_until = Some(now.plus_seconds(params.jail_duration));
+        node.consecutive_faults = 0;
+    }
+}
+
+fn execute_report(
+    deps: DepsMut,
+    env: Env,
+    sender: Addr,
+    task_id: u64,
+    outcomes: Vec<NodeOutcome>,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    if config.task_market.as_ref() != Some(&sender) {
+        return Err(ContractError::NotTaskMarket);
+    }
+    let mut slashed = Uint128::zero();
+    let mut seen: Vec<&str> = Vec::with_capacity(outcomes.len());
+    for o in &outcomes {
+        if seen.contains(&o.node.as_str()) {
+            return Err(ContractError::DuplicateOutcome {
+                node: o.node.clone(),
+            });
+        }
+        seen.push(&o.node);
+        let operator = deps.api.addr_validate(&o.node)?;
+        let Some(mut node) = NODES.may_load(deps.storage, &operator)? else {
+            // A node assigned to the task may have left since; nothing to apply.
+            continue;
+        };
+        let p = &config.params;
+        match o.outcome {
+            Outcome::Agreed => {
+                node.reputation = (node.reputation + p.reputation_reward).min(MAX_REPUTATION);
+                node.consecutive_faults = 0;
+                node.tasks_agreed += 1;
+            }
+            Outcome::Wrong => {
+                slashed += slash(deps.storage, &operator, &mut node, p.fault_slash_bps)?;
+                fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
+                node.tasks_wrong += 1;
+            }
+            Outcome::Absent => {
+                slashed += slash(deps.storage, &operator, &mut node, p.absent_slash_bps)?;
+                fault(&mut node, p.reputation_absent_penalty, p, env.block.time);
+                node.tasks_absent += 1;
+            }
+        }
+        NODES.save(deps.storage, &operator, &node)?;
+    }
+    let mut res = Response::new()
+        .add_attribute("action", "report_outcomes")
+        .add_attribute("task_id", task_id.to_string())
+        .add_attribute("slashed", slashed);
+    if !slashed.is_zero() {
+        res = res.add_message(config.denom.transfer(&config.treasury, slashed)?);
+    }
+    Ok(res)
+}
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Answers queries.
+pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
+    match msg {
+        QueryMsg::Config {} => {
+            let c = CONFIG.load(deps.storage)?;
+            to_json_binary(&ConfigResponse {
+                admin: c.admin,
+                treasury: c.treasury,
+                denom: c.denom,
+                task_market: c.task_market,
+                params: c.params,
+            })
+        }
+        QueryMsg::Node { operator } => {
+            let operator = deps.api.addr_validate(&operator)?;
+            let node = NODES.load(deps.storage, &operator)?;
+            to_json_binary(&node_response(deps, operator, node)?)
+        }
+        QueryMsg::Nodes { start_after, limit } => {
+            let start = start_after
+                .map(|s| deps.api.addr_validate(&s))
+                .transpose()?;
+            let nodes = NODES
+                .range(
+                    deps.storage,
+                    start.as_ref().map(Bound::exclusive),
+                    None,
+                    Order::Ascending,
+                )
+                .take(page_limit(limit))
+                .map(|r| r.and_then(|(a, n)| node_response(deps, a, n)))
+                .collect::<StdResult<_>>()?;
+            to_json_binary(&NodesResponse { nodes })
+        }
+        QueryMsg::NodesByProvider {
+            provider,
+            start_after,
+            limit,
+        } => {
+            let start = start_after
+                .map(|s| deps.api.addr_validate(&s))
+                .transpose()?;
+            let nodes = BY_PROVIDER
+                .prefix(&provider)
+                .keys(
+                    deps.storage,
+                    start.as_ref().map(Bound::exclusive),
+                    None,
+                    Order::Ascending,
+                )
+                .take(page_limit(limit))
+                .map(|r| {
+                    r.and_then(|a| {
+                        NODES
+                            .load(deps.storage, &a)
+                            .and_then(|n| node_response(deps, a, n))
+                    })
+                })
+                .collect::<StdResult<_>>()?;
+            to_json_binary(&NodesResponse { nodes })
+        }
+        QueryMsg::Eligible {
+            requirements,
+            exclude,
+            start_after,
+            limit,
+        } => to_json_binary(&query_eligible(
+            deps,
+            &env,
+            requirements,
+            exclude,
+            start_after,
+            limit,
+        )?),
+        QueryMsg::Claims { operator } => {
+            let operator = deps.api.addr_validate(&operator)?;
+            let claims = CLAIMS
+                .may_load(deps.storage, &operator)?
+                .unwrap_or_default();
+            to_json_binary(&ClaimsResponse { claims })
+        }
+        QueryMsg::Totals {} => to_json_binary(&TOTALS.load(deps.storage)?),
+    }
+}
+
+fn node_response(deps: Deps, operator: Addr, n: Node) -> StdResult<NodeResponse> {
+    let info = INFO.load(deps.storage, &operator)?;
+    Ok(NodeResponse {
+        operator,
+        info,
+        stake: n.stake,
+        reputation: n.reputation,
+        consecutive_faults: n.consecutive_faults,
+        jailed_until: n.jailed_until,
+        tasks_agreed: n.tasks_agreed,
+        tasks_wrong: n.tasks_wrong,
+        tasks_absent: n.tasks_absent,
+        slashed_total: n.slashed_total,
+    })
+}
+
+fn query_eligible(
+    deps: Deps,
+    env: &Env,
+    req: Requirements,
+    exclude: Option<String>,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> StdResult<EligibleResponse> {
+    let config = CONFIG.load(deps.storage)?;
+    let start = start_after
+        .map(|s| deps.api.addr_validate(&s))
+        .transpose()?;
+    let exclude = exclude.map(|s| deps.api.addr_validate(&s)).transpose()?;
+    let limit = page_limit(limit);
+    let now = env.block.time;
+    let ok = |a: &Addr, n: &Node| {
+        n.stake >= config.params.min_stake
+            && n.jailed_until.is_none_or(|t| t <= now)
+            && req.min_memory_mb.is_none_or(|m| n.memory_mb >= m)
+            && exclude.as_ref() != Some(a)
+    };
+    let candidates: Box<dyn Iterator<Item = StdResult<(Addr, Node)>>> =
+        match &req.execution_provider {
+            Some(p) => Box::new(
+                BY_PROVIDER
+                    .prefix(p)
+                    .keys(
+                        deps.storage,
+                        start.as_ref().map(Bound::exclusive),
+                        None,
+                        Order::Ascending,
+                    )
+                    .map(|r| r.and_then(|a| NODES.load(deps.storage, &a).map(|n| (a, n)))),
+            ),
+            None => Box::new(NODES.range(
+                deps.storage,
+                start.as_ref().map(Bound::exclusive),
+                None,
+                Order::Ascending,
+            )),
+        };
+    let mut nodes = Vec::new();
+    for item in candidates.take(MAX_SCAN) {
+        let (a, n) = item?;
+        if ok(&a, &n) {
+            nodes.push(EligibleNode {
+                operator: a,
+                stake: n.stake,
+                reputation: n.reputation,
+            });
+            if nodes.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(EligibleResponse { nodes })
+}
+
+#[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
+/// Migrates from an older version of this contract.
+pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    Ok(Response::new()
+        .add_attribute("action", "migrate")
+        .add_attribute("version", CONTRACT_VERSION))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusterai_economy::asset::PaymentDenom;
+    use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+
+    fn params() -> RegistryParams {
+        RegistryParams {
+            min_stake: Uint128::new(100),
+            unbonding_period: 10,
+            fault_slash_bps: 1_000,
+            absent_slash_bps: 100,
+            jail_after_faults: 2,
+            jail_duration: 10,
+            reputation_reward: 10,
+            reputation_fault_penalty: 100,
+            reputation_absent_penalty: 50,
+        }
+    }
+
+    #[test]
+    fn outcome_reports_are_for_the_market_only_and_name_each_node_once() {
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let market = api.addr_make("market");
+        let msg = InstantiateMsg {
+            admin: None,
+            treasury: api.addr_make("treasury").to_string(),
+            denom: PaymentDenom::Native {
+                denom: "uclai".into(),
+            },
+            params: params(),
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let report = |node: &str| ExecuteMsg::ReportOutcomes {
+            task_id: 1,
+            outcomes: vec![
+                NodeOutcome {
+                    node: node.to_string(),
+                    outcome: Outcome::Agreed,
+                },
+                NodeOutcome {
+                    node: node.to_string(),
+                    outcome: Outcome::Wrong,
+                },
+            ],
+        };
+        let node = api.addr_make("node").to_string();
+        // Before the market is set, nobody may report.
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &[]),
+                report(&node)
+            ),
+            Err(ContractError::NotTaskMarket)
+        );
+        let set = ExecuteMsg::SetTaskMarket {
+            address: market.to_string(),
+        };
+        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &[]),
+                report(&node)
+            ),
+            Err(ContractError::DuplicateOutcome { node })
+        );
+    }
+
+    #[test]
+    fn slashing_takes_bonded_stake_then_the_newest_claims() {
+        let mut deps = mock_dependencies();
+        let operator = deps.api.addr_make("node");
+        TOTALS
+            .save(
+                deps.as_mut().storage,
+                &RegistryTotals {
+                    staked: Uint128::new(100),
+                    unbonding: Uint128::new(900),
+                },
+            )
+            .unwrap();
+        let claims = vec![
+            Claim {
+                amount: Uint128::new(400),
+                release_at: Timestamp::from_seconds(1),
+            },
+            Claim {
+                amount: Uint128::new(500),
+                release_at: Timestamp::from_seconds(2),
+            },
+        ];
+        CLAIMS
+            .save(deps.as_mut().storage, &operator, &claims)
+            .unwrap();
+        let mut node = Node {
+            memory_mb: 1,
+            stake: Uint128::new(100),
+            reputation: 500,
+            consecutive_faults: 0,
+            jailed_until: None,
+            tasks_agreed: 0,
+            tasks_wrong: 0,
+            tasks_absent: 0,
+            slashed_total: Uint128::zero(),
+        };
+        // 60 % of 1 000 at stake: 100 bonded, then 500 from the newest claim.
+        let slashed = slash(deps.as_mut().storage, &operator, &mut node, 6_000).unwrap();
+        assert_eq!(slashed, Uint128::new(600));
+        assert_eq!(node.stake, Uint128::zero());
+        let left = CLAIMS.load(deps.as_ref().storage, &operator).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].amount, Uint128::new(400));
+        let t = TOTALS.load(deps.as_ref().storage).unwrap();
+        assert_eq!(
+            (t.staked, t.unbonding),
+            (Uint128::zero(), Uint128::new(400))
+        );
+    }
+
+    #[test]
+    fn faults_jail_after_the_configured_count_and_reset() {
+        let mut node = Node {
+            memory_mb: 1,
+            stake: Uint128::new(100),
+            reputation: 30,
+            consecutive_faults: 0,
+            jailed_until: None,
+            tasks_agreed: 0,
+            tasks_wrong: 0,
+            tasks_absent: 0,
+            slashed_total: Uint128::zero(),
+        };
+        let now = Timestamp::from_seconds(1_000);
+        fault(&mut node, 50, &params(), now);
+        assert_eq!(
+            (node.reputation, node.consecutive_faults, node.jailed_until),
+            (0, 1, None)
+        );
+        fault(&mut node, 50, &params(), now);
+        assert_eq!(node.jailed_until, Some(Timestamp::from_seconds(1_010)));
+        assert_eq!(node.consecutive_faults, 0);
+    }
+}

@@ -1,0 +1,244 @@
+//! Messages of the model market: listings of plugins and models by content
+//! hash, licences and creator royalties.
+
+use crate::asset::PaymentDenom;
+use crate::market::RoyaltyShare;
+use cosmwasm_schema::{QueryResponses, cw_serde};
+use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
+use cw20::Cw20ReceiveMsg;
+
+/// What a listing is.
+#[cw_serde]
+pub enum ListingKind {
+    /// A task plugin (a WASI component).
+    Plugin,
+    /// A model (ONNX or GGUF blob).
+    Model,
+}
+
+/// Instantiate the model market.
+#[cw_serde]
+pub struct InstantiateMsg {
+    /// Who may change the royalty cap and delay; the sender if absent.
+    pub admin: Option<String>,
+    /// The payment denomination.
+    pub denom: PaymentDenom,
+    /// Highest per-use royalty a listing may charge.
+    pub max_royalty: Uint128,
+    /// Seconds between a royalty raise and the moment it applies.
+    pub raise_delay: u64,
+}
+
+/// Execute messages.
+#[cw_serde]
+pub enum ExecuteMsg {
+    /// List a plugin or model; the sender becomes its creator.
+    List {
+        /// BLAKE3 of the blob.
+        hash: HexBinary,
+        /// Plugin or model.
+        kind: ListingKind,
+        /// A display name (1 to 64 bytes).
+        name: String,
+        /// Price of a licence (zero: no licence needed).
+        licence_price: Uint128,
+        /// Royalty per settled task that uses it (at most the cap).
+        royalty: Uint128,
+    },
+    /// Change the licence price (creator).
+    SetLicencePrice {
+        /// The listing.
+        hash: HexBinary,
+        /// New price.
+        price: Uint128,
+    },
+    /// Change the per-use royalty (creator): a lower one applies at once, a
+    /// higher one after `raise_delay`.
+    SetRoyalty {
+        /// The listing.
+        hash: HexBinary,
+        /// New royalty.
+        royalty: Uint128,
+    },
+    /// Withdraw a listing (creator): no new licences, no royalty on new tasks.
+    Delist {
+        /// The listing.
+        hash: HexBinary,
+    },
+    /// Buy a licence with the attached native funds (exactly the price).
+    BuyLicence {
+        /// The listing.
+        hash: HexBinary,
+    },
+    /// Credit royalties of a settled task with the attached native funds
+    /// (task market only).
+    RecordRoyalties {
+        /// The task.
+        task_id: u64,
+        /// Who gets what; the amounts sum to the funds.
+        shares: Vec<RoyaltyShare>,
+    },
+    /// cw20 hook: the payload is a [`ReceiveMsg`].
+    Receive(Cw20ReceiveMsg),
+    /// Withdraw the sender's accrued royalties and licence income.
+    Withdraw {},
+    /// Set the task market, the only contract allowed to record royalties (admin).
+    SetTaskMarket {
+        /// Its address.
+        address: String,
+    },
+    /// Change the cap and the raise delay (admin).
+    UpdateConfig {
+        /// New cap.
+        max_royalty: Uint128,
+        /// New delay.
+        raise_delay: u64,
+    },
+    /// Hand the admin role over (admin).
+    UpdateAdmin {
+        /// The new admin.
+        admin: String,
+    },
+}
+
+/// cw20 hook payloads.
+#[cw_serde]
+pub enum ReceiveMsg {
+    /// Buy a licence; the sent amount must equal the price.
+    BuyLicence {
+        /// The listing.
+        hash: HexBinary,
+    },
+    /// Credit royalties of a settled task (task market only).
+    RecordRoyalties {
+        /// The task.
+        task_id: u64,
+        /// Who gets what; the amounts sum to the sent amount.
+        shares: Vec<RoyaltyShare>,
+    },
+}
+
+/// Queries.
+#[cw_serde]
+#[derive(QueryResponses)]
+pub enum QueryMsg {
+    /// Configuration.
+    #[returns(ConfigResponse)]
+    Config {},
+    /// One listing.
+    #[returns(ListingResponse)]
+    Listing {
+        /// The hash.
+        hash: HexBinary,
+    },
+    /// Listings by hash.
+    #[returns(ListingsResponse)]
+    Listings {
+        /// Page after this hash.
+        start_after: Option<HexBinary>,
+        /// Page size.
+        limit: Option<u32>,
+    },
+    /// Whether `holder` holds a licence for `hash`.
+    #[returns(LicenceResponse)]
+    Licence {
+        /// The listing.
+        hash: HexBinary,
+        /// The holder.
+        holder: String,
+    },
+    /// Accrued, unwithdrawn income of a creator.
+    #[returns(Uint128)]
+    Accrued {
+        /// The creator.
+        creator: String,
+    },
+    /// The royalties a task using `hashes` would owe now, and which licences
+    /// `buyer` lacks.
+    #[returns(QuoteResponse)]
+    Quote {
+        /// The task's buyer.
+        buyer: String,
+        /// Plugin and model hashes.
+        hashes: Vec<HexBinary>,
+    },
+    /// Totals held by the market (for the conservation invariant).
+    #[returns(Uint128)]
+    Totals {},
+}
+
+/// Configuration.
+#[cw_serde]
+pub struct ConfigResponse {
+    /// Admin.
+    pub admin: Addr,
+    /// The payment denomination.
+    pub denom: crate::asset::Denom,
+    /// Royalty cap.
+    pub max_royalty: Uint128,
+    /// Raise delay in seconds.
+    pub raise_delay: u64,
+    /// The task market, once set.
+    pub task_market: Option<Addr>,
+}
+
+/// A royalty raise waiting for its time.
+#[cw_serde]
+pub struct PendingRoyalty {
+    /// The new royalty.
+    pub royalty: Uint128,
+    /// When it applies.
+    pub effective_at: Timestamp,
+}
+
+/// A listing.
+#[cw_serde]
+pub struct ListingResponse {
+    /// The hash.
+    pub hash: HexBinary,
+    /// Plugin or model.
+    pub kind: ListingKind,
+    /// Display name.
+    pub name: String,
+    /// Creator.
+    pub creator: Addr,
+    /// Licence price.
+    pub licence_price: Uint128,
+    /// The royalty that applies now (capped by the current maximum).
+    pub royalty: Uint128,
+    /// A raise not yet in force.
+    pub pending: Option<PendingRoyalty>,
+    /// Whether it was delisted.
+    pub delisted: bool,
+    /// Licences sold.
+    pub licences_sold: u64,
+    /// Settled tasks that used it.
+    pub uses: u64,
+}
+
+/// A page of listings.
+#[cw_serde]
+pub struct ListingsResponse {
+    /// The listings.
+    pub listings: Vec<ListingResponse>,
+}
+
+/// A licence.
+#[cw_serde]
+pub struct LicenceResponse {
+    /// Whether it is held.
+    pub held: bool,
+    /// When it was bought.
+    pub purchased_at: Option<Timestamp>,
+}
+
+/// A royalty quote.
+#[cw_serde]
+pub struct QuoteResponse {
+    /// One share per listed, non-delisted hash with a non-zero royalty.
+    pub shares: Vec<RoyaltyShare>,
+    /// Sum of the shares.
+    pub total: Uint128,
+    /// Listed hashes with a licence price that `buyer` holds no licence for.
+    pub missing_licences: Vec<HexBinary>,
+}
