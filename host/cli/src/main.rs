@@ -14,6 +14,10 @@ mod exit;
 #[derive(Debug, Parser)]
 #[command(name = "clusterai", version, propagate_version = true, after_help = exit::HELP)]
 struct Cli {
+    /// Print machine-readable JSON (for commands that support it).
+    #[arg(long, global = true)]
+    json: bool,
+
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -27,6 +31,9 @@ enum Command {
     /// Run, inspect and develop plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Content-addressed blobs (plugins, models): add, fetch over iroh, serve.
+    #[command(subcommand)]
+    Blob(clusterai_store::cli::BlobCommand),
     /// Measure a part of the node against its baseline, in one run.
     Bench(commands::bench::BenchArgs),
 }
@@ -35,8 +42,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let result = match cli.command {
-        Command::Plugin(cmd) => commands::plugin::run(cmd),
-        Command::Bench(args) => commands::bench::run(args),
+        Command::Plugin(cmd) => commands::plugin::run(cmd, cli.json),
+        Command::Blob(cmd) => commands::async_runtime()
+            .and_then(|rt| rt.block_on(clusterai_store::cli::run(cmd, cli.json))),
+        Command::Bench(args) => commands::bench::run(args, cli.json),
     };
     match result {
         Ok(code) => code,

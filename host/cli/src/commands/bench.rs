@@ -9,9 +9,6 @@ use clusterai_types::bench::BenchReport;
 pub(crate) struct BenchArgs {
     /// Which part to measure.
     suite: Suite,
-    /// Print one JSON object: {"suite", "results": [{"name", "unit", "value", "baseline", "baseline_value", "ratio"}]}.
-    #[arg(long)]
-    json: bool,
     /// Scale the number of iterations (1.0 = default; smaller is quicker and noisier).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -21,9 +18,12 @@ pub(crate) struct BenchArgs {
 enum Suite {
     /// Warm task start vs. the naive path; cached load vs. compile.
     Runtime,
+    /// A 256 MiB blob over iroh vs. a TCP copy; two providers vs. one; BLAKE3.
+    Transfer,
 }
 
-pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// `json`: print one JSON object: {"suite", "results": [{"name", "unit", "value", "baseline", "baseline_value", "ratio"}]}.
+pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.scale > 0.0 && args.scale.is_finite(),
         "--scale must be a positive number, got {}",
@@ -31,8 +31,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
     let report = match args.suite {
         Suite::Runtime => runtime(args.scale)?,
+        Suite::Transfer => transfer(args.scale)?,
     };
-    print(&report, args.json)?;
+    print(&report, json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -48,6 +49,17 @@ fn runtime(scale: f64) -> anyhow::Result<BenchReport> {
             load_iterations: scaled(defaults.load_iterations),
         },
     )
+}
+
+fn transfer(scale: f64) -> anyhow::Result<BenchReport> {
+    let defaults = clusterai_store::bench::TransferBench::default();
+    let mb = |n: u64| (((n as f64 * scale) as u64) >> 20).max(1) << 20;
+    let bench = clusterai_store::bench::TransferBench {
+        size: mb(defaults.size),
+        capped_size: mb(defaults.capped_size),
+        ..defaults
+    };
+    super::async_runtime()?.block_on(clusterai_store::bench::transfer(&bench))
 }
 
 pub(crate) fn print(report: &BenchReport, json: bool) -> anyhow::Result<()> {

@@ -2,3 +2,10 @@
 
 pub(crate) mod bench;
 pub(crate) mod plugin;
+
+/// A multi-threaded tokio runtime for the commands that do network I/O.
+pub(crate) fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -48,24 +48,19 @@ pub(crate) struct RunArgs {
     /// Do not use the on-disk compile cache.
     #[arg(long)]
     no_cache: bool,
-    /// Print one JSON object with the output, usage and logs.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
     /// The plugin file (.wasm).
     plugin: PathBuf,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
-pub(crate) fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+/// `json`: one JSON object on stdout instead of the plain output.
+pub(crate) fn run(cmd: PluginCommand, json: bool) -> anyhow::Result<ExitCode> {
     match cmd {
-        PluginCommand::Run(args) => run_task(args),
-        PluginCommand::Inspect(args) => inspect(args),
+        PluginCommand::Run(args) => run_task(args, json),
+        PluginCommand::Inspect(args) => inspect(args, json),
     }
 }
 
@@ -93,7 +88,7 @@ fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))
 }
 
-fn run_task(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
     let wasm = read_wasm(&args.plugin)?;
     let (data, name) = match args.input.as_deref() {
         None => (Vec::new(), None),
@@ -133,16 +128,16 @@ fn run_task(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime(args.deterministic, args.no_cache)?;
     let plugin = match runtime.load(&wasm) {
         Ok(p) => p,
-        Err(e) => return Ok(fail_load(&args.plugin, &e, args.json)),
+        Err(e) => return Ok(fail_load(&args.plugin, &e, json)),
     };
     tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
     match plugin.run(&input, Some(&limits)) {
         Ok(result) => {
-            print_result(&plugin, &result, args.json)?;
+            print_result(&plugin, &result, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            if args.json {
+            if json {
                 let value = serde_json::json!({
                     "plugin": plugin_json(&plugin),
                     "error": { "kind": e.kind(), "message": e.to_string() },
@@ -246,11 +241,11 @@ fn guess_content_type(name: Option<&str>, data: &[u8]) -> &'static str {
     }
 }
 
-fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
     let wasm = read_wasm(&args.plugin)?;
     let runtime = runtime(false, false)?;
     let report = clusterai_runtime::inspect(&runtime, &wasm);
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{}", args.plugin.display());
