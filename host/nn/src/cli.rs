@@ -68,9 +68,9 @@ pub fn add(store: &ModelStore, file: &Path) -> anyhow::Result<ModelInfo> {
     let info = host
         .model_info(&hash)
         .context("the model vanished from the table")?;
-    let (_, path) = store.add_bytes(&bytes).with_context(|| {
-        format!("storing the model in {}", store.dir().display())
-    })?;
+    let (_, path) = store
+        .add_bytes(&bytes)
+        .with_context(|| format!("storing the model in {}", store.dir().display()))?;
     let meta = path.with_extension("json");
     std::fs::write(&meta, serde_json::to_vec_pretty(&info)?)
         .with_context(|| format!("writing {}", meta.display()))?;
@@ -126,7 +126,10 @@ fn describe(info: &ModelInfo) -> String {
     );
     for (kind, list) in [("input ", &info.inputs), ("output", &info.outputs)] {
         for t in list {
-            s.push_str(&format!("  {kind} {:<24} {:<8} {:?}\n", t.name, t.dtype, t.shape));
+            s.push_str(&format!(
+                "  {kind} {:<24} {:<8} {:?}\n",
+                t.name, t.dtype, t.shape
+            ));
         }
     }
     s

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-pub use crate::wit::ErrorCode;
+use crate::wit::ErrorCode;
 
 /// A wasi-nn error as the guest receives it: a code and a message that names
 /// the problem. Pushed into the task's resource table as `wasi:nn/errors.error`.

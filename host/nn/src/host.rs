@@ -83,7 +83,8 @@ impl NnHost {
             .clone()
             .unwrap_or_else(crate::ortlib::library_path);
         let env = crate::ortlib::environment(&library)?;
-        let watchdog = Watchdog::start().map_err(|e| SetupError::Ort(format!("starting the watchdog thread: {e}")))?;
+        let watchdog = Watchdog::start()
+            .map_err(|e| SetupError::Ort(format!("starting the watchdog thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 env,
@@ -171,7 +172,11 @@ impl NnHost {
 
     /// The metadata of every model in the table.
     pub fn models(&self) -> Vec<ModelInfo> {
-        let mut v: Vec<_> = self.read_models().values().map(|m| m.info.clone()).collect();
+        let mut v: Vec<_> = self
+            .read_models()
+            .values()
+            .map(|m| m.info.clone())
+            .collect();
         v.sort_by_key(|m| m.hash);
         v
     }
@@ -325,7 +330,10 @@ impl NnTaskCtx {
     }
 
     /// `wasi:nn/graph.init-execution-context`.
-    pub fn init_execution_context(&mut self, graph: &Graph) -> Result<GraphExecutionContext, NnError> {
+    pub fn init_execution_context(
+        &mut self,
+        graph: &Graph,
+    ) -> Result<GraphExecutionContext, NnError> {
         Ok(GraphExecutionContext {
             model: graph.model.clone(),
         })
@@ -357,9 +365,11 @@ impl NnTaskCtx {
         }
 
         let run_options = match deadline {
-            Some(_) => Some(Arc::new(RunOptions::new().map_err(|e| {
-                NnError::runtime(format!("creating run options: {e}"))
-            })?)),
+            Some(_) => {
+                Some(Arc::new(RunOptions::new().map_err(|e| {
+                    NnError::runtime(format!("creating run options: {e}"))
+                })?))
+            }
             None => None,
         };
 
@@ -515,7 +525,9 @@ fn check_inputs(info: &ModelInfo, inputs: &[(String, Tensor)]) -> Result<(), NnE
         let Some(expected) = tensor::expected_bytes(dims, t.ty()) else {
             return Err(NnError::new(
                 ErrorCode::TooLarge,
-                format!("input {name:?}: dimensions {dims:?} describe a tensor too large to address"),
+                format!(
+                    "input {name:?}: dimensions {dims:?} describe a tensor too large to address"
+                ),
             ));
         };
         if t.ort_value().is_none() && t.bytes().len() != expected {
@@ -543,14 +555,22 @@ fn check_inputs(info: &ModelInfo, inputs: &[(String, Tensor)]) -> Result<(), NnE
 fn ort_inputs(
     inputs: &mut [(String, Tensor)],
 ) -> Result<Vec<(Cow<'_, str>, SessionInputValue<'_>)>, NnError> {
-    let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Arena, MemoryType::Default)
-        .map_err(|e| NnError::runtime(format!("CPU memory info: {e}")))?;
+    let cpu = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Arena,
+        MemoryType::Default,
+    )
+    .map_err(|e| NnError::runtime(format!("CPU memory info: {e}")))?;
     let mut values = Vec::with_capacity(inputs.len());
     for (name, t) in inputs.iter_mut() {
         let ty = t.ty();
         let shape = Shape::new(t.dimensions().iter().map(|&d| i64::from(d)));
-        let value: SessionInputValue<'_> = if let Some(v) = t.ort_value() {
-            SessionInputValue::from(v.view().into_dyn())
+        let value: SessionInputValue<'_> = if t.ort_value().is_some() {
+            let v = t
+                .ort_value()
+                .ok_or_else(|| NnError::invalid(format!("input {name:?} holds no data")))?;
+            SessionInputValue::from(v.view())
         } else {
             let bytes = t
                 .host_bytes_mut()
@@ -583,7 +603,7 @@ fn borrowed_or_copied<'a>(
                 // the run and nothing else touches it meanwhile. Every bit
                 // pattern is a valid value of these numeric types.
                 let v: TensorRefMut<'a, $t> = unsafe {
-                    TensorRefMut::from_raw(cpu.clone(), bytes.as_mut_ptr().cast(), shape)?
+                    TensorRefMut::from_raw(cpu.clone(), bytes.as_mut_ptr().cast(), shape.clone())?
                 };
                 Some(SessionInputValue::from(v))
             }};

@@ -59,9 +59,10 @@ impl TensorInfo {
                 name: name.to_string(),
                 dtype: tensor::from_ort(*ty)
                     .filter(|_| *ty != TensorElementType::Bool)
-                    .map_or_else(|| tensor::ort_type_name(*ty).to_string(), |t| {
-                        tensor::type_name(t).to_string()
-                    }),
+                    .map_or_else(
+                        || tensor::ort_type_name(*ty).to_string(),
+                        |t| tensor::type_name(t).to_string(),
+                    ),
                 shape: shape.iter().copied().collect(),
                 ort_type: Some(*ty),
             },
@@ -256,7 +257,8 @@ impl Model {
         let (session, _, _) = match &self.source {
             Source::Bytes(b) => build_session(&self.env, &self.settings, b)?,
             Source::File(path) => {
-                let bytes = read_verified(path, &self.info.hash, self.settings.max_model_file_bytes)?;
+                let bytes =
+                    read_verified(path, &self.info.hash, self.settings.max_model_file_bytes)?;
                 build_session(&self.env, &self.settings, &bytes)?
             }
         };
@@ -265,7 +267,11 @@ impl Model {
 }
 
 /// Reads `path` and checks that it hashes to `hash`.
-pub(crate) fn read_verified(path: &Path, hash: &ContentHash, cap: u64) -> Result<Vec<u8>, SetupError> {
+pub(crate) fn read_verified(
+    path: &Path,
+    hash: &ContentHash,
+    cap: u64,
+) -> Result<Vec<u8>, SetupError> {
     let bytes = read_capped(path, cap)?;
     let actual = ContentHash::of(&bytes);
     if actual != *hash {

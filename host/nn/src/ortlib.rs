@@ -15,6 +15,9 @@ use crate::error::SetupError;
 /// The ONNX Runtime version this node pins.
 pub const ORT_VERSION: &str = "1.32.0";
 
+/// The minor version (`1.MINOR.x`) checked when loading.
+const ORT_MINOR: u32 = 32;
+
 /// The file name of the pinned library.
 pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
 
@@ -66,7 +69,9 @@ static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// ONNX Runtime environment. A second call with another path is an error:
 /// one process holds one ONNX Runtime.
 pub(crate) fn environment(path: &Path) -> Result<Environment, SetupError> {
-    let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((loaded, env)) = ENV.get() {
         if same_file(loaded, path) {
             return Ok(env.clone());
@@ -77,19 +82,29 @@ pub(crate) fn environment(path: &Path) -> Result<Environment, SetupError> {
         });
     }
     check_library(path)?;
+    // `probe` opens the library and reads its version string (1.MINOR.x).
+    match ort::util::probe(path) {
+        Some(ORT_MINOR) => {}
+        Some(minor) => {
+            return Err(SetupError::OrtWrongVersion {
+                path: path.to_path_buf(),
+                found: format!("1.{minor}.x"),
+                wanted: ORT_VERSION,
+            });
+        }
+        None => {
+            return Err(SetupError::OrtMissing {
+                path: path.to_path_buf(),
+                version: ORT_VERSION,
+                why: "not an ONNX Runtime 1.x shared library, or it failed to load".into(),
+            });
+        }
+    }
     let builder = ort::init_from(path).map_err(|e| SetupError::OrtMissing {
         path: path.to_path_buf(),
         version: ORT_VERSION,
         why: e.to_string(),
     })?;
-    let found = runtime_version();
-    if found.as_deref() != Some(ORT_VERSION) {
-        return Err(SetupError::OrtWrongVersion {
-            path: path.to_path_buf(),
-            found: found.unwrap_or_else(|| "unknown".into()),
-            wanted: ORT_VERSION,
-        });
-    }
     let env = builder
         .with_name("clusterai")
         .with_telemetry(false)
@@ -104,17 +119,4 @@ fn same_file(a: &Path, b: &Path) -> bool {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         }
-}
-
-/// The version of the loaded ONNX Runtime (`1.32.0`), read from its build
-/// info string, or `None` before loading or if it cannot be read.
-pub fn runtime_version() -> Option<String> {
-    // The build info reads e.g. "ORT Build Info: git-branch=rel-1.32.0, ...".
-    let info = ort::info();
-    let start = info.find("rel-")? + 4;
-    let rest = &info[start..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    Some(rest[..end].to_string())
 }

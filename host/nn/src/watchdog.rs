@@ -111,7 +111,11 @@ fn run(weak: Weak<Shared>) {
                 tracing::warn!("could not terminate an ONNX Runtime run at its deadline: {e}");
             }
         }
-        let wait = st.pending.keys().next().map(|k| k.0.saturating_duration_since(now));
+        let wait = st
+            .pending
+            .keys()
+            .next()
+            .map(|k| k.0.saturating_duration_since(now));
         let st = match wait {
             Some(d) => shared
                 .wake

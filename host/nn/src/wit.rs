@@ -7,10 +7,11 @@
 
 use wasmtime::component::{HasData, Linker, Resource};
 
+use crate::NnError;
 use crate::host::{Graph, GraphExecutionContext, NnView};
 use crate::tensor::Tensor;
-use crate::NnError;
 
+#[allow(missing_docs, unreachable_pub)]
 mod generated {
     wasmtime::component::bindgen!({
         world: "ml",
