@@ -584,3 +584,74 @@ fn real_models_open_and_run() {
     .unwrap();
     assert_eq!(out[0].1.dimensions(), &[1, 4, 384]);
 }
+
+#[test]
+fn bench_reports_every_figure_against_native_ort() {
+    if !ort_ready() {
+        return;
+    }
+    use clusterai_nn::bench::{BenchInput, BenchModel, BenchOptions, run};
+    let opts = BenchOptions {
+        models: vec![BenchModel {
+            name: "mlp".into(),
+            path: data("mlp.onnx"),
+            inputs: vec![BenchInput::pattern("x", vec![2, 4], TensorType::Fp32)],
+        }],
+        concurrency: vec![1, 2],
+        measure: Duration::from_millis(100),
+        min_samples: 10,
+        settings: NnSettings::default(),
+    };
+    let report = run(&opts, None).unwrap();
+    assert_eq!(report.suite, "nn");
+    let names: Vec<&str> = report.results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "latency_p50:mlp",
+            "latency_p99:mlp",
+            "throughput_c1:mlp",
+            "throughput_c2:mlp"
+        ]
+    );
+    for r in &report.results {
+        assert_eq!(r.baseline, "native_ort");
+        assert!(r.value > 0.0 && r.baseline_value > 0.0, "{r:?}");
+        assert!((r.ratio - r.value / r.baseline_value).abs() < 1e-9);
+    }
+    // A missing model names the set-up script.
+    let mut missing = opts.clone();
+    missing.models[0].path = data("absent.onnx");
+    let e = run(&missing, None).unwrap_err();
+    assert!(e.to_string().contains("scripts/setup-models.sh"), "{e}");
+}
+
+#[test]
+fn model_add_inspects_and_stores_by_hash() {
+    if !ort_ready() {
+        return;
+    }
+    use clusterai_nn::cli;
+    use clusterai_nn::store::ModelStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::at(dir.path().join("models"));
+    let info = cli::add(&store, &data("mlp.onnx")).unwrap();
+    assert_eq!(info.inputs[0].name, "x");
+    assert_eq!(info.outputs[0].shape, vec![-1, 3]);
+    assert!(store.path_of(&info.hash).is_file());
+    let listed = cli::list(&store).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].info.as_ref().unwrap().inputs[0].dtype, "f32");
+    // By hash or by file.
+    let (h, p) = cli::resolve_model_arg(&store, &info.hash.to_hex()).unwrap();
+    assert_eq!((h, p), (info.hash, store.path_of(&info.hash)));
+    let (h, _) = cli::resolve_model_arg(&store, data("mlp.onnx").to_str().unwrap()).unwrap();
+    assert_eq!(h, info.hash);
+    let e = cli::resolve_model_arg(&store, &ContentHash::of(b"x").to_hex()).unwrap_err();
+    assert!(e.to_string().contains("clusterai model add"), "{e}");
+    // A corrupt file is refused and not stored.
+    let bad = dir.path().join("bad.onnx");
+    std::fs::write(&bad, b"nope").unwrap();
+    assert!(cli::add(&store, &bad).is_err());
+    assert_eq!(cli::list(&store).unwrap().len(), 1);
+}
