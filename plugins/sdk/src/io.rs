@@ -174,7 +174,11 @@ impl Input {
     /// Fails with [`TaskError::InvalidParam`] if a parameter outside `known` was given,
     /// so that a typo is an error rather than silently ignored.
     pub fn reject_unknown_params(&self, known: &[&str]) -> Result<(), TaskError> {
-        match self.params.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        match self
+            .params
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             None => Ok(()),
             Some((k, _)) => Err(TaskError::InvalidParam(format!(
                 "unknown parameter {k:?}; this plugin takes {known:?}"

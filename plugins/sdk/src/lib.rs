@@ -102,8 +102,8 @@ macro_rules! export_plugin {
 /// Glue between the generated types and the public ones; used by [`export_plugin!`].
 #[doc(hidden)]
 pub mod __private {
-    use crate::bindings::clusterai::task::types as wit;
     use crate::Plugin;
+    use crate::bindings::clusterai::task::types as wit;
 
     pub fn describe<P: Plugin>() -> wit::PluginInfo {
         P::describe().into_wit()

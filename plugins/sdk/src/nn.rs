@@ -156,17 +156,29 @@ impl Tensor {
 
     /// An `f32` tensor.
     pub fn from_f32(dims: &[u32], values: &[f32]) -> Result<Self, NnError> {
-        Self::from_bytes(dims, TensorType::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Self::from_bytes(
+            dims,
+            TensorType::F32,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// An `i64` tensor.
     pub fn from_i64(dims: &[u32], values: &[i64]) -> Result<Self, NnError> {
-        Self::from_bytes(dims, TensorType::I64, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Self::from_bytes(
+            dims,
+            TensorType::I64,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// An `i32` tensor.
     pub fn from_i32(dims: &[u32], values: &[i32]) -> Result<Self, NnError> {
-        Self::from_bytes(dims, TensorType::I32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Self::from_bytes(
+            dims,
+            TensorType::I32,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// A `u8` tensor.
@@ -246,7 +258,9 @@ impl Outputs {
             .map(|(_, t)| OutputTensor { inner: t })
             .ok_or_else(|| {
                 let names: Vec<&str> = self.tensors.iter().map(|(n, _)| n.as_str()).collect();
-                NnError::local(format!("the model has no output {name:?}; it has {names:?}"))
+                NnError::local(format!(
+                    "the model has no output {name:?}; it has {names:?}"
+                ))
             })
     }
 
@@ -303,7 +317,9 @@ impl OutputTensor<'_> {
         if actual == ty {
             Ok(())
         } else {
-            Err(NnError::local(format!("output holds {actual:?}, not {ty:?}")))
+            Err(NnError::local(format!(
+                "output holds {actual:?}, not {ty:?}"
+            )))
         }
     }
 }

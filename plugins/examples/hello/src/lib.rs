@@ -17,7 +17,9 @@ impl Plugin for Hello {
         let greeting: String = input.param_or("greeting", "Hello".to_string())?;
         let name = input.text()?.trim();
         if name.is_empty() {
-            return Err(TaskError::InvalidInput("input is empty: send a name to greet".into()));
+            return Err(TaskError::InvalidInput(
+                "input is empty: send a name to greet".into(),
+            ));
         }
         log::debug(&format!("greeting {} bytes of input", name.len()));
         Ok(Output::text(format!("{greeting}, {name}!\n")))
