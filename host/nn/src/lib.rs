@@ -71,4 +71,5 @@ pub use host::{Graph, GraphExecutionContext, NnHost, NnTaskCtx, NnView, Provider
 pub use model::{ModelInfo, ProviderKind, TensorInfo};
 pub use settings::{CudaFallback, ExecutionProvider, NnSettings};
 pub use tensor::{Tensor, element_size, expected_bytes, parse_type_name, type_name};
+pub use wit::bindings;
 pub use wit::{ErrorCode, ExecutionTarget, GraphEncoding, TensorType, add_to_linker};

@@ -11,8 +11,12 @@ use crate::NnError;
 use crate::host::{Graph, GraphExecutionContext, NnView};
 use crate::tensor::Tensor;
 
+/// The generated `wasi:nn` bindings. A runtime generating bindings for a
+/// world that imports `wasi:nn` maps it here
+/// (`with: { "wasi:nn": clusterai_nn::bindings::wasi::nn }`) so that the
+/// interfaces are implemented once, by this crate.
 #[allow(missing_docs, unreachable_pub)]
-mod generated {
+pub mod bindings {
     wasmtime::component::bindgen!({
         world: "ml",
         path: "../../wit/deps/wasi-nn",
@@ -26,7 +30,7 @@ mod generated {
     });
 }
 
-use generated::wasi::nn as w;
+use bindings::wasi::nn as w;
 pub use w::errors::ErrorCode;
 pub use w::graph::{ExecutionTarget, GraphEncoding};
 pub use w::tensor::TensorType;
