@@ -157,13 +157,16 @@ fn harness() -> &'static Harness {
     })
 }
 
+/// A task's output bytes and content type, or the plugin's error.
+type TaskResult = Result<(Vec<u8>, String), TaskError>;
+
 /// Runs one task in a fresh store; returns the plugin's result and its log.
 fn run_task(
     component: &Component,
     data: Vec<u8>,
     content_type: &str,
     params: &[(&str, &str)],
-) -> (Result<(Vec<u8>, String), TaskError>, Vec<String>) {
+) -> (TaskResult, Vec<String>) {
     let h = harness();
     let state = State {
         wasi: WasiCtx::builder().build(),
