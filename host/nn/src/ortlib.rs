@@ -15,8 +15,10 @@ use crate::error::SetupError;
 /// The ONNX Runtime version this node pins.
 pub const ORT_VERSION: &str = "1.32.0";
 
-/// The minor version (`1.MINOR.x`) checked when loading.
-const ORT_MINOR: u32 = 32;
+/// The minor versions (`1.MINOR.x`) accepted when loading: 32, the pinned
+/// CPU build (PyPI `onnxruntime==1.32.0`), and 31, the newest GPU build on
+/// PyPI (`onnxruntime-gpu==1.31.1`, used by `scripts/gpu-check.sh`).
+pub const SUPPORTED_MINORS: [u32; 2] = [32, 31];
 
 /// The file name of the pinned library.
 pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
@@ -84,7 +86,7 @@ pub(crate) fn environment(path: &Path) -> Result<Environment, SetupError> {
     check_library(path)?;
     // `probe` opens the library and reads its version string (1.MINOR.x).
     match ort::util::probe(path) {
-        Some(ORT_MINOR) => {}
+        Some(minor) if SUPPORTED_MINORS.contains(&minor) => {}
         Some(minor) => {
             return Err(SetupError::OrtWrongVersion {
                 path: path.to_path_buf(),

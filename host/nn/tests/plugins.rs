@@ -2,63 +2,18 @@
 //! wasm32-wasip2) calling wasi:nn through `clusterai_nn::add_to_linker`, on
 //! ONNX Runtime, against golden outputs from ONNX Runtime's Python API.
 //!
-//! A minimal harness stands in for the runtime (host/runtime): wasmtime-wasi
-//! p2 locked down (no preopens, env, sockets), the task world's `log` import,
-//! a fresh store per task. Needs ONNX Runtime (scripts/setup-onnxruntime.sh)
-//! and the real models (scripts/setup-models.sh); under CI=true their absence
-//! fails, elsewhere the tests print why they skip.
+//! Needs ONNX Runtime (scripts/setup-onnxruntime.sh) and the real models
+//! (scripts/setup-models.sh); under CI=true their absence fails, elsewhere
+//! the tests print why they skip.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+mod harness;
 
-use clusterai_nn::{NnHost, NnSettings, NnTaskCtx, NnView};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-mod world {
-    wasmtime::component::bindgen!({
-        path: "../../wit",
-        world: "clusterai:task/task-plugin",
-        with: { "wasi:nn": clusterai_nn::bindings::wasi::nn },
-        imports: { default: trappable },
-    });
-}
-use world::clusterai::task::types::{TaskError, TaskInput};
-
-struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    nn: NnTaskCtx,
-    log: Vec<String>,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl world::clusterai::task::log::Host for State {
-    fn log(
-        &mut self,
-        level: world::clusterai::task::log::Level,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        self.log.push(format!("{level:?}: {message}"));
-        Ok(())
-    }
-}
-
-impl world::clusterai::task::types::Host for State {}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use clusterai_nn::{NnHost, NnSettings};
+use harness::{Harness, TaskError, TaskResult, root};
+use wasmtime::component::Component;
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -70,7 +25,7 @@ fn skip_or_fail(why: String) -> bool {
     false
 }
 
-/// ONNX Runtime and the PP-OCR/MiniLM models are provisioned.
+/// ONNX Runtime and the PP-OCR models are provisioned.
 fn ready() -> bool {
     let lib = clusterai_nn::ortlib::library_path();
     if let Err(e) = clusterai_nn::ortlib::check_library(&lib) {
@@ -94,50 +49,9 @@ fn model_path(name: &str) -> PathBuf {
         .join(format!("{name}.onnx"))
 }
 
-/// Builds the plugins workspace once per test run and returns `<name>.wasm`.
-fn plugin(name: &str) -> Vec<u8> {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = root().join("plugins");
-    if !*built {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .current_dir(&dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_TARGET_DIR")
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the plugins failed");
-        *built = true;
-    }
-    std::fs::read(dir.join(format!("target/wasm32-wasip2/release/{name}.wasm")))
-        .expect("plugin built")
-}
-
-struct Harness {
-    engine: Engine,
-    linker: Linker<State>,
-    host: NnHost,
-}
-
 fn harness() -> &'static Harness {
     static H: OnceLock<Harness> = OnceLock::new();
     H.get_or_init(|| {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        let engine = Engine::new(&config).unwrap();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        clusterai_nn::add_to_linker(&mut linker, |s: &mut State| NnView {
-            ctx: &mut s.nn,
-            table: &mut s.table,
-        })
-        .unwrap();
-        world::clusterai::task::log::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
-            &mut linker,
-            |s| s,
-        )
-        .unwrap();
         let host = NnHost::new(NnSettings::default()).unwrap();
         for m in ["ppocr-det", "ppocr-cls", "ppocr-rec"] {
             host.add_model_file(&model_path(m)).unwrap();
@@ -149,18 +63,14 @@ fn harness() -> &'static Harness {
         if model_path("minilm-l6-int8").is_file() {
             host.add_model_file(&model_path("minilm-l6-int8")).unwrap();
         }
-        Harness {
-            engine,
-            linker,
-            host,
-        }
+        Harness::new(host)
     })
 }
 
-/// A task's output bytes and content type, or the plugin's error.
-type TaskResult = Result<(Vec<u8>, String), TaskError>;
+fn component(name: &str) -> Component {
+    harness().component(name)
+}
 
-/// Runs one task in a fresh store; returns the plugin's result and its log.
 fn run_task(
     component: &Component,
     data: Vec<u8>,
@@ -168,32 +78,8 @@ fn run_task(
     params: &[(&str, &str)],
 ) -> (TaskResult, Vec<String>) {
     let h = harness();
-    let state = State {
-        wasi: WasiCtx::builder().build(),
-        table: ResourceTable::new(),
-        nn: h.host.task_ctx(None),
-        log: Vec::new(),
-    };
-    let mut store = Store::new(&h.engine, state);
-    let plugin = world::TaskPlugin::instantiate(&mut store, component, &h.linker).unwrap();
-    let input = TaskInput {
-        data,
-        content_type: content_type.into(),
-        params: params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    };
-    let r = plugin
-        .clusterai_task_plugin()
-        .call_run(&mut store, &input)
-        .expect("the plugin does not trap");
-    let log = std::mem::take(&mut store.data_mut().log);
-    (r.map(|o| (o.data, o.content_type)), log)
-}
-
-fn component(name: &str) -> Component {
-    Component::new(&harness().engine, plugin(name)).unwrap()
+    let pre = h.pre(component);
+    h.run_task(&pre, data, content_type, params)
 }
 
 fn golden(name: &str) -> PathBuf {
@@ -422,4 +308,43 @@ fn hostile_tensors_from_a_guest_get_wasi_nn_errors_and_the_node_keeps_serving() 
         &[("model", &hash)],
     );
     assert!(r.is_ok());
+}
+
+#[test]
+fn embed_matches_hugging_face_tokenizers_and_onnxruntime_python() {
+    if !ready() {
+        return;
+    }
+    if !model_path("minilm-l6-int8").is_file() {
+        skip_or_fail("minilm-l6-int8 missing; run scripts/setup-models.sh".into());
+        return;
+    }
+    let embed = component("embed");
+    let dir = root().join("plugins/examples/embed/golden");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let input = std::fs::read(dir.join("sentences.txt")).unwrap();
+    let (r, _) = run_task(&embed, input, "text/plain", &[]);
+    let got: serde_json::Value = serde_json::from_slice(&r.unwrap().0).unwrap();
+    assert_eq!(got["dim"], 384);
+    assert_eq!(
+        got["tokens"], expected["tokens"],
+        "the guest's WordPiece differs from tokenizers"
+    );
+    let (g, w) = (
+        got["embeddings"].as_array().unwrap(),
+        expected["embeddings"].as_array().unwrap(),
+    );
+    assert_eq!(g.len(), w.len());
+    for (gv, wv) in g.iter().zip(w) {
+        let (gv, wv) = (gv.as_array().unwrap(), wv.as_array().unwrap());
+        assert_eq!(gv.len(), 384);
+        let mut dot = 0.0;
+        for (a, b) in gv.iter().zip(wv) {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            dot += a * b;
+        }
+        assert!(dot > 0.9999, "cosine {dot}");
+    }
 }
