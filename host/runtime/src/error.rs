@@ -1,0 +1,172 @@
+//! What can go wrong, by layer: loading a plugin, and running one task.
+
+use std::time::Duration;
+
+/// Why a plugin could not be loaded. Nothing is cached or kept on error.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes do not start with the WebAssembly magic `\0asm`.
+    #[error("not a WebAssembly binary: expected the magic bytes \\0asm, found {found:02x?}")]
+    NotWasm {
+        /// The first bytes of the file (up to 4).
+        found: Vec<u8>,
+    },
+    /// A core module, not a component.
+    #[error(
+        "this is a core WebAssembly module, not a component: build the plugin for \
+         wasm32-wasip2 (`cargo build --target wasm32-wasip2`)"
+    )]
+    NotAComponent,
+    /// The binary is malformed or fails validation.
+    #[error("invalid WebAssembly{}: {message}", offset.map(|o| format!(" at byte offset {o:#x}")).unwrap_or_default())]
+    Invalid {
+        /// Byte offset of the fault, when the validator names one.
+        offset: Option<usize>,
+        /// The validator's explanation.
+        message: String,
+    },
+    /// The plugin imports something this host does not grant.
+    #[error("the plugin imports `{import}`, which this host does not grant (granted: {granted})")]
+    ForbiddenImport {
+        /// The import's name, e.g. `wasi:http/outgoing-handler@0.2.0`.
+        import: String,
+        /// The interfaces the host grants, for the message.
+        granted: String,
+    },
+    /// The plugin does not export `clusterai:task/plugin@0.1.0`.
+    #[error("the plugin does not export `{0}`: is it built with clusterai-plugin-sdk?")]
+    MissingExport(String),
+    /// Linking failed for another reason (e.g. a type mismatch on a granted interface).
+    #[error("the plugin cannot be linked: {0}")]
+    Link(String),
+    /// `describe()` failed.
+    #[error("the plugin's describe() failed: {0}")]
+    Describe(Box<RunError>),
+    /// `describe()` returned something unusable.
+    #[error("the plugin's description is invalid: {0}")]
+    BadInfo(String),
+    /// The wasm file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The plugin's own answer when a task fails: a typed error, not a fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum PluginError {
+    /// The input could not be used.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A parameter is missing, unknown or malformed.
+    #[error("invalid parameter: {0}")]
+    InvalidParam(String),
+    /// A model the plugin needs is not available.
+    #[error("model unavailable: {0}")]
+    ModelUnavailable(String),
+    /// Inference failed.
+    #[error("inference failed: {0}")]
+    Inference(String),
+    /// Anything else the plugin reports.
+    #[error("plugin error: {0}")]
+    Internal(String),
+}
+
+/// Why a task did not produce an output. Every variant names the limit or fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The plugin returned a typed error.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The fuel budget ran out (deterministic: the same input stops at the same point).
+    #[error("fuel exhausted: the task used all {limit} units of fuel")]
+    FuelExhausted {
+        /// The fuel the task was given.
+        limit: u64,
+    },
+    /// The wall-clock deadline passed.
+    #[error("timed out: the task ran past its {} ms deadline", limit.as_millis())]
+    Timeout {
+        /// The deadline.
+        limit: Duration,
+    },
+    /// Linear memory would have grown past the limit.
+    #[error(
+        "memory limit exceeded: the plugin asked for {requested} bytes of linear memory, the limit is {limit}"
+    )]
+    MemoryLimit {
+        /// Bytes the memory would have had after growing.
+        requested: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The WebAssembly call stack overflowed (deep or infinite recursion).
+    #[error("stack overflow: the plugin recursed too deeply")]
+    StackOverflow,
+    /// The plugin panicked; the message is what it printed.
+    #[error("the plugin panicked: {message}")]
+    Panic {
+        /// The panic message from the plugin's stderr.
+        message: String,
+    },
+    /// Any other trap (unreachable, out-of-bounds access, integer overflow, ...).
+    #[error("the plugin trapped: {message}")]
+    Trap {
+        /// Wasmtime's description of the trap.
+        message: String,
+    },
+    /// The output is larger than allowed.
+    #[error("output too large: {size} bytes, the limit is {limit}")]
+    OutputTooLarge {
+        /// The output's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The plugin wrote more than allowed to stdout or stderr.
+    #[error("the plugin wrote more than {limit} bytes to {stream}")]
+    StdioLimit {
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The input is larger than allowed.
+    #[error("input too large: {size} bytes, the limit is {limit}")]
+    InputTooLarge {
+        /// The input's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A bug on the host side, caught at the task boundary; the process is unharmed.
+    #[error("internal host error: {0}")]
+    Host(String),
+}
+
+impl RunError {
+    /// A short stable name for the kind of failure, for JSON and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Plugin(PluginError::InvalidInput(_)) => "invalid-input",
+            Self::Plugin(PluginError::InvalidParam(_)) => "invalid-param",
+            Self::Plugin(PluginError::ModelUnavailable(_)) => "model-unavailable",
+            Self::Plugin(PluginError::Inference(_)) => "inference",
+            Self::Plugin(PluginError::Internal(_)) => "plugin-error",
+            Self::FuelExhausted { .. } => "fuel-exhausted",
+            Self::Timeout { .. } => "timeout",
+            Self::MemoryLimit { .. } => "memory-limit",
+            Self::StackOverflow => "stack-overflow",
+            Self::Panic { .. } => "panic",
+            Self::Trap { .. } => "trap",
+            Self::OutputTooLarge { .. } => "output-too-large",
+            Self::StdioLimit { .. } => "stdio-limit",
+            Self::InputTooLarge { .. } => "input-too-large",
+            Self::Host(_) => "host-error",
+        }
+    }
+}

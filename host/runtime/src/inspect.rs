@@ -1,0 +1,154 @@
+//! Looking at a wasm file before trusting it: header checks, imports, exports.
+
+use crate::error::LoadError;
+use crate::runtime::{GRANTED_PACKAGES, Runtime};
+
+/// The export every plugin must provide.
+pub(crate) const PLUGIN_EXPORT: &str = "clusterai:task/plugin@0.1.0";
+
+/// Rejects what is not a component before the compiler sees it, with the reason.
+pub(crate) fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm {
+            found: wasm[..wasm.len().min(4)].to_vec(),
+        });
+    }
+    // Bytes 4..8: a 16-bit version and a 16-bit layer; layer 0 is a core module, 1 a component.
+    let layer = u16::from_le_bytes([wasm[6], wasm[7]]);
+    match layer {
+        0 => Err(LoadError::NotAComponent),
+        1 => Ok(()),
+        other => Err(LoadError::Invalid {
+            offset: Some(6),
+            message: format!("unknown binary layer {other} (expected 1, a component)"),
+        }),
+    }
+}
+
+/// Maps a compile error to [`LoadError::Invalid`], keeping the validator's byte offset.
+pub(crate) fn invalid_from(e: wasmtime::Error) -> LoadError {
+    if let Some(reader) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<wasmparser::BinaryReaderError>())
+    {
+        return LoadError::Invalid {
+            offset: Some(reader.offset()),
+            message: reader.message().to_string(),
+        };
+    }
+    LoadError::Invalid {
+        offset: None,
+        message: format!("{e:#}"),
+    }
+}
+
+/// Whether an import name is in a granted package.
+pub(crate) fn is_granted(import: &str) -> bool {
+    let package = import.split('/').next().unwrap_or(import);
+    GRANTED_PACKAGES.contains(&package)
+}
+
+/// What `clusterai plugin inspect` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inspection {
+    /// BLAKE3 of the file.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: usize,
+    /// `component`, `core-module` or `not-wasm`.
+    pub kind: &'static str,
+    /// The world's imports (instances and functions), by name.
+    pub imports: Vec<String>,
+    /// The world's exports, by name.
+    pub exports: Vec<String>,
+    /// Imports this host does not grant.
+    pub forbidden_imports: Vec<String>,
+    /// Whether the plugin would load here.
+    pub would_link: bool,
+    /// The plugin's own description, when it loads.
+    pub info: Option<crate::PluginInfo>,
+    /// Why it would not load, when it would not.
+    pub error: Option<String>,
+}
+
+/// Inspects `wasm` without running a task: its kind, imports, exports, and whether it would link.
+pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
+    let mut out = Inspection {
+        hash: blake3::hash(wasm).to_hex().to_string(),
+        size: wasm.len(),
+        kind: "not-wasm",
+        imports: Vec::new(),
+        exports: Vec::new(),
+        forbidden_imports: Vec::new(),
+        would_link: false,
+        info: None,
+        error: None,
+    };
+    if let Err(e) = check_header(wasm) {
+        if matches!(e, LoadError::NotAComponent) {
+            out.kind = "core-module";
+        }
+        out.error = Some(e.to_string());
+        return out;
+    }
+    out.kind = "component";
+    let component = match wasmtime::component::Component::new(runtime.engine(), wasm) {
+        Ok(c) => c,
+        Err(e) => {
+            out.error = Some(invalid_from(e).to_string());
+            return out;
+        }
+    };
+    let ty = component.component_type();
+    out.imports = ty
+        .imports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
+    out.exports = ty
+        .exports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
+    out.forbidden_imports = out
+        .imports
+        .iter()
+        .filter(|i| !is_granted(i))
+        .cloned()
+        .collect();
+    match runtime.load(wasm) {
+        Ok(plugin) => {
+            out.would_link = true;
+            out.info = Some(plugin.info().clone());
+        }
+        Err(e) => out.error = Some(e.to_string()),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_the_problem() {
+        assert!(
+            matches!(check_header(b"PK\x03\x04rest"), Err(LoadError::NotWasm { found }) if found == b"PK\x03\x04")
+        );
+        assert!(matches!(
+            check_header(b"\0as"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(LoadError::NotAComponent)
+        ));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn granted_by_package() {
+        assert!(is_granted("wasi:cli/environment@0.2.6"));
+        assert!(is_granted("clusterai:task/log@0.1.0"));
+        assert!(!is_granted("wasi:http/outgoing-handler@0.2.0"));
+        assert!(!is_granted("evil:escape/shell@0.1.0"));
+    }
+}

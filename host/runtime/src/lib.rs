@@ -1,0 +1,68 @@
+//! Runs untrusted ClusterAI task plugins as WebAssembly components.
+//!
+//! # Overview
+//!
+//! A [`Runtime`] owns one wasmtime [`Engine`](wasmtime::Engine) for the
+//! process (component model, pooling allocator, fuel, epoch interruption), a
+//! [`Linker`](wasmtime::component::Linker) with the capabilities the host
+//! grants, and an on-disk [`CompileCache`]. [`Runtime::load`] turns wasm bytes
+//! into a [`Plugin`]: validated, compiled once (or loaded precompiled),
+//! checked against what the host grants, pre-instantiated and described.
+//! [`Plugin::run`] runs one task in a fresh `Store` under [`Limits`] and
+//! returns the output with its [`Usage`], or a [`RunError`] naming the limit
+//! or fault that ended it.
+//!
+//! ```no_run
+//! use clusterai_runtime::{Runtime, RuntimeConfig, TaskInput};
+//!
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let plugin = runtime.load(&std::fs::read("hello.wasm")?)?;
+//! let result = plugin.run(&TaskInput::text("world"), None)?;
+//! assert_eq!(result.output.data, b"Hello, world!\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Isolation
+//!
+//! - No ambient authority: see [`host`] for what WASI can and cannot reach.
+//! - Only the interfaces in [`GRANTED_PACKAGES`] link; any other import is a
+//!   [`LoadError::ForbiddenImport`].
+//! - Every task is bounded: fuel, a wall-clock deadline, linear memory,
+//!   input, output, stdout/stderr and log sizes.
+//! - A trap, a panic or a host-side bug ends only its task: the store is
+//!   dropped, the instance slot returns to the pool, and the runtime keeps
+//!   serving (`tests/hostile.rs` proves it).
+
+#![deny(missing_docs)]
+
+pub mod bench;
+mod cache;
+mod config;
+mod error;
+pub mod host;
+mod inspect;
+mod plugin;
+mod runtime;
+
+pub use cache::{CacheOutcome, CompileCache};
+pub use config::{Limits, RuntimeConfig};
+pub use error::{LoadError, PluginError, RunError};
+pub use host::{HostState, LogLine};
+pub use inspect::{Inspection, inspect};
+pub use plugin::{ModelRequirement, Plugin, PluginInfo, TaskInput, TaskOutput, TaskResult, Usage};
+pub use runtime::{GRANTED_PACKAGES, Runtime};
+
+/// Host-side bindings of the plugin world (the wasi:nn imports are linked separately).
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        inline: "
+            package clusterai:host;
+            world plugin-host {
+                import clusterai:task/log@0.1.0;
+                export clusterai:task/plugin@0.1.0;
+            }
+        ",
+        world: "clusterai:host/plugin-host",
+    });
+}

@@ -1,0 +1,218 @@
+//! The process-wide runtime: engine, linker, compile cache, task slots.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use clusterai_types::ContentHash;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::clusterai::task::log;
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::config::RuntimeConfig;
+use crate::error::LoadError;
+use crate::host::HostState;
+use crate::inspect::check_header;
+use crate::plugin::Plugin;
+
+/// Packages whose interfaces a plugin may import. Anything else is refused at load time.
+pub const GRANTED_PACKAGES: &[&str] = &[
+    "clusterai:task",
+    "wasi:cli",
+    "wasi:io",
+    "wasi:clocks",
+    "wasi:random",
+    "wasi:filesystem",
+    "wasi:sockets",
+];
+
+/// Runs plugins. Cheap to clone; clones share the engine, cache and task slots.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) config: RuntimeConfig,
+    cache: Option<CompileCache>,
+    pub(crate) slots: Arc<Slots>,
+    /// Plugins loaded in this process, by content hash.
+    loaded: Mutex<HashMap<ContentHash, Plugin>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// Builds the engine and linker. Fails only on an impossible configuration.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config(&config))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        crate::bindings::clusterai::task::types::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CompileCache::new(dir, &engine)?),
+            None => None,
+        };
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                slots: Arc::new(Slots::new(config.max_concurrent_tasks as usize)),
+                engine,
+                linker,
+                config,
+                cache,
+                loaded: Mutex::new(HashMap::new()),
+                ticker_stop,
+            }),
+        })
+    }
+
+    /// The engine, for callers that link more host capabilities.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The settings this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Validates, compiles (or loads from cache), links and describes a plugin.
+    /// Loading the same bytes twice in one process returns the first result.
+    pub fn load(&self, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        let hash = ContentHash::of(wasm);
+        if let Some(plugin) = self.lock_loaded().get(&hash) {
+            return Ok(plugin.clone());
+        }
+        check_header(wasm)?;
+        let started = Instant::now();
+        let (component, outcome) = match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(&self.inner.engine, &hash, wasm),
+            None => wasmtime::component::Component::new(&self.inner.engine, wasm)
+                .map(|c| (c, CacheOutcome::Miss)),
+        }
+        .map_err(crate::inspect::invalid_from)?;
+        let compile_time = started.elapsed();
+        let plugin = Plugin::link(self.clone(), hash, component, outcome, compile_time)?;
+        self.lock_loaded().insert(hash, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Reads and loads a plugin file.
+    pub fn load_file(&self, path: &std::path::Path) -> Result<Plugin, LoadError> {
+        let wasm = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load(&wasm)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Plugin>> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (single insert), so a poisoned lock is still usable.
+        self.inner.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = config.max_concurrent_tasks.max(1);
+    // A Rust wasm32-wasip2 component has one main core module plus a few
+    // small adapter instances; size the pool for that, with room to spare.
+    // Slots for `describe()` at load time come from the same pool.
+    pool.total_component_instances(slots * 2 + 8)
+        .total_core_instances((slots * 2 + 8) * 16)
+        .total_memories((slots * 2 + 8) * 4)
+        .total_tables((slots * 2 + 8) * 4)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(32)
+        .max_memory_size(config.max_memory_bytes as usize)
+        // Memory beyond this is returned to the OS when a slot is reused,
+        // instead of being kept resident.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16);
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .max_wasm_stack(1 << 20)
+        .cranelift_nan_canonicalization(config.deterministic)
+        .relaxed_simd_deterministic(config.deterministic);
+    cfg
+}
+
+/// Advances the engine's epoch every `tick` so that deadlines can interrupt
+/// running wasm; stops when the runtime is dropped.
+fn spawn_epoch_ticker(engine: Engine, tick: std::time::Duration, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("clusterai-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker deadlines cannot fire; fuel still bounds every task.
+        tracing::error!(error = %e, "cannot start the epoch ticker: wall-clock deadlines disabled");
+    }
+}
+
+/// A counting semaphore bounding tasks in flight (and so pool slots in use).
+#[derive(Debug)]
+pub(crate) struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A held task slot; released on drop, also during unwinding.
+pub(crate) struct SlotGuard<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}

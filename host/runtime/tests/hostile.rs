@@ -1,0 +1,256 @@
+//! The hostile suite: every program in `plugins/test-programs` gets its own
+//! specific error, and a runtime that has seen all of them still serves.
+
+use std::time::Duration;
+
+use clusterai_runtime::{
+    Limits, LoadError, PluginError, RunError, Runtime, RuntimeConfig, TaskInput,
+};
+use clusterai_test_programs as programs;
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_concurrent_tasks: 4,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn run(rt: &Runtime, path: &str, limits: &Limits) -> RunError {
+    let plugin = rt.load(&read(path)).unwrap();
+    match plugin.run(&TaskInput::text("x"), Some(limits)) {
+        Ok(r) => panic!(
+            "{path} should fail, got {} bytes of output",
+            r.output.data.len()
+        ),
+        Err(e) => e,
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        timeout: Duration::from_secs(20),
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn infinite_loop_runs_out_of_fuel() {
+    let rt = runtime();
+    let l = Limits {
+        fuel: 50_000_000,
+        ..limits()
+    };
+    let err = run(&rt, programs::SPIN_FOREVER, &l);
+    assert!(
+        matches!(err, RunError::FuelExhausted { limit: 50_000_000 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("fuel exhausted"), "{err}");
+}
+
+#[test]
+fn infinite_loop_hits_the_deadline() {
+    let rt = runtime();
+    let l = Limits {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_millis(200),
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let err = run(&rt, programs::SPIN_FOREVER, &l);
+    assert!(
+        matches!(err, RunError::Timeout { limit } if limit == Duration::from_millis(200)),
+        "{err:?}"
+    );
+    // Generous bound: the point is that it stops, on a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    let rt = runtime();
+    let l = Limits {
+        memory_bytes: 64 << 20,
+        ..limits()
+    };
+    let err = run(&rt, programs::MEMORY_BOMB, &l);
+    match err {
+        RunError::MemoryLimit { requested, limit } => {
+            assert_eq!(limit, 64 << 20);
+            assert!(requested > limit);
+        }
+        other => panic!("expected a memory limit, got {other:?}"),
+    }
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack() {
+    let rt = runtime();
+    let err = run(&rt, programs::STACK_OVERFLOW, &limits());
+    assert!(matches!(err, RunError::StackOverflow), "{err:?}");
+}
+
+#[test]
+fn panic_is_reported_with_its_message() {
+    let rt = runtime();
+    let err = run(&rt, programs::PANIC, &limits());
+    match &err {
+        RunError::Panic { message } => {
+            assert!(
+                message.contains("deliberate panic after reading 1 bytes"),
+                "{message}"
+            );
+            assert!(message.contains("src/lib.rs"), "{message}");
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+}
+
+#[test]
+fn huge_output_is_refused() {
+    let rt = runtime();
+    let err = run(&rt, programs::HUGE_OUTPUT, &limits());
+    assert!(
+        matches!(err, RunError::OutputTooLarge { size, limit } if size == 32 << 20 && limit == 16 << 20),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn stdout_flood_hits_the_stdio_cap() {
+    let rt = runtime();
+    let err = run(&rt, programs::STDOUT_FLOOD, &limits());
+    assert!(
+        matches!(err, RunError::StdioLimit { stream: "stdout", limit } if limit == 64 << 10),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn escape_attempts_are_all_denied() {
+    let rt = runtime();
+    let plugin = rt.load(&read(programs::ESCAPE)).unwrap();
+    let out = plugin.run(&TaskInput::text("x"), Some(&limits())).unwrap();
+    let text = String::from_utf8(out.output.data).unwrap();
+    for attempt in [
+        "read-file",
+        "list-dir",
+        "write-file",
+        "env",
+        "args",
+        "tcp",
+        "udp",
+        "dns",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{attempt}:")))
+            .unwrap();
+        assert!(line.contains("denied"), "{attempt} was not denied: {line}");
+    }
+    assert!(
+        text.contains("clock: frozen: wall=0 monotonic_delta=0ns"),
+        "{text}"
+    );
+    assert!(!std::path::Path::new("/tmp/clusterai-escape").exists());
+
+    // Randomness is seeded from the input: same input, same bytes; other input, other bytes.
+    let again = plugin.run(&TaskInput::text("x"), None).unwrap();
+    let other = plugin.run(&TaskInput::text("y"), None).unwrap();
+    let random = |d: &[u8]| {
+        String::from_utf8_lossy(d)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(random(&again.output.data), random(text.as_bytes()));
+    assert_ne!(random(&other.output.data), random(text.as_bytes()));
+}
+
+#[test]
+fn forbidden_import_is_refused_at_load() {
+    let rt = runtime();
+    match rt.load(&read(programs::FORBIDDEN_IMPORT)) {
+        Err(LoadError::ForbiddenImport { import, .. }) => {
+            assert_eq!(import, "evil:escape/shell@0.1.0")
+        }
+        other => panic!("expected a forbidden import, got {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_binary_names_the_offset() {
+    let rt = runtime();
+    match rt.load(&read(programs::MALFORMED)) {
+        Err(
+            e @ LoadError::Invalid {
+                offset: Some(_), ..
+            },
+        ) => {
+            assert!(e.to_string().contains("at byte offset 0x"), "{e}");
+        }
+        other => panic!("expected an invalid binary with an offset, got {other:?}"),
+    }
+}
+
+#[test]
+fn core_module_is_not_a_component() {
+    let rt = runtime();
+    let err = rt.load(&read(programs::NOT_A_COMPONENT)).unwrap_err();
+    assert!(matches!(err, LoadError::NotAComponent), "{err:?}");
+    assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
+}
+
+#[test]
+fn not_wasm_at_all() {
+    let rt = runtime();
+    let err = rt.load(b"\x89PNG\r\n\x1a\n....").unwrap_err();
+    assert!(
+        matches!(err, LoadError::NotWasm { ref found } if found == b"\x89PNG"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn whole_suite_in_one_process_then_a_good_task() {
+    let rt = runtime();
+    let hello = rt.load(&read(programs::HELLO)).unwrap();
+    let l = Limits {
+        fuel: 200_000_000,
+        memory_bytes: 64 << 20,
+        ..limits()
+    };
+    for _round in 0..3 {
+        for path in [
+            programs::SPIN_FOREVER,
+            programs::MEMORY_BOMB,
+            programs::STACK_OVERFLOW,
+            programs::PANIC,
+            programs::HUGE_OUTPUT,
+            programs::STDOUT_FLOOD,
+        ] {
+            run(&rt, path, &l);
+        }
+        for path in [
+            programs::FORBIDDEN_IMPORT,
+            programs::MALFORMED,
+            programs::NOT_A_COMPONENT,
+        ] {
+            assert!(rt.load(&read(path)).is_err());
+        }
+        let out = hello.run(&TaskInput::text("survivor"), None).unwrap();
+        assert_eq!(out.output.data, b"Hello, survivor!\n");
+    }
+    // A plugin error is an answer, not a fault.
+    let err = hello.run(&TaskInput::text("   "), None).unwrap_err();
+    assert!(
+        matches!(err, RunError::Plugin(PluginError::InvalidInput(_))),
+        "{err:?}"
+    );
+}
