@@ -2,7 +2,7 @@
 //! plugin in a fresh instance per inference, through wasi:nn) against native
 //! `ort` on the same session settings and inputs.
 //!
-//!     cargo run --release -p clusterai-nn --example bench_nn -- [--json] [--host-api] [--measure-ms N]
+//!     cargo run --release -p clusterai-nn --example bench_nn -- [--json] [--host-api] [--measure-ms N] [--models a,b]
 //!
 //! Needs scripts/setup-onnxruntime.sh and scripts/setup-models.sh.
 
@@ -19,6 +19,12 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
     let host_api = args.iter().any(|a| a == "--host-api");
+    let only: Vec<String> = args
+        .iter()
+        .position(|a| a == "--models")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     let measure = args
         .iter()
         .position(|a| a == "--measure-ms")
@@ -26,9 +32,12 @@ fn main() -> anyhow::Result<()> {
         .map(|v| v.parse::<u64>())
         .transpose()?
         .unwrap_or(1500);
-    let mlp = harness::root().join("host/nn/tests/data/mlp.onnx");
-    let mut opts = BenchOptions::default_suite(Some(mlp));
+    let data = harness::root().join("host/nn/tests/data");
+    let mut opts = BenchOptions::default_suite(Some(&data));
     opts.measure = Duration::from_millis(measure);
+    if !only.is_empty() {
+        opts.models.retain(|m| only.contains(&m.name));
+    }
     let report = if host_api {
         run(&opts, None)?
     } else {

@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         let h = harness::Harness::new(host);
         let pre = h.pre(&h.component("tensor"));
         let hex = hash.to_hex();
-        let mut once = || -> anyhow::Result<Vec<u8>> {
+        let once = || -> anyhow::Result<Vec<u8>> {
             let (r, _) = h.run_task(
                 &pre,
                 request.clone(),

@@ -10,7 +10,7 @@ use std::time::Instant;
 use clusterai_types::ContentHash;
 use ort::environment::Environment;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::{RunOptions, SessionInputValue};
+use ort::session::SessionInputValue;
 use ort::value::{DynTensor, Shape, TensorRefMut};
 use wasmtime::component::ResourceTable;
 
@@ -34,6 +34,8 @@ struct Inner {
     settings: Arc<NnSettings>,
     models: RwLock<HashMap<ContentHash, Arc<Model>>>,
     watchdog: Watchdog,
+    /// Describes host buffers handed to ONNX Runtime in place.
+    cpu: MemoryInfo<'static>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -83,6 +85,12 @@ impl NnHost {
             .clone()
             .unwrap_or_else(crate::ortlib::library_path);
         let env = crate::ortlib::environment(&library)?;
+        let cpu = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Arena,
+            MemoryType::Default,
+        )?;
         let watchdog = Watchdog::start()
             .map_err(|e| SetupError::Ort(format!("starting the watchdog thread: {e}")))?;
         Ok(Self {
@@ -92,6 +100,7 @@ impl NnHost {
                 settings: Arc::new(settings),
                 models: RwLock::new(HashMap::new()),
                 watchdog,
+                cpu,
             }),
         })
     }
@@ -364,26 +373,27 @@ impl NnTaskCtx {
             ));
         }
 
-        let run_options = match deadline {
-            Some(_) => {
-                Some(Arc::new(RunOptions::new().map_err(|e| {
-                    NnError::runtime(format!("creating run options: {e}"))
-                })?))
-            }
-            None => None,
-        };
-
         let mut lease = model.lease(deadline)?;
         let outputs = {
-            let values = ort_inputs(&mut inputs)?;
-            let _armed = match (&run_options, deadline) {
-                (Some(ro), Some(d)) => Some(self.host.inner.watchdog.arm(d, ro.clone())),
-                _ => None,
+            let values = ort_inputs(&self.host.inner.cpu, &mut inputs)?;
+            let pooled = lease.pooled();
+            let _armed = match deadline {
+                Some(d) => {
+                    // A termination that landed after the previous run ended
+                    // must not stop this one.
+                    pooled
+                        .run_options
+                        .unterminate()
+                        .map_err(|e| NnError::runtime(format!("resetting run options: {e}")))?;
+                    Some(self.host.inner.watchdog.arm(d, pooled.run_options.clone()))
+                }
+                None => None,
             };
-            let session = lease.session();
-            let result = match &run_options {
-                Some(ro) => session.run_with_options(values, ro.as_ref()),
-                None => session.run(values),
+            let result = match deadline {
+                Some(_) => pooled
+                    .session
+                    .run_with_options(values, pooled.run_options.as_ref()),
+                None => pooled.session.run(values),
             };
             let outputs = match result {
                 Ok(o) => o,
@@ -552,16 +562,10 @@ fn check_inputs(info: &ModelInfo, inputs: &[(String, Tensor)]) -> Result<(), NnE
 /// Wraps checked input tensors as ONNX Runtime values: in place when the
 /// bytes are aligned for their element type, else copied once into an
 /// ONNX Runtime buffer.
-fn ort_inputs(
-    inputs: &mut [(String, Tensor)],
-) -> Result<Vec<(Cow<'_, str>, SessionInputValue<'_>)>, NnError> {
-    let cpu = MemoryInfo::new(
-        AllocationDevice::CPU,
-        0,
-        AllocatorType::Arena,
-        MemoryType::Default,
-    )
-    .map_err(|e| NnError::runtime(format!("CPU memory info: {e}")))?;
+fn ort_inputs<'a>(
+    cpu: &MemoryInfo<'static>,
+    inputs: &'a mut [(String, Tensor)],
+) -> Result<Vec<(Cow<'a, str>, SessionInputValue<'a>)>, NnError> {
     let mut values = Vec::with_capacity(inputs.len());
     for (name, t) in inputs.iter_mut() {
         let ty = t.ty();
@@ -575,7 +579,7 @@ fn ort_inputs(
             let bytes = t
                 .host_bytes_mut()
                 .ok_or_else(|| NnError::invalid(format!("input {name:?} holds no data")))?;
-            borrowed_or_copied(&cpu, bytes, ty, shape)
+            borrowed_or_copied(cpu, bytes, ty, shape)
                 .map_err(|e| NnError::runtime(format!("input {name:?}: ONNX Runtime: {e}")))?
         };
         values.push((Cow::Borrowed(name.as_str()), value));

@@ -9,7 +9,7 @@ use std::time::Instant;
 use clusterai_types::ContentHash;
 use ort::environment::Environment;
 use ort::ep;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::{TensorElementType, ValueType};
 use serde::{Deserialize, Serialize};
 
@@ -108,8 +108,24 @@ pub(crate) enum Source {
     Bytes(Arc<[u8]>),
 }
 
+/// A session with the run options reused for each of its runs (terminated
+/// by the watchdog at a deadline, reset before the next run).
+pub(crate) struct Pooled {
+    pub(crate) session: Session,
+    pub(crate) run_options: Arc<RunOptions>,
+}
+
+impl Pooled {
+    fn new(session: Session) -> Result<Self, SetupError> {
+        Ok(Self {
+            session,
+            run_options: Arc::new(RunOptions::new()?),
+        })
+    }
+}
+
 struct PoolState {
-    idle: Vec<Session>,
+    idle: Vec<Pooled>,
     created: usize,
 }
 
@@ -135,11 +151,11 @@ impl fmt::Debug for Model {
 /// A session on loan from a pool; goes back on drop.
 pub(crate) struct Lease<'a> {
     model: &'a Model,
-    session: Option<Session>,
+    session: Option<Pooled>,
 }
 
 impl Lease<'_> {
-    pub(crate) fn session(&mut self) -> &mut Session {
+    pub(crate) fn pooled(&mut self) -> &mut Pooled {
         // Always `Some` until drop.
         self.session.as_mut().unwrap_or_else(|| unreachable!())
     }
@@ -193,7 +209,7 @@ impl Model {
             env,
             settings,
             state: Mutex::new(PoolState {
-                idle: vec![session],
+                idle: vec![Pooled::new(session)?],
                 created: 1,
             }),
             returned: Condvar::new(),
@@ -253,7 +269,7 @@ impl Model {
         }
     }
 
-    fn grow(&self) -> Result<Session, SetupError> {
+    fn grow(&self) -> Result<Pooled, SetupError> {
         let (session, _, _) = match &self.source {
             Source::Bytes(b) => build_session(&self.env, &self.settings, b)?,
             Source::File(path) => {
@@ -262,7 +278,7 @@ impl Model {
                 build_session(&self.env, &self.settings, &bytes)?
             }
         };
-        Ok(session)
+        Pooled::new(session)
     }
 }
 

@@ -1,21 +1,27 @@
 //! Per-call deadlines: one thread per host that terminates ONNX Runtime runs
 //! whose deadline has passed (through their `RunOptions`).
 //!
-//! A thread per call would cost more than a small model's whole run; one
-//! watchdog thread sleeping until the earliest deadline costs a lock and a
-//! wake-up per call.
+//! A thread per call would cost more than a small model's whole run. One
+//! watchdog thread sleeps until the earliest deadline, and at most
+//! [`IDLE_TICK`] at a time; registering a run wakes it only when the new
+//! deadline comes before its next wake-up, so with deadlines seconds away
+//! (the common case) a call costs one uncontended lock and no wake-up.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ort::session::RunOptions;
 
-#[derive(Default)]
+/// The longest the watchdog sleeps between looks at its table.
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
 struct State {
     /// (deadline, id) -> the run to terminate.
     pending: BTreeMap<(Instant, u64), Arc<RunOptions>>,
     next_id: u64,
+    /// When the watchdog thread will next look, whatever happens.
+    next_wake: Instant,
     shutdown: bool,
 }
 
@@ -44,7 +50,12 @@ pub(crate) struct Armed {
 impl Watchdog {
     pub(crate) fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                pending: BTreeMap::new(),
+                next_id: 0,
+                next_wake: Instant::now(),
+                shutdown: false,
+            }),
             wake: Condvar::new(),
         });
         let weak = Arc::downgrade(&shared);
@@ -60,10 +71,10 @@ impl Watchdog {
         let id = st.next_id;
         st.next_id += 1;
         let key = (deadline, id);
-        let earliest = st.pending.keys().next().is_none_or(|k| key < *k);
+        let wake = deadline < st.next_wake;
         st.pending.insert(key, run);
         drop(st);
-        if earliest {
+        if wake {
             self.shared.wake.notify_one();
         }
         Armed {
@@ -111,25 +122,18 @@ fn run(weak: Weak<Shared>) {
                 tracing::warn!("could not terminate an ONNX Runtime run at its deadline: {e}");
             }
         }
-        let wait = st
-            .pending
-            .keys()
-            .next()
-            .map(|k| k.0.saturating_duration_since(now));
-        let st = match wait {
-            Some(d) => shared
-                .wake
-                .wait_timeout(st, d)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0),
-            None => shared
-                .wake
-                .wait(st)
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        };
+        let wait = st.pending.keys().next().map_or(IDLE_TICK, |k| {
+            k.0.saturating_duration_since(now).min(IDLE_TICK)
+        });
+        st.next_wake = now + wait;
+        let st = shared
+            .wake
+            .wait_timeout(st, wait)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
         drop(st);
-        // `shared` is dropped here so that the host can go away while we sleep
-        // only between iterations; a host drop sets `shutdown` and wakes us.
+        // A host drop sets `shutdown` and wakes us; the next upgrade fails
+        // once the last `Watchdog` is gone.
         drop(shared);
     }
 }

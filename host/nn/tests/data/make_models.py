@@ -111,6 +111,18 @@ def sized():
     save("slow.onnx", g)
 
 
+def identity():
+    # x: [N] f32 -> y: [N] f32. Moves bytes and nothing else: the bench's
+    # measure of what each copy on the wasi-nn path costs.
+    g = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
+    )
+    save("identity.onnx", g)
+
+
 def reference(mlp_path):
     import onnxruntime as ort
 
@@ -130,4 +142,5 @@ if __name__ == "__main__":
     p = mlp()
     identities()
     sized()
+    identity()
     reference(p)
