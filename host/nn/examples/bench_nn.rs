@@ -41,9 +41,10 @@ fn main() -> anyhow::Result<()> {
     let report = if host_api {
         run(&opts, None)?
     } else {
-        let mut settings = NnSettings::default();
-        settings.sessions_per_model = 4;
-        let host = NnHost::new(settings)?;
+        let host = NnHost::new(NnSettings {
+            sessions_per_model: 4,
+            ..NnSettings::default()
+        })?;
         for m in &opts.models {
             host.add_model_file(&m.path)?;
         }
