@@ -61,6 +61,18 @@ impl BenchInput {
         }
     }
 
+    /// An input whose every element is `value` (i64 inputs such as masks
+    /// and token types).
+    pub fn filled_i64(name: &str, dims: Vec<u32>, value: i64) -> Self {
+        let n: usize = dims.iter().map(|&d| d as usize).product();
+        Self {
+            name: name.into(),
+            dims,
+            ty: TensorType::I64,
+            data: value.to_le_bytes().repeat(n),
+        }
+    }
+
     fn tensor(&self) -> Tensor {
         Tensor::new(self.dims.clone(), self.ty, self.data.clone())
     }
@@ -129,10 +141,11 @@ impl BenchOptions {
             ),
             (
                 "minilm-l6-int8",
-                ["input_ids", "attention_mask", "token_type_ids"]
-                    .iter()
-                    .map(|n| BenchInput::pattern(n, vec![1, 32], TensorType::I64))
-                    .collect(),
+                vec![
+                    BenchInput::pattern("input_ids", vec![1, 32], TensorType::I64),
+                    BenchInput::filled_i64("attention_mask", vec![1, 32], 1),
+                    BenchInput::filled_i64("token_type_ids", vec![1, 32], 0),
+                ],
             ),
         ];
         for (name, inputs) in real {
