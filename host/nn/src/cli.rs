@@ -15,7 +15,7 @@ use crate::{ModelInfo, NnHost, NnSettings};
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelCommand {
     /// Hash an ONNX model, show its inputs and outputs, and keep it in the
-    /// node's model folder (<data dir>/models; data dir: $CLUSTERAI_DATA_DIR).
+    /// node's model folder (`<data dir>/models`; data dir: `$CLUSTERAI_DATA_DIR`).
     Add {
         /// The .onnx file.
         file: PathBuf,

@@ -13,7 +13,7 @@
 //!   deadline, the tensor bytes it holds, the providers its inferences ran on.
 //! - [`NnView`] and [`add_to_linker`]: what a wasmtime store exposes, in the
 //!   wasmtime-wasi `Ctx`/`View`/`add_to_linker` pattern.
-//! - [`store::ModelStore`], [`cli`], [`bench`]: the node's model folder, the
+//! - [`store::ModelStore`], [`cli`], [`mod@bench`]: the node's model folder, the
 //!   `clusterai model` commands and the `nn` benchmark suite.
 //!
 //! # Guests cannot crash the host

@@ -251,12 +251,13 @@ pub fn ctc_decode(probs: &[f32], steps: usize, classes: usize, chars: &[&str]) -
                 (0usize, f32::MIN),
                 |acc, (i, v)| if v > acc.1 { (i, v) } else { acc },
             );
-        if best != 0 && best != prev {
-            if let Some(c) = chars.get(best - 1) {
-                text.push_str(c);
-                sum += p;
-                kept += 1;
-            }
+        if best != 0
+            && best != prev
+            && let Some(c) = chars.get(best - 1)
+        {
+            text.push_str(c);
+            sum += p;
+            kept += 1;
         }
         prev = best;
     }
