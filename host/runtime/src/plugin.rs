@@ -224,7 +224,7 @@ impl Plugin {
             .with_instance(&TaskInput::default(), &limits, |store, instance| {
                 instance.clusterai_task_plugin().call_describe(store)
             })
-            .map_err(|(e, _)| LoadError::Describe(Box::new(e)))?
+            .map_err(|e| LoadError::Describe(Box::new(e)))?
             .0;
         validate_info(raw)
     }
@@ -264,11 +264,9 @@ impl Plugin {
             content_type: input.content_type.clone(),
             params: input.params.clone(),
         };
-        let (result, state, usage) = self
-            .with_instance(input, limits, |store, instance| {
-                instance.clusterai_task_plugin().call_run(store, &wit_input)
-            })
-            .map_err(|(e, _)| e)?;
+        let (result, state, usage) = self.with_instance(input, limits, |store, instance| {
+            instance.clusterai_task_plugin().call_run(store, &wit_input)
+        })?;
         let output = result.map_err(plugin_error)?;
         if output.data.len() > limits.max_output_bytes {
             return Err(RunError::OutputTooLarge {
@@ -292,13 +290,12 @@ impl Plugin {
     /// Instantiates the plugin in a fresh store under `limits`, calls `f`, and
     /// turns every way that can fail into a [`RunError`]. Host panics are
     /// caught here, at the task boundary.
-    #[allow(clippy::type_complexity)]
     fn with_instance<R>(
         &self,
         input: &TaskInput,
         limits: &Limits,
         f: impl FnOnce(&mut Store<HostState>, &PluginHost) -> wasmtime::Result<R>,
-    ) -> Result<(R, HostState, Usage), (RunError, Option<HostState>)> {
+    ) -> Result<(R, HostState, Usage), RunError> {
         let _slot = self.inner.slots.acquire();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let state = HostState::new(
@@ -312,7 +309,7 @@ impl Plugin {
             store.limiter(|s| &mut s.limiter);
             store
                 .set_fuel(limits.fuel)
-                .map_err(|e| (RunError::Host(format!("{e:#}")), None))?;
+                .map_err(|e| RunError::Host(format!("{e:#}")))?;
             let tick = self.inner.epoch_tick.as_nanos().max(1);
             store.set_epoch_deadline(limits.timeout.as_nanos().div_ceil(tick) as u64);
             store.epoch_deadline_trap();
@@ -334,7 +331,7 @@ impl Plugin {
                     };
                     Ok((r, state, usage))
                 }
-                Err(e) => Err((classify(e, &state, limits), Some(state))),
+                Err(e) => Err(classify(e, &state, limits)),
             }
         }));
         match outcome {
@@ -346,7 +343,7 @@ impl Plugin {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
                 tracing::error!(plugin = %self.inner.hash, %message, "host panic during a task; task aborted");
-                Err((RunError::Host(message), None))
+                Err(RunError::Host(message))
             }
         }
     }

@@ -69,9 +69,15 @@ impl BenchReport {
     pub fn to_table(&self) -> String {
         let mut out = format!("bench {}\n", self.suite);
         for r in &self.results {
+            // Ratios span orders of magnitude (25 us vs 100 ms): keep 3 significant digits.
+            let ratio = if r.ratio != 0.0 && r.ratio.abs() < 0.01 {
+                format!("{:.2e}", r.ratio)
+            } else {
+                format!("{:.3}", r.ratio)
+            };
             out.push_str(&format!(
-                "  {:<28} {:>12.3} {:<6} vs {:<18} {:>12.3}  ratio {:.3}\n",
-                r.name, r.value, r.unit, r.baseline, r.baseline_value, r.ratio
+                "  {:<28} {:>12.3} {:<6} vs {:<18} {:>12.3}  ratio {ratio}\n",
+                r.name, r.value, r.unit, r.baseline, r.baseline_value
             ));
         }
         out

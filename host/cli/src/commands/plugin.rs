@@ -1,0 +1,326 @@
+//! `clusterai plugin run|inspect`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use clusterai_runtime::{Limits, LoadError, Runtime, RuntimeConfig, TaskInput, TaskResult};
+
+use crate::exit;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Run one task through a plugin in the sandbox and print its output.
+    Run(RunArgs),
+    /// Show a plugin's world: kind, imports, exports, and whether it would link here.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The plugin: a WebAssembly component (.wasm).
+    plugin: PathBuf,
+    /// The task's input: a file, or - for standard input. Empty if omitted.
+    #[arg(short, long, value_name = "FILE|-")]
+    input: Option<String>,
+    /// Content type of the input (default: guessed from the file name or its first bytes).
+    #[arg(long, value_name = "TYPE")]
+    content_type: Option<String>,
+    /// A task parameter, repeatable.
+    #[arg(short, long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    /// Fuel budget (about one unit per WebAssembly instruction).
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Linear memory limit in MiB.
+    #[arg(long, value_name = "MiB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    memory: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+    /// Deterministic mode (canonical NaNs, deterministic relaxed SIMD), for verifiable re-execution.
+    #[arg(long)]
+    deterministic: bool,
+    /// Do not use the on-disk compile cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print one JSON object with the output, usage and logs.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The plugin file (.wasm).
+    plugin: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PluginCommand::Run(args) => run_task(args),
+        PluginCommand::Inspect(args) => inspect(args),
+    }
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn runtime(deterministic: bool, no_cache: bool) -> anyhow::Result<Runtime> {
+    Runtime::new(RuntimeConfig {
+        cache_dir: if no_cache {
+            None
+        } else {
+            RuntimeConfig::default_cache_dir()
+        },
+        deterministic,
+        max_concurrent_tasks: 2,
+        ..RuntimeConfig::default()
+    })
+}
+
+fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))
+}
+
+fn run_task(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let wasm = read_wasm(&args.plugin)?;
+    let (data, name) = match args.input.as_deref() {
+        None => (Vec::new(), None),
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read the input from standard input")?;
+            (buf, None)
+        }
+        Some(path) => (
+            std::fs::read(path).with_context(|| format!("cannot read input {path}"))?,
+            Some(path),
+        ),
+    };
+    let content_type = args
+        .content_type
+        .clone()
+        .unwrap_or_else(|| guess_content_type(name, &data).to_string());
+    let mut input = TaskInput::new(data, content_type);
+    input.params = args.params.clone();
+
+    let defaults = Limits::default();
+    let limits = Limits {
+        fuel: args.fuel.unwrap_or(defaults.fuel),
+        memory_bytes: args
+            .memory
+            .map(|m| m << 20)
+            .unwrap_or(defaults.memory_bytes),
+        timeout: args
+            .timeout
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.timeout),
+        ..defaults
+    };
+
+    let runtime = runtime(args.deterministic, args.no_cache)?;
+    let plugin = match runtime.load(&wasm) {
+        Ok(p) => p,
+        Err(e) => return Ok(fail_load(&args.plugin, &e, args.json)),
+    };
+    tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
+    match plugin.run(&input, Some(&limits)) {
+        Ok(result) => {
+            print_result(&plugin, &result, args.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if args.json {
+                let value = serde_json::json!({
+                    "plugin": plugin_json(&plugin),
+                    "error": { "kind": e.kind(), "message": e.to_string() },
+                });
+                println!("{value}");
+            } else {
+                eprintln!("error: task failed: {e}");
+            }
+            Ok(ExitCode::from(exit::FAILURE))
+        }
+    }
+}
+
+fn fail_load(path: &Path, e: &LoadError, json: bool) -> ExitCode {
+    if json {
+        let value = serde_json::json!({ "error": { "kind": "load", "message": e.to_string() } });
+        println!("{value}");
+    } else {
+        eprintln!("error: cannot load plugin {}: {e}", path.display());
+    }
+    ExitCode::from(exit::PLUGIN_INVALID)
+}
+
+fn plugin_json(plugin: &clusterai_runtime::Plugin) -> serde_json::Value {
+    serde_json::json!({
+        "hash": plugin.hash(),
+        "name": plugin.info().name,
+        "version": plugin.info().version,
+        "cache": plugin.cache_outcome(),
+    })
+}
+
+fn print_result(
+    plugin: &clusterai_runtime::Plugin,
+    result: &TaskResult,
+    json: bool,
+) -> anyhow::Result<()> {
+    for line in &result.logs {
+        if matches!(line.level, "warn" | "error") {
+            eprintln!("plugin {}: {}", line.level, line.message);
+        } else {
+            tracing::info!(level = line.level, "plugin: {}", line.message);
+        }
+    }
+    if !json {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&result.output.data)?;
+        stdout.flush()?;
+        return Ok(());
+    }
+    let data = &result.output.data;
+    let mut output = serde_json::json!({
+        "content_type": result.output.content_type,
+        "size": data.len(),
+    });
+    if result.output.content_type.starts_with("application/json")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
+    {
+        output["json"] = value;
+    } else if let Ok(text) = std::str::from_utf8(data) {
+        output["text"] = text.into();
+    } else {
+        output["base64"] = base64::engine::general_purpose::STANDARD
+            .encode(data)
+            .into();
+    }
+    let value = serde_json::json!({
+        "plugin": plugin_json(plugin),
+        "output": output,
+        "usage": result.usage,
+        "logs": result.logs,
+        "logs_dropped": result.logs_dropped,
+        "stdout": String::from_utf8_lossy(&result.stdout),
+        "stderr": String::from_utf8_lossy(&result.stderr),
+    });
+    println!("{value}");
+    Ok(())
+}
+
+/// A content type from the file name, else from the first bytes.
+fn guess_content_type(name: Option<&str>, data: &[u8]) -> &'static str {
+    let ext = name
+        .and_then(|n| Path::new(n).extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => return "image/png",
+        Some("jpg" | "jpeg") => return "image/jpeg",
+        Some("json") => return "application/json",
+        Some("txt") => return "text/plain",
+        _ => {}
+    }
+    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if data.starts_with(&[0xff, 0xd8, 0xff]) {
+        "image/jpeg"
+    } else if std::str::from_utf8(data).is_ok() {
+        "text/plain"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let wasm = read_wasm(&args.plugin)?;
+    let runtime = runtime(false, false)?;
+    let report = clusterai_runtime::inspect(&runtime, &wasm);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", args.plugin.display());
+        println!("  hash:    {}", report.hash);
+        println!("  size:    {} bytes", report.size);
+        println!("  kind:    {}", report.kind);
+        if let Some(info) = &report.info {
+            println!(
+                "  plugin:  {} {} — {}",
+                info.name, info.version, info.description
+            );
+            println!("  input:   {}", info.input_types.join(", "));
+            println!("  output:  {}", info.output_type);
+            for m in &info.models {
+                println!("  model:   {} {} ({})", m.name, m.hash, m.format);
+            }
+        }
+        println!("  imports:");
+        for i in &report.imports {
+            let mark = if report.forbidden_imports.contains(i) {
+                "  (NOT GRANTED)"
+            } else {
+                ""
+            };
+            println!("    {i}{mark}");
+        }
+        println!("  exports:");
+        for e in &report.exports {
+            println!("    {e}");
+        }
+        match &report.error {
+            None => println!("  links:   yes"),
+            Some(e) => println!("  links:   no: {e}"),
+        }
+    }
+    Ok(if report.would_link {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::PLUGIN_INVALID)
+    })
+}
+
+/// Finds a built example plugin: `$CLUSTERAI_PLUGIN_DIR`, then the plugins
+/// workspace's output next to the working directory or the executable.
+pub(crate) fn example_plugin(name: &str) -> anyhow::Result<Vec<u8>> {
+    let file = format!("{name}.wasm");
+    let built = Path::new("plugins/target/wasm32-wasip2/release");
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("CLUSTERAI_PLUGIN_DIR") {
+        candidates.push(PathBuf::from(dir).join(&file));
+    }
+    candidates.push(built.join(&file));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/clusterai -> repository root
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            candidates.push(root.join(built).join(&file));
+        }
+    }
+    for path in &candidates {
+        if let Ok(bytes) = std::fs::read(path) {
+            return Ok(bytes);
+        }
+    }
+    anyhow::bail!(
+        "cannot find the example plugin {file} (looked in {}); build the plugins with \
+         `scripts/build-plugins.sh` or set CLUSTERAI_PLUGIN_DIR",
+        candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
