@@ -100,6 +100,23 @@ impl Harness {
     pub fn new(host: NnHost) -> Self {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // CLUSTERAI_HARNESS_KEEP_RESIDENT=<MiB>: the pooling allocator with
+        // that much of each linear memory kept resident between instances
+        // (what a runtime can do to spare tensor-heavy plugins the page
+        // faults of a fresh memory); default: on-demand allocation.
+        if let Some(mib) = std::env::var("CLUSTERAI_HARNESS_KEEP_RESIDENT")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(16)
+                .total_core_instances(64)
+                .total_memories(16)
+                .total_tables(64)
+                .max_memory_size(512 << 20)
+                .linear_memory_keep_resident(mib << 20);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).expect("engine");
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");

@@ -351,7 +351,11 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
 
 /// Writes the binary form.
 pub fn encode_binary(tensors: &[NamedTensor]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let size = 9 + tensors
+        .iter()
+        .map(|t| 2 + t.name.len() + 2 + 4 * t.shape.len() + 8 + t.data.len())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&(tensors.len() as u32).to_le_bytes());
