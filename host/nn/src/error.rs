@@ -1,0 +1,135 @@
+//! Errors: the ones a guest sees (a wasi-nn `error` resource) and the ones the
+//! node operator sees (set-up of ONNX Runtime and of the model table).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::wit::ErrorCode;
+
+/// A wasi-nn error as the guest receives it: a code and a message that names
+/// the problem. Pushed into the task's resource table as `wasi:nn/errors.error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NnError {
+    /// The wasi-nn error code.
+    pub code: ErrorCode,
+    /// What went wrong, for people: names the model, tensor, dtype or limit.
+    pub message: String,
+}
+
+impl NnError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The caller passed something that does not fit the model.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// ONNX Runtime failed.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::RuntimeError, message)
+    }
+}
+
+impl fmt::Display for NnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for NnError {}
+
+/// Why the node could not set up ONNX Runtime, a session or a model.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The ONNX Runtime shared library is not where we look.
+    #[error(
+        "ONNX Runtime {version} not found at {path} ({why}); run scripts/setup-onnxruntime.sh \
+         (or set ORT_DYLIB_PATH to libonnxruntime.so.{version})"
+    )]
+    OrtMissing {
+        /// Where we looked.
+        path: PathBuf,
+        /// The version we need.
+        version: &'static str,
+        /// What was wrong.
+        why: String,
+    },
+    /// The shared library loaded but is not the version we pin.
+    #[error(
+        "the ONNX Runtime library at {path} is version {found}, this node needs {wanted}; \
+         run scripts/setup-onnxruntime.sh and point ORT_DYLIB_PATH at its output"
+    )]
+    OrtWrongVersion {
+        /// The library file.
+        path: PathBuf,
+        /// The version it reports.
+        found: String,
+        /// The version we pin.
+        wanted: &'static str,
+    },
+    /// A second `NnHost` asked for a different library than the one already loaded.
+    #[error(
+        "ONNX Runtime is already loaded in this process from {loaded}; cannot load {requested} as well"
+    )]
+    OrtAlreadyLoaded {
+        /// The library that is loaded.
+        loaded: PathBuf,
+        /// The one asked for now.
+        requested: PathBuf,
+    },
+    /// CUDA was asked for and cannot be used, and the settings forbid falling back.
+    #[error(
+        "the CUDA execution provider could not be registered: {0}; install the GPU build of \
+         ONNX Runtime and its CUDA libraries, or allow the CPU fallback in the settings"
+    )]
+    CudaUnavailable(String),
+    /// ONNX Runtime refused the model or a setting.
+    #[error("ONNX Runtime: {0}")]
+    Ort(String),
+    /// A model file could not be read.
+    #[error("reading model {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A model file does not hash to what it was stored under.
+    #[error("model file {path} hashes to {actual}, expected {expected}")]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The hash it was stored under.
+        expected: String,
+        /// The hash of its bytes.
+        actual: String,
+    },
+    /// A model file is larger than the settings allow.
+    #[error("model {what} is {size} bytes, over the cap of {cap} bytes")]
+    TooLarge {
+        /// The model.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        cap: u64,
+    },
+}
+
+impl From<ort::Error> for SetupError {
+    fn from(e: ort::Error) -> Self {
+        Self::Ort(e.to_string())
+    }
+}
+
+impl From<ort::Error<ort::session::builder::SessionBuilder>> for SetupError {
+    fn from(e: ort::Error<ort::session::builder::SessionBuilder>) -> Self {
+        Self::Ort(e.message().to_string())
+    }
+}

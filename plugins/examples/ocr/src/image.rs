@@ -1,0 +1,260 @@
+//! Decoding PNG and JPEG into RGB8, and the bilinear resize the pipeline
+//! uses (half-pixel centres, like OpenCV's INTER_LINEAR; the Python reference
+//! implements the same formula).
+
+/// The largest image accepted, in pixels (a decompression-bomb guard).
+pub const MAX_PIXELS: usize = 4096 * 4096;
+
+/// An RGB image, 3 bytes per pixel, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rgb {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height * 3` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Rgb {
+    /// The pixel at (x, y).
+    pub fn get(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+
+    /// The sub-image [x0, x1) x [y0, y1) (clamped to the image).
+    pub fn crop(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> Rgb {
+        let (x1, y1) = (x1.min(self.width), y1.min(self.height));
+        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let (w, h) = (x1 - x0, y1 - y0);
+        let mut data = Vec::with_capacity(w * h * 3);
+        for y in y0..y1 {
+            let row = (y * self.width + x0) * 3;
+            data.extend_from_slice(&self.data[row..row + w * 3]);
+        }
+        Rgb {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    /// The image turned by 180 degrees.
+    pub fn rotate180(&self) -> Rgb {
+        let mut data = Vec::with_capacity(self.data.len());
+        for px in self.data.chunks_exact(3).rev() {
+            data.extend_from_slice(px);
+        }
+        Rgb {
+            width: self.width,
+            height: self.height,
+            data,
+        }
+    }
+}
+
+/// Decodes a PNG or JPEG (sniffed from its first bytes).
+pub fn decode(bytes: &[u8]) -> Result<Rgb, String> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        decode_png(bytes)
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        decode_jpeg(bytes)
+    } else {
+        Err("the input is neither PNG nor JPEG".into())
+    }
+}
+
+fn check_size(width: usize, height: usize) -> Result<(), String> {
+    if width == 0 || height == 0 {
+        return Err("the image is empty".into());
+    }
+    if width.saturating_mul(height) > MAX_PIXELS {
+        return Err(format!(
+            "the image is {width}x{height}, over the {MAX_PIXELS}-pixel limit"
+        ));
+    }
+    Ok(())
+}
+
+fn decode_png(bytes: &[u8]) -> Result<Rgb, String> {
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits {
+            bytes: MAX_PIXELS * 8,
+        },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| format!("PNG: {e}"))?;
+    let (w, h) = {
+        let info = reader.info();
+        (info.width as usize, info.height as usize)
+    };
+    check_size(w, h)?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or("PNG: the image is too large")?;
+    let mut buf = vec![0; size];
+    let frame = reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("PNG: {e}"))?;
+    let buf = &buf[..frame.buffer_size()];
+    let mut data = Vec::with_capacity(w * h * 3);
+    match frame.color_type {
+        png::ColorType::Rgb => data.extend_from_slice(buf),
+        png::ColorType::Rgba => {
+            for p in buf.chunks_exact(4) {
+                data.extend_from_slice(&composite(p[0], p[1], p[2], p[3]));
+            }
+        }
+        png::ColorType::Grayscale => {
+            for &g in buf {
+                data.extend_from_slice(&[g, g, g]);
+            }
+        }
+        png::ColorType::GrayscaleAlpha => {
+            for p in buf.chunks_exact(2) {
+                data.extend_from_slice(&composite(p[0], p[0], p[0], p[1]));
+            }
+        }
+        png::ColorType::Indexed => return Err("PNG: palette was not expanded".into()),
+    }
+    Ok(Rgb {
+        width: w,
+        height: h,
+        data,
+    })
+}
+
+/// Alpha over white (text on a transparent background reads as on paper).
+fn composite(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
+    let over =
+        |c: u8| ((u32::from(c) * u32::from(a) + 255 * (255 - u32::from(a)) + 127) / 255) as u8;
+    [over(r), over(g), over(b)]
+}
+
+fn decode_jpeg(bytes: &[u8]) -> Result<Rgb, String> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(16384)
+        .set_max_height(16384);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
+    d.decode_headers().map_err(|e| format!("JPEG: {e:?}"))?;
+    let (w, h) = d.dimensions().ok_or("JPEG: no dimensions")?;
+    check_size(w, h)?;
+    let data = d.decode().map_err(|e| format!("JPEG: {e:?}"))?;
+    if data.len() != w * h * 3 {
+        return Err("JPEG: unexpected output size".into());
+    }
+    Ok(Rgb {
+        width: w,
+        height: h,
+        data,
+    })
+}
+
+/// Bilinear resize to `w` x `h`, half-pixel centres, edge clamped; returns
+/// f32 channels in RGB order, row-major, values 0..=255.
+pub fn resize(img: &Rgb, w: usize, h: usize) -> Vec<f32> {
+    let sx = img.width as f32 / w as f32;
+    let sy = img.height as f32 / h as f32;
+    let mut out = Vec::with_capacity(w * h * 3);
+    let axis = |dst: usize, scale: f32, len: usize| -> (usize, usize, f32) {
+        let src = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(len - 1);
+        let i1 = (i0 + 1).min(len - 1);
+        (i0, i1, src - i0 as f32)
+    };
+    for y in 0..h {
+        let (y0, y1, fy) = axis(y, sy, img.height);
+        for x in 0..w {
+            let (x0, x1, fx) = axis(x, sx, img.width);
+            let (a, b, c, d) = (
+                img.get(x0, y0),
+                img.get(x1, y0),
+                img.get(x0, y1),
+                img.get(x1, y1),
+            );
+            for ch in 0..3 {
+                let top = f32::from(a[ch]) * (1.0 - fx) + f32::from(b[ch]) * fx;
+                let bottom = f32::from(c[ch]) * (1.0 - fx) + f32::from(d[ch]) * fx;
+                out.push(top * (1.0 - fy) + bottom * fy);
+            }
+        }
+    }
+    out
+}
+
+/// NCHW, BGR channel order (PP-OCR was trained on OpenCV's BGR), values
+/// scaled to [-1, 1]: `(v / 255 - 0.5) / 0.5`; columns from `w` to `pad_w`
+/// are zero.
+pub fn to_chw_bgr(pixels: &[f32], w: usize, h: usize, pad_w: usize) -> Vec<f32> {
+    let mut out = vec![0.0; 3 * h * pad_w];
+    for y in 0..h {
+        for x in 0..w {
+            for (c, src) in [2usize, 1, 0].into_iter().enumerate() {
+                let v = pixels[(y * w + x) * 3 + src];
+                out[c * h * pad_w + y * pad_w + x] = (v / 255.0 - 0.5) / 0.5;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(w: usize, h: usize, f: impl Fn(usize, usize) -> [u8; 3]) -> Rgb {
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&f(x, y));
+            }
+        }
+        Rgb {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    #[test]
+    fn resize_identity_and_halving() {
+        let i = img(4, 2, |x, y| [(x * 10 + y) as u8, 0, 255]);
+        let same = resize(&i, 4, 2);
+        assert_eq!(same[0..3], [0.0, 0.0, 255.0]);
+        assert_eq!(same[3 * 5], 11.0);
+        let half = resize(&i, 2, 1);
+        // Each output pixel averages a 2x2 block.
+        assert_eq!(half[0], (0.0 + 10.0 + 1.0 + 11.0) / 4.0);
+    }
+
+    #[test]
+    fn chw_bgr_scales_and_pads() {
+        let px = vec![255.0, 0.0, 127.5];
+        let t = to_chw_bgr(&px, 1, 1, 2);
+        assert_eq!(t, vec![0.0, 0.0, -1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn crop_rotate_and_sniffing() {
+        let i = img(3, 2, |x, y| [x as u8, y as u8, 0]);
+        let c = i.crop(1, 0, 3, 2);
+        assert_eq!((c.width, c.height), (2, 2));
+        assert_eq!(c.get(0, 1), [1, 1, 0]);
+        assert_eq!(i.rotate180().get(0, 0), [2, 1, 0]);
+        assert!(
+            decode(b"GIF89a")
+                .unwrap_err()
+                .contains("neither PNG nor JPEG")
+        );
+        assert!(
+            decode(b"\x89PNG\r\n\x1a\n....")
+                .unwrap_err()
+                .starts_with("PNG")
+        );
+    }
+}
