@@ -104,7 +104,7 @@ fn naive_task(engine: &Engine, wasm: &[u8], input: &TaskInput) -> anyhow::Result
         |s| s,
     )?;
     let component = Component::new(engine, wasm)?;
-    let state = HostState::new("naive".into(), [0; 32], 512 << 20, 64 << 10, 256);
+    let state = HostState::new(None, "naive".into(), [0; 32], 512 << 20, 64 << 10, 256);
     let mut store = Store::new(engine, state);
     let instance = PluginHost::instantiate(&mut store, &component, &linker)?;
     let wit_input = wit::TaskInput {

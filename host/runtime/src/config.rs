@@ -55,6 +55,9 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Granularity of wall-clock deadlines.
     pub epoch_tick: Duration,
+    /// The inference backend behind `wasi:nn`; without one, plugins that
+    /// import `wasi:nn` are refused at load time with the reason.
+    pub nn: Option<clusterai_nn::NnHost>,
 }
 
 impl Default for RuntimeConfig {
@@ -66,6 +69,7 @@ impl Default for RuntimeConfig {
             deterministic: false,
             limits: Limits::default(),
             epoch_tick: Duration::from_millis(1),
+            nn: None,
         }
     }
 }

@@ -33,6 +33,15 @@ pub enum LoadError {
         /// The interfaces the host grants, for the message.
         granted: String,
     },
+    /// The plugin needs `wasi:nn` but this runtime has no inference backend.
+    #[error(
+        "the plugin imports `{import}`, but this node has no inference backend: \
+         ONNX Runtime is not set up (run scripts/setup-onnxruntime.sh, or set ORT_DYLIB_PATH)"
+    )]
+    NoInference {
+        /// The wasi:nn import.
+        import: String,
+    },
     /// The plugin does not export `clusterai:task/plugin@0.1.0`.
     #[error("the plugin does not export `{0}`: is it built with clusterai-plugin-sdk?")]
     MissingExport(String),

@@ -39,6 +39,8 @@ pub struct HostState {
     pub(crate) stderr: MemoryOutputPipe,
     /// Used in log messages on the host side.
     plugin: String,
+    /// The task's `wasi:nn` state; `Some` whenever the runtime links wasi:nn.
+    pub(crate) nn: Option<clusterai_nn::NnTaskCtx>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for HostState {
 
 impl HostState {
     pub(crate) fn new(
+        nn: Option<clusterai_nn::NnTaskCtx>,
         plugin: String,
         seed: [u8; 32],
         memory_bytes: u64,
@@ -84,6 +87,7 @@ impl HostState {
             stdout,
             stderr,
             plugin,
+            nn,
         }
     }
 }
@@ -98,6 +102,20 @@ impl WasiView for HostState {
 }
 
 impl crate::bindings::clusterai::task::types::Host for HostState {}
+
+/// The `wasi:nn` view of a task, for [`clusterai_nn::add_to_linker`].
+pub(crate) fn nn_view(state: &mut HostState) -> clusterai_nn::NnView<'_> {
+    clusterai_nn::NnView {
+        // Invariant: the runtime links wasi:nn only when it has an NnHost, and
+        // then gives every task's state a context (plugin.rs). Were it ever
+        // broken, the panic is caught at the task boundary.
+        ctx: state
+            .nn
+            .as_mut()
+            .expect("wasi:nn is linked only with a task context"),
+        table: &mut state.table,
+    }
+}
 
 impl log::Host for HostState {
     fn log(&mut self, level: Level, mut message: String) {

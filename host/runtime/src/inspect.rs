@@ -42,10 +42,10 @@ pub(crate) fn invalid_from(e: wasmtime::Error) -> LoadError {
     }
 }
 
-/// Whether an import name is in a granted package.
-pub(crate) fn is_granted(import: &str) -> bool {
+/// Whether an import name is in a granted package (`wasi:nn` only with a backend).
+pub(crate) fn is_granted(import: &str, has_nn: bool) -> bool {
     let package = import.split('/').next().unwrap_or(import);
-    GRANTED_PACKAGES.contains(&package)
+    GRANTED_PACKAGES.contains(&package) || (has_nn && package == "wasi:nn")
 }
 
 /// What `clusterai plugin inspect` reports.
@@ -111,7 +111,7 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
     out.forbidden_imports = out
         .imports
         .iter()
-        .filter(|i| !is_granted(i))
+        .filter(|i| !is_granted(i, runtime.nn().is_some()))
         .cloned()
         .collect();
     match runtime.load(wasm) {
@@ -146,9 +146,11 @@ mod tests {
 
     #[test]
     fn granted_by_package() {
-        assert!(is_granted("wasi:cli/environment@0.2.6"));
-        assert!(is_granted("clusterai:task/log@0.1.0"));
-        assert!(!is_granted("wasi:http/outgoing-handler@0.2.0"));
-        assert!(!is_granted("evil:escape/shell@0.1.0"));
+        assert!(is_granted("wasi:cli/environment@0.2.6", false));
+        assert!(is_granted("clusterai:task/log@0.1.0", false));
+        assert!(!is_granted("wasi:http/outgoing-handler@0.2.0", true));
+        assert!(!is_granted("evil:escape/shell@0.1.0", true));
+        assert!(!is_granted("wasi:nn/graph@0.2.0-rc-2024-10-28", false));
+        assert!(is_granted("wasi:nn/graph@0.2.0-rc-2024-10-28", true));
     }
 }

@@ -133,6 +133,9 @@ pub struct TaskResult {
     pub stdout: Vec<u8>,
     /// What it wrote to stderr (bounded).
     pub stderr: Vec<u8>,
+    /// Each inference the task ran and the execution provider that ran it
+    /// (for receipts: CPU or CUDA, never guessed).
+    pub inferences: Vec<clusterai_nn::ProviderUse>,
 }
 
 /// A loaded plugin: compiled, linked, pre-instantiated and described.
@@ -147,6 +150,7 @@ struct PluginInner {
     info: PluginInfo,
     pre: PluginHostPre<HostState>,
     engine: Engine,
+    nn: Option<clusterai_nn::NnHost>,
     slots: Arc<Slots>,
     default_limits: Limits,
     epoch_tick: Duration,
@@ -173,7 +177,16 @@ impl Plugin {
     ) -> Result<Self, LoadError> {
         let engine = runtime.engine().clone();
         let ty = component.component_type();
-        if let Some((name, _)) = ty.imports(&engine).find(|(name, _)| !is_granted(name)) {
+        let has_nn = runtime.nn().is_some();
+        if let Some((name, _)) = ty
+            .imports(&engine)
+            .find(|(name, _)| !is_granted(name, has_nn))
+        {
+            if name.starts_with("wasi:nn/") {
+                return Err(LoadError::NoInference {
+                    import: name.to_string(),
+                });
+            }
             return Err(LoadError::ForbiddenImport {
                 import: name.to_string(),
                 granted: crate::GRANTED_PACKAGES.join(", "),
@@ -203,6 +216,7 @@ impl Plugin {
                 },
                 pre,
                 engine,
+                nn: runtime.nn().cloned(),
                 slots: runtime.inner.slots.clone(),
                 default_limits: config.limits.clone(),
                 epoch_tick: config.epoch_tick,
@@ -259,6 +273,7 @@ impl Plugin {
                 limit: limits.max_input_bytes,
             });
         }
+        self.check_models()?;
         let wit_input = wit::TaskInput {
             data: input.data.clone(),
             content_type: input.content_type.clone(),
@@ -284,7 +299,35 @@ impl Plugin {
             logs_dropped: state.logs_dropped,
             stdout: state.stdout.contents().to_vec(),
             stderr: state.stderr.contents().to_vec(),
+            inferences: state
+                .nn
+                .as_ref()
+                .map(|nn| nn.providers_used().to_vec())
+                .unwrap_or_default(),
         })
+    }
+
+    /// The models the plugin declares must be in the backend's table: a
+    /// missing one is named here instead of surfacing as a `not-found` deep
+    /// inside the plugin.
+    fn check_models(&self) -> Result<(), RunError> {
+        let Some(nn) = &self.inner.nn else {
+            return Ok(());
+        };
+        match self
+            .inner
+            .info
+            .models
+            .iter()
+            .find(|m| nn.model_info(&m.hash).is_none())
+        {
+            None => Ok(()),
+            Some(m) => Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
+                "model {:?} ({}) is not on this node: add it with `clusterai model add` \
+                 or fetch it with `clusterai blob get`",
+                m.name, m.hash
+            )))),
+        }
     }
 
     /// Instantiates the plugin in a fresh store under `limits`, calls `f`, and
@@ -298,7 +341,14 @@ impl Plugin {
     ) -> Result<(R, HostState, Usage), RunError> {
         let _slot = self.inner.slots.acquire();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let deadline = Instant::now() + limits.timeout;
+            let nn = self
+                .inner
+                .nn
+                .as_ref()
+                .map(|host| host.task_ctx(Some(deadline)));
             let state = HostState::new(
+                nn,
                 self.inner.info.name.clone(),
                 input.seed(),
                 limits.memory_bytes,

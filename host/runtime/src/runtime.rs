@@ -18,6 +18,7 @@ use crate::inspect::check_header;
 use crate::plugin::Plugin;
 
 /// Packages whose interfaces a plugin may import. Anything else is refused at load time.
+/// `wasi:nn` is granted as well when the runtime has an inference backend.
 pub const GRANTED_PACKAGES: &[&str] = &[
     "clusterai:task",
     "wasi:cli",
@@ -70,6 +71,9 @@ impl Runtime {
             &mut linker,
             |s| s,
         )?;
+        if config.nn.is_some() {
+            clusterai_nn::add_to_linker(&mut linker, crate::host::nn_view)?;
+        }
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompileCache::new(dir, &engine)?),
             None => None,
@@ -92,6 +96,11 @@ impl Runtime {
     /// The engine, for callers that link more host capabilities.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The inference backend, if any.
+    pub fn nn(&self) -> Option<&clusterai_nn::NnHost> {
+        self.inner.config.nn.as_ref()
     }
 
     /// The settings this runtime was built with.
