@@ -31,6 +31,9 @@ enum Command {
     /// Run, inspect and develop plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Models on this node: add (hash, check with ONNX Runtime), list.
+    #[command(subcommand)]
+    Model(clusterai_nn::cli::ModelCommand),
     /// Content-addressed blobs (plugins, models): add, fetch over iroh, serve.
     #[command(subcommand)]
     Blob(clusterai_store::cli::BlobCommand),
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Plugin(cmd) => commands::plugin::run(cmd, cli.json),
+        Command::Model(cmd) => clusterai_nn::cli::run(cmd, cli.json),
         Command::Blob(cmd) => commands::async_runtime()
             .and_then(|rt| rt.block_on(clusterai_store::cli::run(cmd, cli.json))),
         Command::Bench(args) => commands::bench::run(args, cli.json),

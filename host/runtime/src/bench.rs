@@ -153,3 +153,72 @@ fn micros(d: Duration) -> f64 {
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// `clusterai bench nn`'s plugin path: the `tensor` example plugin in a fresh
+/// instance per inference, through this runtime and its wasi:nn backend.
+#[derive(Debug, Clone)]
+pub struct TensorPluginPath {
+    plugin: crate::Plugin,
+}
+
+impl TensorPluginPath {
+    /// Loads `tensor_wasm` (the `tensor` example) into `runtime`, whose
+    /// backend must hold the benchmarked models.
+    pub fn new(runtime: &Runtime, tensor_wasm: &[u8]) -> anyhow::Result<Self> {
+        Ok(Self {
+            plugin: runtime.load(tensor_wasm)?,
+        })
+    }
+}
+
+/// The tensor plugin's compact binary input (`CATN` version 1): a count,
+/// then per tensor its name, dtype code, dimensions and little-endian bytes.
+fn encode_tensors(inputs: &[clusterai_nn::bench::BenchInput]) -> Vec<u8> {
+    use clusterai_nn::TensorType as T;
+    let mut out = b"CATN\x01".to_vec();
+    out.extend((inputs.len() as u32).to_le_bytes());
+    for i in inputs {
+        out.extend((i.name.len() as u16).to_le_bytes());
+        out.extend(i.name.as_bytes());
+        out.push(match i.ty {
+            T::Fp16 => 0,
+            T::Fp32 => 1,
+            T::Fp64 => 2,
+            T::Bf16 => 3,
+            T::U8 => 4,
+            T::I32 => 5,
+            T::I64 => 6,
+        });
+        out.push(i.dims.len() as u8);
+        for d in &i.dims {
+            out.extend(d.to_le_bytes());
+        }
+        out.extend((i.data.len() as u64).to_le_bytes());
+        out.extend(&i.data);
+    }
+    out
+}
+
+impl clusterai_nn::bench::InferencePath for TensorPluginPath {
+    fn label(&self) -> &str {
+        "plugin"
+    }
+
+    fn runner(
+        &self,
+        model: &clusterai_nn::bench::BenchModel,
+        hash: clusterai_types::ContentHash,
+    ) -> anyhow::Result<Box<dyn FnMut() -> anyhow::Result<()> + Send>> {
+        let input = TaskInput::new(
+            encode_tensors(&model.inputs),
+            "application/x-clusterai-tensors",
+        )
+        .param("model", hash.to_hex());
+        let plugin = self.plugin.clone();
+        Ok(Box::new(move || {
+            let result = plugin.run(&input, None)?;
+            std::hint::black_box(result.output.data.len());
+            Ok(())
+        }))
+    }
+}

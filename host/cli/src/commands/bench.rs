@@ -18,6 +18,8 @@ pub(crate) struct BenchArgs {
 enum Suite {
     /// Warm task start vs. the naive path; cached load vs. compile.
     Runtime,
+    /// Each model through the plugin path vs. native ONNX Runtime: latency and throughput.
+    Nn,
     /// A 256 MiB blob over iroh vs. a TCP copy; two providers vs. one; BLAKE3.
     Transfer,
 }
@@ -32,6 +34,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     let report = match args.suite {
         Suite::Runtime => runtime(args.scale)?,
         Suite::Transfer => transfer(args.scale)?,
+        Suite::Nn => nn(args.scale)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -49,6 +52,40 @@ fn runtime(scale: f64) -> anyhow::Result<BenchReport> {
             load_iterations: scaled(defaults.load_iterations),
         },
     )
+}
+
+fn nn(scale: f64) -> anyhow::Result<BenchReport> {
+    use clusterai_nn::bench::BenchOptions;
+    use clusterai_nn::{NnHost, NnSettings};
+    let test_data = super::plugin::repo_path("host/nn/tests/data");
+    let mut opts = BenchOptions::default_suite(test_data.as_deref());
+    opts.measure = opts.measure.mul_f64(scale);
+    opts.min_samples = ((opts.min_samples as f64 * scale).round() as usize).max(3);
+    let max_c = opts.concurrency.iter().copied().max().unwrap_or(1);
+    // Same session settings as the native baseline (which `run` builds from opts.settings).
+    let nn = NnHost::new(NnSettings {
+        sessions_per_model: opts.settings.sessions_per_model.max(max_c),
+        ..opts.settings.clone()
+    })?;
+    for m in &opts.models {
+        anyhow::ensure!(
+            m.path.is_file(),
+            "benchmark model {} not found at {}; run scripts/setup-models.sh",
+            m.name,
+            m.path.display()
+        );
+        nn.add_model_file(&m.path)?;
+    }
+    let runtime = clusterai_runtime::Runtime::new(clusterai_runtime::RuntimeConfig {
+        nn: Some(nn),
+        max_concurrent_tasks: (max_c * 2) as u32,
+        ..clusterai_runtime::RuntimeConfig::default()
+    })?;
+    let path = clusterai_runtime::bench::TensorPluginPath::new(
+        &runtime,
+        &super::plugin::example_plugin("tensor")?,
+    )?;
+    clusterai_nn::bench::run(&opts, Some(&path))
 }
 
 fn transfer(scale: f64) -> anyhow::Result<BenchReport> {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine as _;
 use clap::{Args, Subcommand};
+use clusterai_nn::store::ModelStore;
+use clusterai_nn::{NnHost, NnSettings};
 use clusterai_runtime::{Limits, LoadError, Runtime, RuntimeConfig, TaskInput, TaskResult};
 
 use crate::exit;
@@ -45,6 +47,11 @@ pub(crate) struct RunArgs {
     /// Deterministic mode (canonical NaNs, deterministic relaxed SIMD), for verifiable re-execution.
     #[arg(long)]
     deterministic: bool,
+    /// A model for the plugin: a content hash in the local model store or an
+    /// .onnx file (repeatable). Models the plugin declares are found in the
+    /// store by hash without this.
+    #[arg(long = "model", value_name = "HASH|FILE")]
+    models: Vec<String>,
     /// Do not use the on-disk compile cache.
     #[arg(long)]
     no_cache: bool,
@@ -71,7 +78,7 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn runtime(deterministic: bool, no_cache: bool) -> anyhow::Result<Runtime> {
+fn runtime(deterministic: bool, no_cache: bool, nn: Option<NnHost>) -> anyhow::Result<Runtime> {
     Runtime::new(RuntimeConfig {
         cache_dir: if no_cache {
             None
@@ -80,8 +87,44 @@ fn runtime(deterministic: bool, no_cache: bool) -> anyhow::Result<Runtime> {
         },
         deterministic,
         max_concurrent_tasks: 2,
+        nn,
         ..RuntimeConfig::default()
     })
+}
+
+/// An inference backend when the plugin imports `wasi:nn` (its import names
+/// are plain strings in the binary); ONNX Runtime is loaded only then.
+fn nn_for(wasm: &[u8]) -> anyhow::Result<Option<NnHost>> {
+    if !wasm.windows(8).any(|w| w == b"wasi:nn/") {
+        return Ok(None);
+    }
+    let host = NnHost::new(NnSettings::default())
+        .context("the plugin uses wasi:nn, but ONNX Runtime cannot be loaded")?;
+    Ok(Some(host))
+}
+
+/// Registers the plugin's declared models (found by hash in the local model
+/// store) and the `--model` arguments with the backend.
+fn add_models(
+    nn: &NnHost,
+    plugin: &clusterai_runtime::Plugin,
+    extra: &[String],
+) -> anyhow::Result<()> {
+    let store = ModelStore::open_default();
+    for m in &plugin.info().models {
+        let path = store.path_of(&m.hash);
+        if path.is_file() {
+            nn.add_model_file_as(m.hash, &path).with_context(|| {
+                format!("model {:?} ({}) in {}", m.name, m.hash, path.display())
+            })?;
+        }
+    }
+    for arg in extra {
+        let (hash, path) = clusterai_nn::cli::resolve_model_arg(&store, arg)?;
+        nn.add_model_file_as(hash, &path)
+            .with_context(|| format!("--model {arg}"))?;
+    }
+    Ok(())
 }
 
 fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -125,11 +168,20 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         ..defaults
     };
 
-    let runtime = runtime(args.deterministic, args.no_cache)?;
+    let nn = nn_for(&wasm)?;
+    anyhow::ensure!(
+        nn.is_some() || args.models.is_empty(),
+        "--model given, but {} does not import wasi:nn",
+        args.plugin.display()
+    );
+    let runtime = runtime(args.deterministic, args.no_cache, nn)?;
     let plugin = match runtime.load(&wasm) {
         Ok(p) => p,
         Err(e) => return Ok(fail_load(&args.plugin, &e, json)),
     };
+    if let Some(nn) = runtime.nn() {
+        add_models(nn, &plugin, &args.models)?;
+    }
     tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
     match plugin.run(&input, Some(&limits)) {
         Ok(result) => {
@@ -212,6 +264,7 @@ fn print_result(
         "logs_dropped": result.logs_dropped,
         "stdout": String::from_utf8_lossy(&result.stdout),
         "stderr": String::from_utf8_lossy(&result.stderr),
+        "inferences": result.inferences,
     });
     println!("{value}");
     Ok(())
@@ -243,7 +296,7 @@ fn guess_content_type(name: Option<&str>, data: &[u8]) -> &'static str {
 
 fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
     let wasm = read_wasm(&args.plugin)?;
-    let runtime = runtime(false, false)?;
+    let runtime = runtime(false, false, nn_for(&wasm)?)?;
     let report = clusterai_runtime::inspect(&runtime, &wasm);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -286,6 +339,20 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(exit::PLUGIN_INVALID)
     })
+}
+
+/// A path of this repository (for bench data), from the working directory or the executable.
+pub(crate) fn repo_path(relative: &str) -> Option<PathBuf> {
+    let mut roots = vec![PathBuf::from(".")];
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent)
+    {
+        roots.push(root.to_path_buf());
+    }
+    roots
+        .into_iter()
+        .map(|r| r.join(relative))
+        .find(|p| p.exists())
 }
 
 /// Finds a built example plugin: `$CLUSTERAI_PLUGIN_DIR`, then the plugins
