@@ -6,7 +6,7 @@ use crate::msg::{
     ListingsResponse, MigrateMsg, PendingRoyalty, QueryMsg, QuoteResponse, ReceiveMsg,
 };
 use crate::state::{ACCRUED, CONFIG, Config, LICENCES, LISTINGS, Listing, TOTAL_ACCRUED};
-use clusterai_economy::asset::no_funds;
+use clusterai_economy::asset::{Denom, no_funds};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::RoyaltyShare;
 use clusterai_economy::migrate::migrate_version;
@@ -110,7 +110,19 @@ pub fn execute(
         }
         ExecuteMsg::RecordRoyalties { task_id, shares } => {
             let config = CONFIG.load(deps.storage)?;
-            let paid = config.denom.native_payment(&info)?;
+            let paid = match &config.denom {
+                Denom::Native(_) => config.denom.native_payment(&info)?,
+                // cw20: the task market (checked in `execute_record`)
+                // transfers the sum just before this call, in the same
+                // transaction (`Denom::pay_and_call`).
+                Denom::Cw20(_) => {
+                    no_funds(&info)?;
+                    shares
+                        .iter()
+                        .try_fold(Uint128::zero(), |a, s| a.checked_add(s.amount))
+                        .map_err(cosmwasm_std::StdError::from)?
+                }
+            };
             execute_record(deps, &config, info.sender, paid, task_id, shares)
         }
         ExecuteMsg::Receive(wrapper) => execute_receive(deps, env, info, wrapper),

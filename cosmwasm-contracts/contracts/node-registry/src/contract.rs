@@ -5,7 +5,7 @@ use crate::msg::{
     Capabilities, Claim, ClaimsResponse, ConfigResponse, EligibleNode, EligibleResponse,
     ExecuteMsg, INITIAL_REPUTATION, InstantiateMsg, MAX_REPUTATION, MigrateMsg, NodeInfo,
     NodeOutcome, NodeResponse, NodesResponse, Outcome, QueryMsg, ReceiveMsg, RegistryParams,
-    RegistryTotals, Requirements,
+    RegistryTotals, Requirements, SelectedResponse, draw,
 };
 use crate::state::{
     BY_PROVIDER, CLAIMS, CONFIG, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
@@ -588,14 +588,21 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             exclude,
             start_after,
             limit,
-        } => to_json_binary(&query_eligible(
-            deps,
-            &env,
+        } => to_json_binary(&EligibleResponse {
+            nodes: eligible(deps, &env, &requirements, exclude, start_after, limit)?,
+        }),
+        QueryMsg::SelectNodes {
+            seed,
+            k,
             requirements,
             exclude,
-            start_after,
             limit,
-        )?),
+        } => {
+            let candidates = eligible(deps, &env, &requirements, exclude, None, limit)?;
+            let eligible = candidates.len() as u32;
+            let nodes = draw(seed.as_slice(), candidates, usize::from(k)).unwrap_or_default();
+            to_json_binary(&SelectedResponse { nodes, eligible })
+        }
         QueryMsg::Claims { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
             let claims = CLAIMS
@@ -623,14 +630,14 @@ fn node_response(deps: Deps, operator: Addr, n: Node) -> StdResult<NodeResponse>
     })
 }
 
-fn query_eligible(
+fn eligible(
     deps: Deps,
     env: &Env,
-    req: Requirements,
+    req: &Requirements,
     exclude: Option<String>,
     start_after: Option<String>,
     limit: Option<u32>,
-) -> StdResult<EligibleResponse> {
+) -> StdResult<Vec<EligibleNode>> {
     let config = CONFIG.load(deps.storage)?;
     let start = start_after
         .map(|s| deps.api.addr_validate(&s))
@@ -678,7 +685,7 @@ fn query_eligible(
             }
         }
     }
-    Ok(EligibleResponse { nodes })
+    Ok(nodes)
 }
 
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]

@@ -16,7 +16,7 @@ use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::migrate::migrate_version;
 use clusterai_economy::models::{self, QuoteResponse};
-use clusterai_economy::registry::{self, EligibleResponse, NodeOutcome, Outcome};
+use clusterai_economy::registry::{self, NodeOutcome, Outcome, SelectedResponse};
 use clusterai_economy::{BPS_DENOMINATOR, page_limit};
 use cosmwasm_std::{
     Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdResult, Storage,
@@ -308,25 +308,26 @@ fn execute_post(
         });
     }
 
-    let eligible: EligibleResponse = deps.querier.query_wasm_smart(
-        &config.registry,
-        &registry::QueryMsg::Eligible {
-            requirements: spec.requirements.clone(),
-            exclude: Some(buyer.to_string()),
-            start_after: None,
-            limit: Some(p.max_candidates),
-        },
-    )?;
-    let eligible_count = eligible.nodes.len();
     let id = NEXT_ID.load(deps.storage)?;
     let entropy = ENTROPY.load(deps.storage)?;
     let seed = assign::seed(&env, id, &entropy);
-    let nodes = assign::draw(&seed, eligible.nodes, usize::from(spec.k)).ok_or(
-        ContractError::NotEnoughNodes {
-            eligible: eligible_count,
+    let selected: SelectedResponse = deps.querier.query_wasm_smart(
+        &config.registry,
+        &registry::QueryMsg::SelectNodes {
+            seed: HexBinary::from(seed),
             k: spec.k,
+            requirements: spec.requirements.clone(),
+            exclude: Some(buyer.to_string()),
+            limit: Some(p.max_candidates),
         },
     )?;
+    let nodes = selected.nodes;
+    if nodes.len() != usize::from(spec.k) {
+        return Err(ContractError::NotEnoughNodes {
+            eligible: selected.eligible as usize,
+            k: spec.k,
+        });
+    }
 
     NEXT_ID.save(deps.storage, &(id + 1))?;
     ENTROPY.save(deps.storage, &HexBinary::from(assign::mix(&entropy, &seed)))?;
@@ -530,13 +531,9 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 credited += to_treasury;
             }
             if !royalties.is_zero() {
-                res = res.add_message(config.denom.pay_into(
+                res = res.add_messages(config.denom.pay_and_call(
                     &config.model_market,
                     royalties,
-                    &models::ReceiveMsg::RecordRoyalties {
-                        task_id,
-                        shares: terms.royalties.clone(),
-                    },
                     &models::ExecuteMsg::RecordRoyalties {
                         task_id,
                         shares: terms.royalties.clone(),
