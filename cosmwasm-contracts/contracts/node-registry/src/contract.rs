@@ -9,6 +9,7 @@ use crate::msg::{
 };
 use crate::state::{
     BY_PROVIDER, CLAIMS, CONFIG, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
+    load_node, may_load_node, save_node,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::hash::check_hash;
@@ -231,7 +232,7 @@ fn execute_register(
     amount: Uint128,
     info: NodeInfo,
 ) -> Result<Response, ContractError> {
-    if NODES.has(deps.storage, &operator) {
+    if may_load_node(deps.storage, &operator)?.is_some() {
         return Err(ContractError::AlreadyRegistered {
             operator: operator.to_string(),
         });
@@ -258,7 +259,7 @@ fn execute_register(
         slashed_total: Uint128::zero(),
     };
     INFO.save(deps.storage, &operator, &info)?;
-    NODES.save(deps.storage, &operator, &node)?;
+    save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked += amount;
         Ok(t)
@@ -276,11 +277,9 @@ fn execute_stake(
     amount: Uint128,
 ) -> Result<Response, ContractError> {
     let mut node =
-        NODES
-            .may_load(deps.storage, &operator)?
-            .ok_or_else(|| ContractError::NotRegistered {
-                operator: operator.to_string(),
-            })?;
+        may_load_node(deps.storage, &operator)?.ok_or_else(|| ContractError::NotRegistered {
+            operator: operator.to_string(),
+        })?;
     let new_stake = node.stake + amount;
     if new_stake < config.params.min_stake {
         return Err(ContractError::StakeBelowMinimum {
@@ -289,7 +288,7 @@ fn execute_stake(
         });
     }
     node.stake = new_stake;
-    NODES.save(deps.storage, &operator, &node)?;
+    save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked += amount;
         Ok(t)
@@ -331,9 +330,9 @@ fn execute_update_node(
         for p in &caps.execution_providers {
             BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
         }
-        let mut node = NODES.load(deps.storage, &operator)?;
+        let mut node = load_node(deps.storage, &operator)?;
         node.memory_mb = caps.memory_mb;
-        NODES.save(deps.storage, &operator, &node)?;
+        save_node(deps.storage, &operator, &node);
         info.capabilities = caps;
     }
     INFO.save(deps.storage, &operator, &info)?;
@@ -353,11 +352,9 @@ fn execute_unbond(
     }
     let config = CONFIG.load(deps.storage)?;
     let mut node =
-        NODES
-            .may_load(deps.storage, &operator)?
-            .ok_or_else(|| ContractError::NotRegistered {
-                operator: operator.to_string(),
-            })?;
+        may_load_node(deps.storage, &operator)?.ok_or_else(|| ContractError::NotRegistered {
+            operator: operator.to_string(),
+        })?;
     if amount > node.stake {
         return Err(ContractError::InsufficientStake {
             stake: node.stake,
@@ -381,7 +378,7 @@ fn execute_unbond(
     claims.push(Claim { amount, release_at });
     CLAIMS.save(deps.storage, &operator, &claims)?;
     node.stake = remaining;
-    NODES.save(deps.storage, &operator, &node)?;
+    save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked -= amount;
         t.unbonding += amount;
@@ -487,7 +484,7 @@ fn execute_report(
         }
         seen.push(&o.node);
         let operator = deps.api.addr_validate(&o.node)?;
-        let Some(mut node) = NODES.may_load(deps.storage, &operator)? else {
+        let Some(mut node) = may_load_node(deps.storage, &operator)? else {
             // A node assigned to the task may have left since; nothing to apply.
             continue;
         };
@@ -509,7 +506,7 @@ fn execute_report(
                 node.tasks_absent += 1;
             }
         }
-        NODES.save(deps.storage, &operator, &node)?;
+        save_node(deps.storage, &operator, &node);
     }
     let mut res = Response::new()
         .add_attribute("action", "report_outcomes")
@@ -537,7 +534,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
         }
         QueryMsg::Node { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
-            let node = NODES.load(deps.storage, &operator)?;
+            let node = load_node(deps.storage, &operator)?;
             to_json_binary(&node_response(deps, operator, node)?)
         }
         QueryMsg::Nodes { start_after, limit } => {
@@ -545,14 +542,18 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                 .map(|s| deps.api.addr_validate(&s))
                 .transpose()?;
             let nodes = NODES
-                .range(
+                .keys(
                     deps.storage,
                     start.as_ref().map(Bound::exclusive),
                     None,
                     Order::Ascending,
                 )
                 .take(page_limit(limit))
-                .map(|r| r.and_then(|(a, n)| node_response(deps, a, n)))
+                .map(|r| {
+                    r.and_then(|a| {
+                        load_node(deps.storage, &a).and_then(|n| node_response(deps, a, n))
+                    })
+                })
                 .collect::<StdResult<_>>()?;
             to_json_binary(&NodesResponse { nodes })
         }
@@ -575,9 +576,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                 .take(page_limit(limit))
                 .map(|r| {
                     r.and_then(|a| {
-                        NODES
-                            .load(deps.storage, &a)
-                            .and_then(|n| node_response(deps, a, n))
+                        load_node(deps.storage, &a).and_then(|n| node_response(deps, a, n))
                     })
                 })
                 .collect::<StdResult<_>>()?;
@@ -662,14 +661,18 @@ fn eligible(
                         None,
                         Order::Ascending,
                     )
-                    .map(|r| r.and_then(|a| NODES.load(deps.storage, &a).map(|n| (a, n)))),
+                    .map(|r| r.and_then(|a| load_node(deps.storage, &a).map(|n| (a, n)))),
             ),
-            None => Box::new(NODES.range(
-                deps.storage,
-                start.as_ref().map(Bound::exclusive),
-                None,
-                Order::Ascending,
-            )),
+            None => Box::new(
+                NODES
+                    .keys(
+                        deps.storage,
+                        start.as_ref().map(Bound::exclusive),
+                        None,
+                        Order::Ascending,
+                    )
+                    .map(|r| r.and_then(|a| load_node(deps.storage, &a).map(|n| (a, n)))),
+            ),
         };
     let mut nodes = Vec::new();
     for item in candidates.take(MAX_SCAN) {

@@ -8,8 +8,9 @@ use crate::msg::{
     TasksResponse,
 };
 use crate::state::{
-    ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, SLOTS, Slot, TASKS, TERMS, TOTALS,
-    TaskBody, TaskState, TaskTerms,
+    ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, Slot, TASKS, TERMS, TOTALS,
+    TaskBody, TaskState, TaskTerms, load_slot, load_task, may_load_slot, may_load_task, save_slot,
+    save_task,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
@@ -332,7 +333,7 @@ fn execute_post(
     NEXT_ID.save(deps.storage, &(id + 1))?;
     ENTROPY.save(deps.storage, &HexBinary::from(assign::mix(&entropy, &seed)))?;
     for n in &nodes {
-        SLOTS.save(deps.storage, (id, n), &Slot::default())?;
+        save_slot(deps.storage, id, n, &Slot::default());
         ASSIGNED.save(deps.storage, (n, id), &())?;
     }
     let commit_deadline = spec.commit_deadline;
@@ -344,7 +345,7 @@ fn execute_post(
         reveal_deadline: commit_deadline.plus_seconds(p.reveal_period),
         status: TaskStatus::Open,
     };
-    TASKS.save(deps.storage, id, &state)?;
+    save_task(deps.storage, id, &state);
     let terms = TaskTerms {
         buyer: buyer.clone(),
         reward,
@@ -377,22 +378,18 @@ fn execute_post(
 }
 
 fn load_open(storage: &dyn Storage, task_id: u64) -> Result<TaskState, ContractError> {
-    let task = TASKS
-        .may_load(storage, task_id)?
-        .ok_or(ContractError::TaskNotFound { task_id })?;
+    let task = may_load_task(storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
     if task.status != TaskStatus::Open {
         return Err(ContractError::TaskClosed { task_id });
     }
     Ok(task)
 }
 
-fn load_slot(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slot, ContractError> {
-    SLOTS
-        .may_load(storage, (task_id, node))?
-        .ok_or_else(|| ContractError::NotAssigned {
-            node: node.to_string(),
-            task_id,
-        })
+fn load_assigned(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slot, ContractError> {
+    may_load_slot(storage, task_id, node)?.ok_or_else(|| ContractError::NotAssigned {
+        node: node.to_string(),
+        task_id,
+    })
 }
 
 fn execute_commit(
@@ -403,7 +400,7 @@ fn execute_commit(
     commitment: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_slot(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, task_id, &node)?;
     if env.block.time > task.commit_deadline {
         return Err(ContractError::CommitDeadlinePassed { task_id });
     }
@@ -412,9 +409,9 @@ fn execute_commit(
     }
     check_hash("commitment", &commitment)?;
     slot.commitment = Some(commitment);
-    SLOTS.save(deps.storage, (task_id, &node), &slot)?;
+    save_slot(deps.storage, task_id, &node, &slot);
     task.commits += 1;
-    TASKS.save(deps.storage, task_id, &task)?;
+    save_task(deps.storage, task_id, &task);
     Ok(Response::new()
         .add_attribute("action", "commit")
         .add_attribute("task_id", task_id.to_string())
@@ -430,7 +427,7 @@ fn execute_reveal(
     salt: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_slot(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, task_id, &node)?;
     let now = env.block.time;
     if now > task.reveal_deadline {
         return Err(ContractError::RevealDeadlinePassed { task_id });
@@ -456,9 +453,9 @@ fn execute_reveal(
         return Err(ContractError::CommitmentMismatch);
     }
     slot.digest = Some(digest);
-    SLOTS.save(deps.storage, (task_id, &node), &slot)?;
+    save_slot(deps.storage, task_id, &node, &slot);
     task.reveals += 1;
-    TASKS.save(deps.storage, task_id, &task)?;
+    save_task(deps.storage, task_id, &task);
     Ok(Response::new()
         .add_attribute("action", "reveal")
         .add_attribute("task_id", task_id.to_string())
@@ -492,7 +489,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
     let digests = terms
         .nodes
         .iter()
-        .map(|n| SLOTS.load(deps.storage, (task_id, n)).map(|s| s.digest))
+        .map(|n| load_slot(deps.storage, task_id, n).map(|s| s.digest))
         .collect::<StdResult<Vec<_>>>()?;
     let winner = majority(task.k, &digests);
 
@@ -587,7 +584,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             funds: vec![],
         });
     }
-    TASKS.save(deps.storage, task_id, &task)?;
+    save_task(deps.storage, task_id, &task);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.escrowed -= terms.reward;
         t.unclaimed_rewards += credited;
@@ -673,14 +670,14 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
 }
 
 fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
-    let s = TASKS.load(deps.storage, id)?;
+    let s = load_task(deps.storage, id)?;
     let b = BODIES.load(deps.storage, id)?;
     let t = TERMS.load(deps.storage, id)?;
     let assignments = t
         .nodes
         .iter()
         .map(|n| {
-            SLOTS.load(deps.storage, (id, n)).map(|slot| Assignment {
+            load_slot(deps.storage, id, n).map(|slot| Assignment {
                 node: n.clone(),
                 commitment: slot.commitment,
                 digest: slot.digest,

@@ -8,7 +8,7 @@
 use clusterai_economy::asset::Denom;
 use clusterai_economy::market::{MarketParams, MarketTotals, RoyaltyShare, TaskInput, TaskStatus};
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
+use cosmwasm_std::{Addr, HexBinary, StdError, StdResult, Storage, Timestamp, Uint128};
 use cw_storage_plus::{Item, Map};
 
 /// Configuration.
@@ -83,19 +83,153 @@ pub struct Slot {
     pub digest: Option<HexBinary>,
 }
 
+fn corrupt(what: &str) -> StdError {
+    StdError::generic_err(format!("corrupt {what} record"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap_or_default())
+}
+
+impl TaskState {
+    /// A binary record (`k, commits, reveals, status tag, commit deadline,
+    /// reveal deadline` and the winning digest once settled): every commit,
+    /// reveal and settlement reads and writes it, and JSON would cost several
+    /// times more gas.
+    pub fn encode(&self) -> Vec<u8> {
+        let (tag, digest): (u8, &[u8]) = match &self.status {
+            TaskStatus::Open => (0, &[]),
+            TaskStatus::Settled { digest } => (1, digest.as_slice()),
+            TaskStatus::Disputed => (2, &[]),
+            TaskStatus::Expired => (3, &[]),
+        };
+        let mut b = Vec::with_capacity(20 + digest.len());
+        b.extend_from_slice(&[self.k, self.commits, self.reveals, tag]);
+        b.extend_from_slice(&self.commit_deadline.nanos().to_be_bytes());
+        b.extend_from_slice(&self.reveal_deadline.nanos().to_be_bytes());
+        b.extend_from_slice(digest);
+        b
+    }
+
+    /// The inverse of [`TaskState::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        if b.len() < 20 {
+            return Err(corrupt("task"));
+        }
+        let status = match (b[3], &b[20..]) {
+            (0, []) => TaskStatus::Open,
+            (1, d) => TaskStatus::Settled {
+                digest: HexBinary::from(d),
+            },
+            (2, []) => TaskStatus::Disputed,
+            (3, []) => TaskStatus::Expired,
+            _ => return Err(corrupt("task")),
+        };
+        Ok(TaskState {
+            k: b[0],
+            commits: b[1],
+            reveals: b[2],
+            commit_deadline: Timestamp::from_nanos(u64_at(b, 4)),
+            reveal_deadline: Timestamp::from_nanos(u64_at(b, 12)),
+            status,
+        })
+    }
+}
+
+impl Slot {
+    /// A binary record: per field, its length + 1 (0: none) then its bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(2 + 64);
+        for f in [&self.commitment, &self.digest] {
+            match f {
+                Some(v) => {
+                    b.push(v.len() as u8 + 1);
+                    b.extend_from_slice(v.as_slice());
+                }
+                None => b.push(0),
+            }
+        }
+        b
+    }
+
+    /// The inverse of [`Slot::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut rest = b;
+        let mut field = || -> StdResult<Option<HexBinary>> {
+            let (&len, tail) = rest.split_first().ok_or_else(|| corrupt("slot"))?;
+            if len == 0 {
+                rest = tail;
+                return Ok(None);
+            }
+            let n = usize::from(len - 1);
+            if tail.len() < n {
+                return Err(corrupt("slot"));
+            }
+            let (v, tail) = tail.split_at(n);
+            rest = tail;
+            Ok(Some(HexBinary::from(v)))
+        };
+        let commitment = field()?;
+        let digest = field()?;
+        if !rest.is_empty() {
+            return Err(corrupt("slot"));
+        }
+        Ok(Slot { commitment, digest })
+    }
+}
+
+/// The state of task `id`, if it exists.
+pub fn may_load_task(storage: &dyn Storage, id: u64) -> StdResult<Option<TaskState>> {
+    storage
+        .get(&TASKS.key(id))
+        .map(|b| TaskState::decode(&b))
+        .transpose()
+}
+
+/// The state of task `id`; an error if there is none.
+pub fn load_task(storage: &dyn Storage, id: u64) -> StdResult<TaskState> {
+    may_load_task(storage, id)?.ok_or_else(|| StdError::generic_err(format!("task {id} not found")))
+}
+
+/// Stores the state of task `id`.
+pub fn save_task(storage: &mut dyn Storage, id: u64, task: &TaskState) {
+    storage.set(&TASKS.key(id), &task.encode());
+}
+
+/// The slot of `node` in task `id`, if it is assigned.
+pub fn may_load_slot(storage: &dyn Storage, id: u64, node: &Addr) -> StdResult<Option<Slot>> {
+    storage
+        .get(&SLOTS.key((id, node)))
+        .map(|b| Slot::decode(&b))
+        .transpose()
+}
+
+/// The slot of `node` in task `id`; an error if it is not assigned.
+pub fn load_slot(storage: &dyn Storage, id: u64, node: &Addr) -> StdResult<Slot> {
+    may_load_slot(storage, id, node)?
+        .ok_or_else(|| StdError::generic_err(format!("slot of {node} in task {id} not found")))
+}
+
+/// Stores the slot of `node` in task `id`.
+pub fn save_slot(storage: &mut dyn Storage, id: u64, node: &Addr, slot: &Slot) {
+    storage.set(&SLOTS.key((id, node)), &slot.encode());
+}
+
 /// Configuration.
 pub const CONFIG: Item<Config> = Item::new("config");
 /// The next task id.
 pub const NEXT_ID: Item<u64> = Item::new("next_id");
 /// A running hash of every assignment seed, mixed into the next seed.
 pub const ENTROPY: Item<HexBinary> = Item::new("entropy");
-/// Task state by id.
+/// Task state by id, as [`TaskState::encode`] bytes (not JSON): use
+/// [`load_task`], [`may_load_task`], [`save_task`]; iterate with `keys` only.
 pub const TASKS: Map<u64, TaskState> = Map::new("tasks");
 /// Task terms by id.
 pub const TERMS: Map<u64, TaskTerms> = Map::new("terms");
 /// Task body by id.
 pub const BODIES: Map<u64, TaskBody> = Map::new("bodies");
-/// Slots by (task, node).
+/// Slots by (task, node), as [`Slot::encode`] bytes (not JSON): use
+/// [`load_slot`], [`may_load_slot`], [`save_slot`].
 pub const SLOTS: Map<(u64, &Addr), Slot> = Map::new("slots");
 /// Index: (node, task) for every assignment.
 pub const ASSIGNED: Map<(&Addr, u64), ()> = Map::new("assigned");
@@ -103,3 +237,49 @@ pub const ASSIGNED: Map<(&Addr, u64), ()> = Map::new("assigned");
 pub const REWARDS: Map<&Addr, Uint128> = Map::new("rewards");
 /// Running totals.
 pub const TOTALS: Item<MarketTotals> = Item::new("totals");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_and_slot_records_round_trip() {
+        let mut t = TaskState {
+            k: 3,
+            commits: 2,
+            reveals: 1,
+            commit_deadline: Timestamp::from_nanos(1_700_000_000_000_000_001),
+            reveal_deadline: Timestamp::from_nanos(u64::MAX),
+            status: TaskStatus::Open,
+        };
+        for status in [
+            TaskStatus::Open,
+            TaskStatus::Settled {
+                digest: HexBinary::from([7u8; 32]),
+            },
+            TaskStatus::Disputed,
+            TaskStatus::Expired,
+        ] {
+            t.status = status;
+            assert_eq!(TaskState::decode(&t.encode()).unwrap(), t);
+        }
+        assert!(TaskState::decode(&[0; 19]).is_err());
+        let slots = [
+            Slot::default(),
+            Slot {
+                commitment: Some(HexBinary::from([1u8; 32])),
+                digest: None,
+            },
+            Slot {
+                commitment: Some(HexBinary::from([1u8; 32])),
+                digest: Some(HexBinary::from([2u8; 32])),
+            },
+        ];
+        for s in slots {
+            let b = s.encode();
+            assert_eq!(Slot::decode(&b).unwrap(), s);
+            assert!(Slot::decode(&b[..b.len() - 1]).is_err() || b.len() == 2);
+        }
+        assert!(Slot::decode(&[]).is_err());
+    }
+}
