@@ -8,9 +8,9 @@ use crate::msg::{
     TasksResponse,
 };
 use crate::state::{
-    ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, Slot, TASKS, TERMS, TOTALS,
-    TaskBody, TaskState, TaskTerms, load_slot, load_task, may_load_slot, may_load_task, save_slot,
-    save_task,
+    ASSIGNED, BODIES, Config, ENTROPY, NEXT_ID, REWARDS, Slot, TASKS, TOTALS, TaskBody, TaskState,
+    TaskTerms, load_config, load_slot, load_task, load_terms, may_load_slot, may_load_task,
+    save_config, save_slot, save_task, save_terms,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
@@ -57,7 +57,7 @@ pub fn instantiate(
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    CONFIG.save(deps.storage, &config)?;
+    save_config(deps.storage, &config);
     NEXT_ID.save(deps.storage, &1)?;
     let entropy = assign::mix(
         env.block.chain_id.as_bytes(),
@@ -84,7 +84,7 @@ pub fn execute(
 ) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::PostTask(spec) => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let reward = config.denom.native_payment(&info)?;
             execute_post(deps, env, config, info.sender, reward, spec)
         }
@@ -117,14 +117,14 @@ pub fn execute(
             let mut config = admin_config(deps.storage, &info.sender, "update parameters")?;
             check_params(&params)?;
             config.params = params;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_params"))
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
             config.admin = deps.api.addr_validate(&admin)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_admin")
                 .add_attribute("admin", admin))
@@ -133,7 +133,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "change the treasury")?;
             config.treasury = deps.api.addr_validate(&treasury)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_treasury")
                 .add_attribute("treasury", treasury))
@@ -146,7 +146,7 @@ fn admin_config(
     sender: &Addr,
     action: &str,
 ) -> Result<Config, ContractError> {
-    let config = CONFIG.load(storage)?;
+    let config = load_config(storage)?;
     if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
@@ -190,7 +190,7 @@ fn execute_receive(
     info: MessageInfo,
     wrapper: Cw20ReceiveMsg,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let (amount, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
         ReceiveMsg::PostTask(spec) => execute_post(deps, env, config, sender, amount, spec),
@@ -352,7 +352,7 @@ fn execute_post(
         nodes: nodes.clone(),
         royalties: quote.shares,
     };
-    TERMS.save(deps.storage, id, &terms)?;
+    save_terms(deps.storage, id, &terms);
     BODIES.save(
         deps.storage,
         id,
@@ -474,7 +474,7 @@ pub fn majority(k: u8, digests: &[Option<HexBinary>]) -> Option<HexBinary> {
 }
 
 fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let mut task = load_open(deps.storage, task_id)?;
     let now = env.block.time;
     let all_revealed = task.reveals == task.k;
@@ -485,7 +485,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             settle_after: task.reveal_deadline,
         });
     }
-    let terms = TERMS.load(deps.storage, task_id)?;
+    let terms = load_terms(deps.storage, task_id)?;
     let digests = terms
         .nodes
         .iter()
@@ -594,7 +594,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
 }
 
 fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let amount = REWARDS.may_load(deps.storage, &who)?.unwrap_or_default();
     if amount.is_zero() {
         return Err(ContractError::NothingToWithdraw);
@@ -616,7 +616,7 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
 pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Config {} => {
-            let c = CONFIG.load(deps.storage)?;
+            let c = load_config(deps.storage)?;
             to_json_binary(&ConfigResponse {
                 admin: c.admin,
                 treasury: c.treasury,
@@ -672,7 +672,7 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
 fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
     let s = load_task(deps.storage, id)?;
     let b = BODIES.load(deps.storage, id)?;
-    let t = TERMS.load(deps.storage, id)?;
+    let t = load_terms(deps.storage, id)?;
     let assignments = t
         .nodes
         .iter()

@@ -178,6 +178,221 @@ impl Slot {
     }
 }
 
+/// Reads a binary record front to back.
+struct Reader<'a> {
+    rest: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> StdResult<&'a [u8]> {
+        if self.rest.len() < n {
+            return Err(corrupt(self.what));
+        }
+        let (v, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(v)
+    }
+
+    fn u8(&mut self) -> StdResult<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u128(&mut self) -> StdResult<Uint128> {
+        let b = self.take(16)?;
+        Ok(Uint128::new(u128::from_be_bytes(
+            b.try_into().unwrap_or_default(),
+        )))
+    }
+
+    fn addr(&mut self) -> StdResult<Addr> {
+        let len = self.take(2)?;
+        let n = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let s = std::str::from_utf8(self.take(n)?).map_err(|_| corrupt(self.what))?;
+        Ok(Addr::unchecked(s))
+    }
+}
+
+fn put_addr(b: &mut Vec<u8>, a: &Addr) {
+    b.extend_from_slice(&(a.as_str().len() as u16).to_be_bytes());
+    b.extend_from_slice(a.as_bytes());
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    b.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    b.extend_from_slice(s.as_bytes());
+}
+
+impl Reader<'_> {
+    fn u16(&mut self) -> StdResult<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> StdResult<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes(b.try_into().unwrap_or_default()))
+    }
+
+    fn u64(&mut self) -> StdResult<u64> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes(b.try_into().unwrap_or_default()))
+    }
+}
+
+impl Config {
+    /// A binary record (addresses and the denom length-prefixed, then the
+    /// parameters): posting and settlement read it, and JSON would cost
+    /// several times more gas.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(512);
+        put_addr(&mut b, &self.admin);
+        put_addr(&mut b, &self.treasury);
+        match &self.denom {
+            Denom::Cw20(a) => {
+                b.push(0);
+                put_addr(&mut b, a);
+            }
+            Denom::Native(d) => {
+                b.push(1);
+                put_str(&mut b, d);
+            }
+        }
+        put_addr(&mut b, &self.registry);
+        put_addr(&mut b, &self.model_market);
+        let p = &self.params;
+        b.extend_from_slice(&p.protocol_fee_bps.to_be_bytes());
+        b.extend_from_slice(&p.min_commit_period.to_be_bytes());
+        b.extend_from_slice(&p.max_commit_period.to_be_bytes());
+        b.extend_from_slice(&p.reveal_period.to_be_bytes());
+        b.push(p.max_k);
+        b.extend_from_slice(&p.max_inline_input.to_be_bytes());
+        b.push(p.max_models);
+        b.extend_from_slice(&p.max_candidates.to_be_bytes());
+        b
+    }
+
+    /// The inverse of [`Config::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut r = Reader {
+            rest: b,
+            what: "config",
+        };
+        let admin = r.addr()?;
+        let treasury = r.addr()?;
+        let denom = match r.u8()? {
+            0 => Denom::Cw20(r.addr()?),
+            1 => Denom::Native(r.addr()?.into_string()),
+            _ => return Err(corrupt("config")),
+        };
+        let registry = r.addr()?;
+        let model_market = r.addr()?;
+        let params = MarketParams {
+            protocol_fee_bps: r.u16()?,
+            min_commit_period: r.u64()?,
+            max_commit_period: r.u64()?,
+            reveal_period: r.u64()?,
+            max_k: r.u8()?,
+            max_inline_input: r.u32()?,
+            max_models: r.u8()?,
+            max_candidates: r.u32()?,
+        };
+        if !r.rest.is_empty() {
+            return Err(corrupt("config"));
+        }
+        Ok(Config {
+            admin,
+            treasury,
+            denom,
+            registry,
+            model_market,
+            params,
+        })
+    }
+}
+
+/// The configuration.
+pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
+    let b = storage
+        .get(CONFIG.as_slice())
+        .ok_or_else(|| StdError::generic_err("config not found"))?;
+    Config::decode(&b)
+}
+
+/// Stores the configuration.
+pub fn save_config(storage: &mut dyn Storage, config: &Config) {
+    storage.set(CONFIG.as_slice(), &config.encode());
+}
+
+impl TaskTerms {
+    /// A binary record: reward, buyer, the nodes, then the royalty shares
+    /// (addresses length-prefixed); written at posting, read at settlement.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(256);
+        b.extend_from_slice(&self.reward.u128().to_be_bytes());
+        put_addr(&mut b, &self.buyer);
+        b.push(self.nodes.len() as u8);
+        for n in &self.nodes {
+            put_addr(&mut b, n);
+        }
+        b.push(self.royalties.len() as u8);
+        for r in &self.royalties {
+            b.push(r.hash.len() as u8);
+            b.extend_from_slice(r.hash.as_slice());
+            put_addr(&mut b, &r.creator);
+            b.extend_from_slice(&r.amount.u128().to_be_bytes());
+        }
+        b
+    }
+
+    /// The inverse of [`TaskTerms::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut r = Reader {
+            rest: b,
+            what: "task terms",
+        };
+        let reward = r.u128()?;
+        let buyer = r.addr()?;
+        let n = r.u8()?;
+        let nodes = (0..n).map(|_| r.addr()).collect::<StdResult<Vec<_>>>()?;
+        let n = r.u8()?;
+        let mut royalties = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let len = r.u8()?;
+            let hash = HexBinary::from(r.take(usize::from(len))?);
+            let creator = r.addr()?;
+            let amount = r.u128()?;
+            royalties.push(RoyaltyShare {
+                hash,
+                creator,
+                amount,
+            });
+        }
+        if !r.rest.is_empty() {
+            return Err(corrupt("task terms"));
+        }
+        Ok(TaskTerms {
+            buyer,
+            reward,
+            nodes,
+            royalties,
+        })
+    }
+}
+
+/// The terms of task `id`.
+pub fn load_terms(storage: &dyn Storage, id: u64) -> StdResult<TaskTerms> {
+    let b = storage
+        .get(&TERMS.key(id))
+        .ok_or_else(|| StdError::generic_err(format!("terms of task {id} not found")))?;
+    TaskTerms::decode(&b)
+}
+
+/// Stores the terms of task `id`.
+pub fn save_terms(storage: &mut dyn Storage, id: u64, terms: &TaskTerms) {
+    storage.set(&TERMS.key(id), &terms.encode());
+}
+
 /// The state of task `id`, if it exists.
 pub fn may_load_task(storage: &dyn Storage, id: u64) -> StdResult<Option<TaskState>> {
     storage
@@ -215,7 +430,8 @@ pub fn save_slot(storage: &mut dyn Storage, id: u64, node: &Addr, slot: &Slot) {
     storage.set(&SLOTS.key((id, node)), &slot.encode());
 }
 
-/// Configuration.
+/// Configuration, as [`Config::encode`] bytes (not JSON): use
+/// [`load_config`] and [`save_config`].
 pub const CONFIG: Item<Config> = Item::new("config");
 /// The next task id.
 pub const NEXT_ID: Item<u64> = Item::new("next_id");
@@ -224,7 +440,8 @@ pub const ENTROPY: Item<HexBinary> = Item::new("entropy");
 /// Task state by id, as [`TaskState::encode`] bytes (not JSON): use
 /// [`load_task`], [`may_load_task`], [`save_task`]; iterate with `keys` only.
 pub const TASKS: Map<u64, TaskState> = Map::new("tasks");
-/// Task terms by id.
+/// Task terms by id, as [`TaskTerms::encode`] bytes (not JSON): use
+/// [`load_terms`] and [`save_terms`].
 pub const TERMS: Map<u64, TaskTerms> = Map::new("terms");
 /// Task body by id.
 pub const BODIES: Map<u64, TaskBody> = Map::new("bodies");
@@ -281,5 +498,43 @@ mod tests {
             assert!(Slot::decode(&b[..b.len() - 1]).is_err() || b.len() == 2);
         }
         assert!(Slot::decode(&[]).is_err());
+        for denom in [
+            Denom::Cw20(Addr::unchecked("token")),
+            Denom::Native("ucai".into()),
+        ] {
+            let c = Config {
+                admin: Addr::unchecked("admin"),
+                treasury: Addr::unchecked("treasury"),
+                denom,
+                registry: Addr::unchecked("registry"),
+                model_market: Addr::unchecked("models"),
+                params: MarketParams {
+                    protocol_fee_bps: 500,
+                    min_commit_period: 1,
+                    max_commit_period: u64::MAX,
+                    reveal_period: 3,
+                    max_k: 15,
+                    max_inline_input: 65536,
+                    max_models: 16,
+                    max_candidates: 100,
+                },
+            };
+            let b = c.encode();
+            assert_eq!(Config::decode(&b).unwrap(), c);
+            assert!(Config::decode(&b[..b.len() - 1]).is_err());
+        }
+        let terms = TaskTerms {
+            buyer: Addr::unchecked("buyer"),
+            reward: Uint128::new(u128::MAX),
+            nodes: vec![Addr::unchecked("a"), Addr::unchecked("node-b")],
+            royalties: vec![RoyaltyShare {
+                hash: HexBinary::from([9u8; 32]),
+                creator: Addr::unchecked("creator"),
+                amount: Uint128::new(2000),
+            }],
+        };
+        let b = terms.encode();
+        assert_eq!(TaskTerms::decode(&b).unwrap(), terms);
+        assert!(TaskTerms::decode(&b[..b.len() - 1]).is_err());
     }
 }
