@@ -8,8 +8,8 @@ use crate::msg::{
     RegistryTotals, Requirements, SelectedResponse, draw,
 };
 use crate::state::{
-    BY_PROVIDER, CLAIMS, CONFIG, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
-    load_node, may_load_node, save_node,
+    BY_PROVIDER, CLAIMS, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS, load_config,
+    load_node, may_load_node, save_config, save_node,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::hash::check_hash;
@@ -52,7 +52,7 @@ pub fn instantiate(
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    CONFIG.save(deps.storage, &config)?;
+    save_config(deps.storage, &config);
     TOTALS.save(
         deps.storage,
         &RegistryTotals {
@@ -73,12 +73,12 @@ pub fn execute(
 ) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::Register(node) => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let amount = config.denom.native_payment(&info)?;
             execute_register(deps, &config, info.sender, amount, node)
         }
         ExecuteMsg::Stake {} => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let amount = config.denom.native_payment(&info)?;
             execute_stake(deps, &config, info.sender, amount)
         }
@@ -107,7 +107,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
             config.task_market = Some(deps.api.addr_validate(&address)?);
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "set_task_market")
                 .add_attribute("task_market", address))
@@ -117,14 +117,14 @@ pub fn execute(
             let mut config = admin_config(deps.storage, &info.sender, "update parameters")?;
             check_params(&params)?;
             config.params = params;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_params"))
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
             config.admin = deps.api.addr_validate(&admin)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_admin")
                 .add_attribute("admin", admin))
@@ -133,7 +133,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "change the treasury")?;
             config.treasury = deps.api.addr_validate(&treasury)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_treasury")
                 .add_attribute("treasury", treasury))
@@ -146,7 +146,7 @@ fn admin_config(
     sender: &Addr,
     action: &str,
 ) -> Result<Config, ContractError> {
-    let config = CONFIG.load(storage)?;
+    let config = load_config(storage)?;
     if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
@@ -217,7 +217,7 @@ fn execute_receive(
     info: MessageInfo,
     wrapper: Cw20ReceiveMsg,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let (amount, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
         ReceiveMsg::Register(node) => execute_register(deps, &config, sender, amount, node),
@@ -350,7 +350,7 @@ fn execute_unbond(
     if amount.is_zero() {
         return Err(ContractError::ZeroAmount);
     }
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let mut node =
         may_load_node(deps.storage, &operator)?.ok_or_else(|| ContractError::NotRegistered {
             operator: operator.to_string(),
@@ -392,7 +392,7 @@ fn execute_unbond(
 }
 
 fn execute_claim(deps: DepsMut, env: Env, operator: Addr) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let claims = CLAIMS
         .may_load(deps.storage, &operator)?
         .unwrap_or_default();
@@ -470,7 +470,7 @@ fn execute_report(
     task_id: u64,
     outcomes: Vec<NodeOutcome>,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     if config.task_market.as_ref() != Some(&sender) {
         return Err(ContractError::NotTaskMarket);
     }
@@ -523,7 +523,7 @@ fn execute_report(
 pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Config {} => {
-            let c = CONFIG.load(deps.storage)?;
+            let c = load_config(deps.storage)?;
             to_json_binary(&ConfigResponse {
                 admin: c.admin,
                 treasury: c.treasury,
@@ -637,7 +637,7 @@ fn eligible(
     start_after: Option<String>,
     limit: Option<u32>,
 ) -> StdResult<Vec<EligibleNode>> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let start = start_after
         .map(|s| deps.api.addr_validate(&s))
         .transpose()?;

@@ -1,6 +1,7 @@
 //! What the registry stores.
 
 use clusterai_economy::asset::Denom;
+use clusterai_economy::codec::{Reader, put_addr, put_str};
 use clusterai_economy::registry::{Claim, NodeInfo, RegistryParams, RegistryTotals};
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, StdError, StdResult, Storage, Timestamp, Uint128};
@@ -44,6 +45,93 @@ pub struct Node {
     pub tasks_absent: u64,
     /// Stake slashed so far.
     pub slashed_total: Uint128,
+}
+
+impl Config {
+    /// A binary record (addresses and the denom length-prefixed, then the
+    /// parameters): every assignment draw and outcome report reads it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(384);
+        put_addr(&mut b, &self.admin);
+        put_addr(&mut b, &self.treasury);
+        match &self.denom {
+            Denom::Cw20(a) => {
+                b.push(0);
+                put_addr(&mut b, a);
+            }
+            Denom::Native(d) => {
+                b.push(1);
+                put_str(&mut b, d);
+            }
+        }
+        match &self.task_market {
+            Some(a) => {
+                b.push(1);
+                put_addr(&mut b, a);
+            }
+            None => b.push(0),
+        }
+        let p = &self.params;
+        b.extend_from_slice(&p.min_stake.u128().to_be_bytes());
+        b.extend_from_slice(&p.unbonding_period.to_be_bytes());
+        b.extend_from_slice(&p.fault_slash_bps.to_be_bytes());
+        b.extend_from_slice(&p.absent_slash_bps.to_be_bytes());
+        b.extend_from_slice(&p.jail_after_faults.to_be_bytes());
+        b.extend_from_slice(&p.jail_duration.to_be_bytes());
+        b.extend_from_slice(&p.reputation_reward.to_be_bytes());
+        b.extend_from_slice(&p.reputation_fault_penalty.to_be_bytes());
+        b.extend_from_slice(&p.reputation_absent_penalty.to_be_bytes());
+        b
+    }
+
+    /// The inverse of [`Config::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut r = Reader::new(b, "config");
+        let admin = r.addr()?;
+        let treasury = r.addr()?;
+        let denom = match r.u8()? {
+            0 => Denom::Cw20(r.addr()?),
+            1 => Denom::Native(r.str()?.to_string()),
+            _ => return Err(r.corrupt()),
+        };
+        let task_market = match r.u8()? {
+            0 => None,
+            1 => Some(r.addr()?),
+            _ => return Err(r.corrupt()),
+        };
+        let params = RegistryParams {
+            min_stake: r.uint128()?,
+            unbonding_period: r.u64()?,
+            fault_slash_bps: r.u16()?,
+            absent_slash_bps: r.u16()?,
+            jail_after_faults: r.u32()?,
+            jail_duration: r.u64()?,
+            reputation_reward: r.u32()?,
+            reputation_fault_penalty: r.u32()?,
+            reputation_absent_penalty: r.u32()?,
+        };
+        r.finish()?;
+        Ok(Config {
+            admin,
+            treasury,
+            denom,
+            task_market,
+            params,
+        })
+    }
+}
+
+/// The configuration.
+pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
+    let b = storage
+        .get(CONFIG.as_slice())
+        .ok_or_else(|| StdError::generic_err("config not found"))?;
+    Config::decode(&b)
+}
+
+/// Stores the configuration.
+pub fn save_config(storage: &mut dyn Storage, config: &Config) {
+    storage.set(CONFIG.as_slice(), &config.encode());
 }
 
 impl Node {
@@ -131,7 +219,8 @@ pub const MAX_CLAIMS: usize = 16;
 /// Most nodes a single `Eligible` query looks at (bounds its gas).
 pub const MAX_SCAN: usize = 500;
 
-/// Configuration.
+/// Configuration, as [`Config::encode`] bytes (not JSON): use
+/// [`load_config`] and [`save_config`].
 pub const CONFIG: Item<Config> = Item::new("config");
 /// Nodes by operator. The values are [`Node::encode`] bytes, not JSON: read
 /// and write them with [`may_load_node`], [`load_node`] and [`save_node`];
@@ -169,5 +258,33 @@ mod tests {
         n.jailed_until = None;
         assert_eq!(Node::decode(&n.encode()).unwrap(), n);
         assert!(Node::decode(&b[1..]).is_err());
+        for (denom, task_market) in [
+            (Denom::Cw20(Addr::unchecked("token")), None),
+            (
+                Denom::Native("ucai".into()),
+                Some(Addr::unchecked("market")),
+            ),
+        ] {
+            let c = Config {
+                admin: Addr::unchecked("admin"),
+                treasury: Addr::unchecked("treasury"),
+                denom,
+                task_market,
+                params: RegistryParams {
+                    min_stake: Uint128::new(1000),
+                    unbonding_period: 86_400,
+                    fault_slash_bps: 1000,
+                    absent_slash_bps: 100,
+                    jail_after_faults: 3,
+                    jail_duration: 3600,
+                    reputation_reward: 10,
+                    reputation_fault_penalty: 100,
+                    reputation_absent_penalty: 50,
+                },
+            };
+            let b = c.encode();
+            assert_eq!(Config::decode(&b).unwrap(), c);
+            assert!(Config::decode(&b[..b.len() - 1]).is_err());
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! [`Slot`] per assigned node.
 
 use clusterai_economy::asset::Denom;
+use clusterai_economy::codec::{Reader, put_addr, put_str};
 use clusterai_economy::market::{MarketParams, MarketTotals, RoyaltyShare, TaskInput, TaskStatus};
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, HexBinary, StdError, StdResult, Storage, Timestamp, Uint128};
@@ -178,68 +179,6 @@ impl Slot {
     }
 }
 
-/// Reads a binary record front to back.
-struct Reader<'a> {
-    rest: &'a [u8],
-    what: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> StdResult<&'a [u8]> {
-        if self.rest.len() < n {
-            return Err(corrupt(self.what));
-        }
-        let (v, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(v)
-    }
-
-    fn u8(&mut self) -> StdResult<u8> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u128(&mut self) -> StdResult<Uint128> {
-        let b = self.take(16)?;
-        Ok(Uint128::new(u128::from_be_bytes(
-            b.try_into().unwrap_or_default(),
-        )))
-    }
-
-    fn addr(&mut self) -> StdResult<Addr> {
-        let len = self.take(2)?;
-        let n = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let s = std::str::from_utf8(self.take(n)?).map_err(|_| corrupt(self.what))?;
-        Ok(Addr::unchecked(s))
-    }
-}
-
-fn put_addr(b: &mut Vec<u8>, a: &Addr) {
-    b.extend_from_slice(&(a.as_str().len() as u16).to_be_bytes());
-    b.extend_from_slice(a.as_bytes());
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    b.extend_from_slice(s.as_bytes());
-}
-
-impl Reader<'_> {
-    fn u16(&mut self) -> StdResult<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> StdResult<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes(b.try_into().unwrap_or_default()))
-    }
-
-    fn u64(&mut self) -> StdResult<u64> {
-        let b = self.take(8)?;
-        Ok(u64::from_be_bytes(b.try_into().unwrap_or_default()))
-    }
-}
-
 impl Config {
     /// A binary record (addresses and the denom length-prefixed, then the
     /// parameters): posting and settlement read it, and JSON would cost
@@ -274,15 +213,12 @@ impl Config {
 
     /// The inverse of [`Config::encode`].
     pub fn decode(b: &[u8]) -> StdResult<Self> {
-        let mut r = Reader {
-            rest: b,
-            what: "config",
-        };
+        let mut r = Reader::new(b, "config");
         let admin = r.addr()?;
         let treasury = r.addr()?;
         let denom = match r.u8()? {
             0 => Denom::Cw20(r.addr()?),
-            1 => Denom::Native(r.addr()?.into_string()),
+            1 => Denom::Native(r.str()?.to_string()),
             _ => return Err(corrupt("config")),
         };
         let registry = r.addr()?;
@@ -297,9 +233,7 @@ impl Config {
             max_models: r.u8()?,
             max_candidates: r.u32()?,
         };
-        if !r.rest.is_empty() {
-            return Err(corrupt("config"));
-        }
+        r.finish()?;
         Ok(Config {
             admin,
             treasury,
@@ -347,11 +281,8 @@ impl TaskTerms {
 
     /// The inverse of [`TaskTerms::encode`].
     pub fn decode(b: &[u8]) -> StdResult<Self> {
-        let mut r = Reader {
-            rest: b,
-            what: "task terms",
-        };
-        let reward = r.u128()?;
+        let mut r = Reader::new(b, "task terms");
+        let reward = r.uint128()?;
         let buyer = r.addr()?;
         let n = r.u8()?;
         let nodes = (0..n).map(|_| r.addr()).collect::<StdResult<Vec<_>>>()?;
@@ -361,16 +292,14 @@ impl TaskTerms {
             let len = r.u8()?;
             let hash = HexBinary::from(r.take(usize::from(len))?);
             let creator = r.addr()?;
-            let amount = r.u128()?;
+            let amount = r.uint128()?;
             royalties.push(RoyaltyShare {
                 hash,
                 creator,
                 amount,
             });
         }
-        if !r.rest.is_empty() {
-            return Err(corrupt("task terms"));
-        }
+        r.finish()?;
         Ok(TaskTerms {
             buyer,
             reward,
