@@ -597,6 +597,73 @@ mod tests {
     }
 
     #[test]
+    fn cw20_royalties_are_recorded_by_the_task_market_only_and_without_funds() {
+        use clusterai_economy::asset::PaymentDenom;
+        use cosmwasm_std::Coin;
+        use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let market = api.addr_make("market");
+        let msg = InstantiateMsg {
+            admin: None,
+            denom: PaymentDenom::Cw20 {
+                address: api.addr_make("token").to_string(),
+            },
+            max_royalty: Uint128::new(100),
+            raise_delay: 10,
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let set = ExecuteMsg::SetTaskMarket {
+            address: market.to_string(),
+        };
+        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        let record = ExecuteMsg::RecordRoyalties {
+            task_id: 1,
+            shares: vec![RoyaltyShare {
+                hash: HexBinary::from([1; 32]),
+                creator: api.addr_make("creator"),
+                amount: Uint128::new(11),
+            }],
+        };
+        let stranger = api.addr_make("stranger");
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&stranger, &[]),
+                record.clone()
+            ),
+            Err(ContractError::NotTaskMarket)
+        );
+        let coins = [Coin::new(11u128, "uclai")];
+        assert!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &coins),
+                record.clone()
+            )
+            .is_err()
+        );
+        assert_eq!(
+            TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
+            Uint128::zero()
+        );
+        execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&market, &[]),
+            record,
+        )
+        .unwrap();
+        assert_eq!(
+            TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
+            Uint128::new(11)
+        );
+    }
+
+    #[test]
     fn royalty_at_applies_matured_raises_and_the_cap() {
         let mut l = Listing {
             kind: ListingKind::Model,

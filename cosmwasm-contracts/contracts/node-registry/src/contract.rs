@@ -775,6 +775,59 @@ mod tests {
     }
 
     #[test]
+    fn select_nodes_draws_k_eligible_nodes_and_only_returns_them() {
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let msg = InstantiateMsg {
+            admin: None,
+            treasury: api.addr_make("treasury").to_string(),
+            denom: PaymentDenom::Native {
+                denom: "uclai".into(),
+            },
+            params: params(),
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let names = ["n0", "n1", "n2", "n3"];
+        for (i, name) in names.iter().enumerate() {
+            let op = api.addr_make(name);
+            let reg = ExecuteMsg::Register(NodeInfo {
+                iroh_node_id: cosmwasm_std::HexBinary::from([i as u8 + 1; 32]),
+                receipt_key: cosmwasm_std::HexBinary::from([i as u8 + 11; 32]),
+                capabilities: Capabilities {
+                    execution_providers: vec!["cpu".into()],
+                    memory_mb: 1024 * (i as u64 + 1),
+                },
+            });
+            let funds = cosmwasm_std::coins(100 + i as u128, "uclai");
+            execute(deps.as_mut(), mock_env(), message_info(&op, &funds), reg).unwrap();
+        }
+        let select = |k: u8, min_memory_mb: Option<u64>| -> SelectedResponse {
+            let q = QueryMsg::SelectNodes {
+                seed: cosmwasm_std::HexBinary::from([7u8; 32]),
+                k,
+                requirements: Requirements {
+                    execution_provider: Some("cpu".into()),
+                    min_memory_mb,
+                },
+                exclude: Some(api.addr_make("n0").to_string()),
+                limit: None,
+            };
+            cosmwasm_std::from_json(query(deps.as_ref(), mock_env(), q).unwrap()).unwrap()
+        };
+        let got = select(3, None);
+        assert_eq!(got.eligible, 3);
+        assert_eq!(got.nodes.len(), 3);
+        assert!(!got.nodes.contains(&api.addr_make("n0")));
+        // The same seed draws the same nodes.
+        assert_eq!(select(3, None), got);
+        // Too few eligible nodes: nothing drawn, the count says why.
+        let few = select(3, Some(3 * 1024));
+        assert_eq!(few.eligible, 2);
+        assert!(few.nodes.is_empty());
+    }
+
+    #[test]
     fn slashing_takes_bonded_stake_then_the_newest_claims() {
         let mut deps = mock_dependencies();
         let operator = deps.api.addr_make("node");
