@@ -17,4 +17,7 @@ CW_TARGET="${CLUSTERAI_CW_TARGET:-$CACHE/cw-target}"
 "$ROOT/scripts/test-contracts.sh" --artifacts-only >&2
 cd "$ROOT/cosmwasm-contracts/vm-tests"
 CARGO_TARGET_DIR="$CW_TARGET" cargo build --release --locked --bin gas-bench >&2
+# The binary may come from another checkout sharing $CW_TARGET (cargo uplifts
+# one release/gas-bench for all of them), so name this checkout's artifacts.
+export CLUSTERAI_ARTIFACTS="$ROOT/cosmwasm-contracts/artifacts"
 exec "$CW_TARGET/release/gas-bench" "$@"

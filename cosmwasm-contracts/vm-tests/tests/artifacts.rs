@@ -46,13 +46,12 @@ fn honest_lifecycle_pays_nodes_creator_and_treasury() {
     );
     assert_eq!(e.balance(&e.models.clone()).unwrap(), PLUGIN_ROYALTY);
     assert_eq!(e.balance(&e.registry.clone()).unwrap(), 4 * NODE_STAKE);
-    // Every step used gas. The goal is a lifecycle under 30 cw20
-    // transfers; it measures about 39 today (docs/contracts.md, "Gas"). This
-    // guard keeps it from getting worse while that work is open.
+    // Every step used gas. The goal: a lifecycle under 30 cw20
+    // transfers (docs/contracts.md, "Gas").
     assert!(gas.cw20_transfer > 0 && gas.post > 0 && gas.settle > 0);
     assert!(
-        gas.total() < 40 * gas.cw20_transfer,
-        "lifecycle {} gas is not under 40 cw20 transfers ({} each)",
+        gas.total() < 30 * gas.cw20_transfer,
+        "lifecycle {} gas is not under 30 cw20 transfers ({} each)",
         gas.total(),
         gas.cw20_transfer
     );

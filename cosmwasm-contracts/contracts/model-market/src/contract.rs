@@ -5,8 +5,10 @@ use crate::msg::{
     ConfigResponse, ExecuteMsg, InstantiateMsg, LicenceResponse, ListingKind, ListingResponse,
     ListingsResponse, MigrateMsg, PendingRoyalty, QueryMsg, QuoteResponse, ReceiveMsg,
 };
-use crate::state::{ACCRUED, CONFIG, Config, LICENCES, LISTINGS, Listing, TOTAL_ACCRUED};
-use clusterai_economy::asset::no_funds;
+use crate::state::{
+    ACCRUED, Config, LICENCES, LISTINGS, Listing, TOTAL_ACCRUED, USES, load_config, save_config,
+};
+use clusterai_economy::asset::{Denom, no_funds};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::RoyaltyShare;
 use clusterai_economy::migrate::migrate_version;
@@ -49,7 +51,7 @@ pub fn instantiate(
         task_market: None,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    CONFIG.save(deps.storage, &config)?;
+    save_config(deps.storage, &config);
     TOTAL_ACCRUED.save(deps.storage, &Uint128::zero())?;
     Ok(Response::new().add_attribute("action", "instantiate"))
 }
@@ -104,13 +106,25 @@ pub fn execute(
                 .add_attribute("hash", hash.to_hex()))
         }
         ExecuteMsg::BuyLicence { hash } => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let paid = config.denom.native_payment(&info)?;
             execute_buy_licence(deps, env, info.sender, paid, hash)
         }
         ExecuteMsg::RecordRoyalties { task_id, shares } => {
-            let config = CONFIG.load(deps.storage)?;
-            let paid = config.denom.native_payment(&info)?;
+            let config = load_config(deps.storage)?;
+            let paid = match &config.denom {
+                Denom::Native(_) => config.denom.native_payment(&info)?,
+                // cw20: the task market (checked in `execute_record`)
+                // transfers the sum just before this call, in the same
+                // transaction (`Denom::pay_and_call`).
+                Denom::Cw20(_) => {
+                    no_funds(&info)?;
+                    shares
+                        .iter()
+                        .try_fold(Uint128::zero(), |a, s| a.checked_add(s.amount))
+                        .map_err(cosmwasm_std::StdError::from)?
+                }
+            };
             execute_record(deps, &config, info.sender, paid, task_id, shares)
         }
         ExecuteMsg::Receive(wrapper) => execute_receive(deps, env, info, wrapper),
@@ -122,7 +136,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
             config.task_market = Some(deps.api.addr_validate(&address)?);
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "set_task_market")
                 .add_attribute("task_market", address))
@@ -135,14 +149,14 @@ pub fn execute(
             let mut config = admin_config(deps.storage, &info.sender, "update the configuration")?;
             config.max_royalty = max_royalty;
             config.raise_delay = raise_delay;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_config"))
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
             config.admin = deps.api.addr_validate(&admin)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_admin")
                 .add_attribute("admin", admin))
@@ -155,7 +169,7 @@ fn admin_config(
     sender: &Addr,
     action: &str,
 ) -> Result<Config, ContractError> {
-    let config = CONFIG.load(storage)?;
+    let config = load_config(storage)?;
     if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
@@ -193,16 +207,16 @@ fn execute_list(
     royalty: Uint128,
 ) -> Result<Response, ContractError> {
     let key = check_hash("hash", &hash)?;
-    let config = CONFIG.load(deps.storage)?;
-    let (licences_sold, uses) = match LISTINGS.may_load(deps.storage, &key)? {
+    let config = load_config(deps.storage)?;
+    let licences_sold = match LISTINGS.may_load(deps.storage, &key)? {
         // The creator may list again what they delisted; nobody else may take the hash.
-        Some(old) if old.delisted && old.creator == creator => (old.licences_sold, old.uses),
+        Some(old) if old.delisted && old.creator == creator => old.licences_sold,
         Some(_) => {
             return Err(ContractError::AlreadyListed {
                 hash: hash.to_hex(),
             });
         }
-        None => (0, 0),
+        None => 0,
     };
     if name.is_empty() || name.len() > 64 {
         return Err(ContractError::InvalidName);
@@ -222,7 +236,6 @@ fn execute_list(
         pending: None,
         delisted: false,
         licences_sold,
-        uses,
     };
     LISTINGS.save(deps.storage, &key, &listing)?;
     Ok(Response::new()
@@ -239,7 +252,7 @@ fn execute_set_royalty(
     hash: HexBinary,
     royalty: Uint128,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let (key, mut listing) = creator_listing(deps.storage, &sender, &hash)?;
     listing.settle_pending(env.block.time);
     if royalty > config.max_royalty {
@@ -281,7 +294,7 @@ fn execute_receive(
     info: MessageInfo,
     wrapper: Cw20ReceiveMsg,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let (paid, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
         ReceiveMsg::BuyLicence { hash } => execute_buy_licence(deps, env, sender, paid, hash),
@@ -363,9 +376,10 @@ fn execute_record(
     for s in &shares {
         let key = check_hash("hash", &s.hash)?;
         // A listing delisted after the task was posted still gets what the buyer agreed to.
-        if let Some(mut listing) = LISTINGS.may_load(deps.storage, &key)? {
-            listing.uses += 1;
-            LISTINGS.save(deps.storage, &key, &listing)?;
+        if LISTINGS.has(deps.storage, &key) {
+            USES.update(deps.storage, &key, |u| -> StdResult<_> {
+                Ok(u.unwrap_or_default() + 1)
+            })?;
         }
         credit(deps.storage, &s.creator, s.amount)?;
     }
@@ -376,7 +390,7 @@ fn execute_record(
 }
 
 fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let amount = ACCRUED.may_load(deps.storage, &who)?.unwrap_or_default();
     if amount.is_zero() {
         return Err(ContractError::NothingToWithdraw);
@@ -393,7 +407,7 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
 /// Answers queries.
 pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     match msg {
         QueryMsg::Config {} => to_json_binary(&ConfigResponse {
             admin: config.admin,
@@ -404,14 +418,18 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
         }),
         QueryMsg::Listing { hash } => {
             let l = LISTINGS.load(deps.storage, hash.as_slice())?;
-            to_json_binary(&listing_response(&env, &config, hash, l))
+            to_json_binary(&listing_response(deps, &env, &config, hash, l)?)
         }
         QueryMsg::Listings { start_after, limit } => {
             let start = start_after.as_ref().map(|h| Bound::exclusive(h.as_slice()));
             let listings = LISTINGS
                 .range(deps.storage, start, None, Order::Ascending)
                 .take(page_limit(limit))
-                .map(|r| r.map(|(k, l)| listing_response(&env, &config, HexBinary::from(k), l)))
+                .map(|r| {
+                    r.and_then(|(k, l)| {
+                        listing_response(deps, &env, &config, HexBinary::from(k), l)
+                    })
+                })
                 .collect::<StdResult<_>>()?;
             to_json_binary(&ListingsResponse { listings })
         }
@@ -434,10 +452,19 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
     }
 }
 
-fn listing_response(env: &Env, config: &Config, hash: HexBinary, l: Listing) -> ListingResponse {
+fn listing_response(
+    deps: Deps,
+    env: &Env,
+    config: &Config,
+    hash: HexBinary,
+    l: Listing,
+) -> StdResult<ListingResponse> {
+    let uses = USES
+        .may_load(deps.storage, hash.as_slice())?
+        .unwrap_or_default();
     let royalty = l.royalty_at(env.block.time, config.max_royalty);
     let pending = l.pending.filter(|p| p.effective_at > env.block.time);
-    ListingResponse {
+    Ok(ListingResponse {
         hash,
         kind: l.kind,
         name: l.name,
@@ -447,8 +474,8 @@ fn listing_response(env: &Env, config: &Config, hash: HexBinary, l: Listing) -> 
         pending,
         delisted: l.delisted,
         licences_sold: l.licences_sold,
-        uses: l.uses,
-    }
+        uses,
+    })
 }
 
 fn quote(
@@ -570,6 +597,73 @@ mod tests {
     }
 
     #[test]
+    fn cw20_royalties_are_recorded_by_the_task_market_only_and_without_funds() {
+        use clusterai_economy::asset::PaymentDenom;
+        use cosmwasm_std::Coin;
+        use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let market = api.addr_make("market");
+        let msg = InstantiateMsg {
+            admin: None,
+            denom: PaymentDenom::Cw20 {
+                address: api.addr_make("token").to_string(),
+            },
+            max_royalty: Uint128::new(100),
+            raise_delay: 10,
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let set = ExecuteMsg::SetTaskMarket {
+            address: market.to_string(),
+        };
+        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        let record = ExecuteMsg::RecordRoyalties {
+            task_id: 1,
+            shares: vec![RoyaltyShare {
+                hash: HexBinary::from([1; 32]),
+                creator: api.addr_make("creator"),
+                amount: Uint128::new(11),
+            }],
+        };
+        let stranger = api.addr_make("stranger");
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&stranger, &[]),
+                record.clone()
+            ),
+            Err(ContractError::NotTaskMarket)
+        );
+        let coins = [Coin::new(11u128, "uclai")];
+        assert!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &coins),
+                record.clone()
+            )
+            .is_err()
+        );
+        assert_eq!(
+            TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
+            Uint128::zero()
+        );
+        execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&market, &[]),
+            record,
+        )
+        .unwrap();
+        assert_eq!(
+            TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
+            Uint128::new(11)
+        );
+    }
+
+    #[test]
     fn royalty_at_applies_matured_raises_and_the_cap() {
         let mut l = Listing {
             kind: ListingKind::Model,
@@ -583,7 +677,6 @@ mod tests {
             }),
             delisted: false,
             licences_sold: 0,
-            uses: 0,
         };
         let cap = Uint128::new(25);
         assert_eq!(

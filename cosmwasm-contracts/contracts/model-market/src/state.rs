@@ -1,9 +1,10 @@
 //! What the model market stores.
 
 use clusterai_economy::asset::Denom;
+use clusterai_economy::codec::{Reader, put_addr};
 use clusterai_economy::models::{ListingKind, PendingRoyalty};
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Timestamp, Uint128};
+use cosmwasm_std::{Addr, StdError, StdResult, Storage, Timestamp, Uint128};
 use cw_storage_plus::{Item, Map};
 
 /// Configuration.
@@ -19,6 +20,74 @@ pub struct Config {
     pub raise_delay: u64,
     /// The only caller of `RecordRoyalties`.
     pub task_market: Option<Addr>,
+}
+
+impl Config {
+    /// A binary record: every quote and royalty record reads it, and JSON
+    /// would cost several times more gas.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(256);
+        put_addr(&mut b, &self.admin);
+        match &self.denom {
+            Denom::Cw20(a) => {
+                b.push(0);
+                put_addr(&mut b, a);
+            }
+            Denom::Native(d) => {
+                b.push(1);
+                clusterai_economy::codec::put_str(&mut b, d);
+            }
+        }
+        b.extend_from_slice(&self.max_royalty.u128().to_be_bytes());
+        b.extend_from_slice(&self.raise_delay.to_be_bytes());
+        match &self.task_market {
+            Some(a) => {
+                b.push(1);
+                put_addr(&mut b, a);
+            }
+            None => b.push(0),
+        }
+        b
+    }
+
+    /// The inverse of [`Config::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut r = Reader::new(b, "config");
+        let admin = r.addr()?;
+        let denom = match r.u8()? {
+            0 => Denom::Cw20(r.addr()?),
+            1 => Denom::Native(r.str()?.to_string()),
+            _ => return Err(r.corrupt()),
+        };
+        let max_royalty = r.uint128()?;
+        let raise_delay = r.u64()?;
+        let task_market = match r.u8()? {
+            0 => None,
+            1 => Some(r.addr()?),
+            _ => return Err(r.corrupt()),
+        };
+        r.finish()?;
+        Ok(Config {
+            admin,
+            denom,
+            max_royalty,
+            raise_delay,
+            task_market,
+        })
+    }
+}
+
+/// The configuration.
+pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
+    let b = storage
+        .get(CONFIG.as_slice())
+        .ok_or_else(|| StdError::generic_err("config not found"))?;
+    Config::decode(&b)
+}
+
+/// Stores the configuration.
+pub fn save_config(storage: &mut dyn Storage, config: &Config) {
+    storage.set(CONFIG.as_slice(), &config.encode());
 }
 
 /// A listing.
@@ -40,8 +109,6 @@ pub struct Listing {
     pub delisted: bool,
     /// Licences sold.
     pub licences_sold: u64,
-    /// Settled tasks that used it.
-    pub uses: u64,
 }
 
 impl Listing {
@@ -65,13 +132,44 @@ impl Listing {
     }
 }
 
-/// Configuration.
+/// Configuration, as [`Config::encode`] bytes (not JSON): use
+/// [`load_config`] and [`save_config`].
 pub const CONFIG: Item<Config> = Item::new("config");
 /// Listings by hash bytes.
 pub const LISTINGS: Map<&[u8], Listing> = Map::new("listings");
 /// Licences by (hash, holder): purchase time.
 pub const LICENCES: Map<(&[u8], &Addr), Timestamp> = Map::new("licences");
+/// Settled tasks that used a listing, by hash bytes: kept apart from the
+/// listing so that recording royalties does not rewrite the whole listing.
+pub const USES: Map<&[u8], u64> = Map::new("uses");
 /// Accrued income by creator.
 pub const ACCRUED: Map<&Addr, Uint128> = Map::new("accrued");
 /// Sum of accrued income.
 pub const TOTAL_ACCRUED: Item<Uint128> = Item::new("total_accrued");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_records_round_trip() {
+        for (denom, task_market) in [
+            (Denom::Cw20(Addr::unchecked("token")), None),
+            (
+                Denom::Native("ucai".into()),
+                Some(Addr::unchecked("market")),
+            ),
+        ] {
+            let c = Config {
+                admin: Addr::unchecked("admin"),
+                denom,
+                max_royalty: Uint128::new(5000),
+                raise_delay: 86_400,
+                task_market,
+            };
+            let b = c.encode();
+            assert_eq!(Config::decode(&b).unwrap(), c);
+            assert!(Config::decode(&b[..b.len() - 1]).is_err());
+        }
+    }
+}

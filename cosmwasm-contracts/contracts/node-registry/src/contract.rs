@@ -5,10 +5,11 @@ use crate::msg::{
     Capabilities, Claim, ClaimsResponse, ConfigResponse, EligibleNode, EligibleResponse,
     ExecuteMsg, INITIAL_REPUTATION, InstantiateMsg, MAX_REPUTATION, MigrateMsg, NodeInfo,
     NodeOutcome, NodeResponse, NodesResponse, Outcome, QueryMsg, ReceiveMsg, RegistryParams,
-    RegistryTotals, Requirements,
+    RegistryTotals, Requirements, SelectedResponse, draw,
 };
 use crate::state::{
-    BY_PROVIDER, CLAIMS, CONFIG, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS,
+    BY_PROVIDER, CLAIMS, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS, load_config,
+    load_node, may_load_node, save_config, save_node,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::hash::check_hash;
@@ -51,7 +52,7 @@ pub fn instantiate(
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    CONFIG.save(deps.storage, &config)?;
+    save_config(deps.storage, &config);
     TOTALS.save(
         deps.storage,
         &RegistryTotals {
@@ -72,12 +73,12 @@ pub fn execute(
 ) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::Register(node) => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let amount = config.denom.native_payment(&info)?;
             execute_register(deps, &config, info.sender, amount, node)
         }
         ExecuteMsg::Stake {} => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let amount = config.denom.native_payment(&info)?;
             execute_stake(deps, &config, info.sender, amount)
         }
@@ -106,7 +107,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
             config.task_market = Some(deps.api.addr_validate(&address)?);
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "set_task_market")
                 .add_attribute("task_market", address))
@@ -116,14 +117,14 @@ pub fn execute(
             let mut config = admin_config(deps.storage, &info.sender, "update parameters")?;
             check_params(&params)?;
             config.params = params;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_params"))
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
             config.admin = deps.api.addr_validate(&admin)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_admin")
                 .add_attribute("admin", admin))
@@ -132,7 +133,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "change the treasury")?;
             config.treasury = deps.api.addr_validate(&treasury)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_treasury")
                 .add_attribute("treasury", treasury))
@@ -145,7 +146,7 @@ fn admin_config(
     sender: &Addr,
     action: &str,
 ) -> Result<Config, ContractError> {
-    let config = CONFIG.load(storage)?;
+    let config = load_config(storage)?;
     if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
@@ -216,7 +217,7 @@ fn execute_receive(
     info: MessageInfo,
     wrapper: Cw20ReceiveMsg,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let (amount, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
         ReceiveMsg::Register(node) => execute_register(deps, &config, sender, amount, node),
@@ -231,7 +232,7 @@ fn execute_register(
     amount: Uint128,
     info: NodeInfo,
 ) -> Result<Response, ContractError> {
-    if NODES.has(deps.storage, &operator) {
+    if may_load_node(deps.storage, &operator)?.is_some() {
         return Err(ContractError::AlreadyRegistered {
             operator: operator.to_string(),
         });
@@ -258,7 +259,7 @@ fn execute_register(
         slashed_total: Uint128::zero(),
     };
     INFO.save(deps.storage, &operator, &info)?;
-    NODES.save(deps.storage, &operator, &node)?;
+    save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked += amount;
         Ok(t)
@@ -276,11 +277,9 @@ fn execute_stake(
     amount: Uint128,
 ) -> Result<Response, ContractError> {
     let mut node =
-        NODES
-            .may_load(deps.storage, &operator)?
-            .ok_or_else(|| ContractError::NotRegistered {
-                operator: operator.to_string(),
-            })?;
+        may_load_node(deps.storage, &operator)?.ok_or_else(|| ContractError::NotRegistered {
+            operator: operator.to_string(),
+        })?;
     let new_stake = node.stake + amount;
     if new_stake < config.params.min_stake {
         return Err(ContractError::StakeBelowMinimum {
@@ -289,7 +288,7 @@ fn execute_stake(
         });
     }
     node.stake = new_stake;
-    NODES.save(deps.storage, &operator, &node)?;
+    save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked += amount;
         Ok(t)
@@ -331,9 +330,9 @@ fn execute_update_node(
         for p in &caps.execution_providers {
             BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
         }
-        let mut node = NODES.load(deps.storage, &operator)?;
+        let mut node = load_node(deps.storage, &operator)?;
         node.memory_mb = caps.memory_mb;
-        NODES.save(deps.storage, &operator, &node)?;
+        save_node(deps.storage, &operator, &node);
         info.capabilities = caps;
     }
     INFO.save(deps.storage, &operator, &info)?;
@@ -351,13 +350,11 @@ fn execute_unbond(
     if amount.is_zero() {
         return Err(ContractError::ZeroAmount);
     }
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let mut node =
-        NODES
-            .may_load(deps.storage, &operator)?
-            .ok_or_else(|| ContractError::NotRegistered {
-                operator: operator.to_string(),
-            })?;
+        may_load_node(deps.storage, &operator)?.ok_or_else(|| ContractError::NotRegistered {
+            operator: operator.to_string(),
+        })?;
     if amount > node.stake {
         return Err(ContractError::InsufficientStake {
             stake: node.stake,
@@ -381,7 +378,7 @@ fn execute_unbond(
     claims.push(Claim { amount, release_at });
     CLAIMS.save(deps.storage, &operator, &claims)?;
     node.stake = remaining;
-    NODES.save(deps.storage, &operator, &node)?;
+    save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked -= amount;
         t.unbonding += amount;
@@ -395,7 +392,7 @@ fn execute_unbond(
 }
 
 fn execute_claim(deps: DepsMut, env: Env, operator: Addr) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let claims = CLAIMS
         .may_load(deps.storage, &operator)?
         .unwrap_or_default();
@@ -473,7 +470,7 @@ fn execute_report(
     task_id: u64,
     outcomes: Vec<NodeOutcome>,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     if config.task_market.as_ref() != Some(&sender) {
         return Err(ContractError::NotTaskMarket);
     }
@@ -487,7 +484,7 @@ fn execute_report(
         }
         seen.push(&o.node);
         let operator = deps.api.addr_validate(&o.node)?;
-        let Some(mut node) = NODES.may_load(deps.storage, &operator)? else {
+        let Some(mut node) = may_load_node(deps.storage, &operator)? else {
             // A node assigned to the task may have left since; nothing to apply.
             continue;
         };
@@ -509,7 +506,7 @@ fn execute_report(
                 node.tasks_absent += 1;
             }
         }
-        NODES.save(deps.storage, &operator, &node)?;
+        save_node(deps.storage, &operator, &node);
     }
     let mut res = Response::new()
         .add_attribute("action", "report_outcomes")
@@ -526,7 +523,7 @@ fn execute_report(
 pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Config {} => {
-            let c = CONFIG.load(deps.storage)?;
+            let c = load_config(deps.storage)?;
             to_json_binary(&ConfigResponse {
                 admin: c.admin,
                 treasury: c.treasury,
@@ -537,7 +534,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
         }
         QueryMsg::Node { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
-            let node = NODES.load(deps.storage, &operator)?;
+            let node = load_node(deps.storage, &operator)?;
             to_json_binary(&node_response(deps, operator, node)?)
         }
         QueryMsg::Nodes { start_after, limit } => {
@@ -545,14 +542,18 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                 .map(|s| deps.api.addr_validate(&s))
                 .transpose()?;
             let nodes = NODES
-                .range(
+                .keys(
                     deps.storage,
                     start.as_ref().map(Bound::exclusive),
                     None,
                     Order::Ascending,
                 )
                 .take(page_limit(limit))
-                .map(|r| r.and_then(|(a, n)| node_response(deps, a, n)))
+                .map(|r| {
+                    r.and_then(|a| {
+                        load_node(deps.storage, &a).and_then(|n| node_response(deps, a, n))
+                    })
+                })
                 .collect::<StdResult<_>>()?;
             to_json_binary(&NodesResponse { nodes })
         }
@@ -575,9 +576,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
                 .take(page_limit(limit))
                 .map(|r| {
                     r.and_then(|a| {
-                        NODES
-                            .load(deps.storage, &a)
-                            .and_then(|n| node_response(deps, a, n))
+                        load_node(deps.storage, &a).and_then(|n| node_response(deps, a, n))
                     })
                 })
                 .collect::<StdResult<_>>()?;
@@ -588,14 +587,21 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             exclude,
             start_after,
             limit,
-        } => to_json_binary(&query_eligible(
-            deps,
-            &env,
+        } => to_json_binary(&EligibleResponse {
+            nodes: eligible(deps, &env, &requirements, exclude, start_after, limit)?,
+        }),
+        QueryMsg::SelectNodes {
+            seed,
+            k,
             requirements,
             exclude,
-            start_after,
             limit,
-        )?),
+        } => {
+            let candidates = eligible(deps, &env, &requirements, exclude, None, limit)?;
+            let eligible = candidates.len() as u32;
+            let nodes = draw(seed.as_slice(), candidates, usize::from(k)).unwrap_or_default();
+            to_json_binary(&SelectedResponse { nodes, eligible })
+        }
         QueryMsg::Claims { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
             let claims = CLAIMS
@@ -623,15 +629,15 @@ fn node_response(deps: Deps, operator: Addr, n: Node) -> StdResult<NodeResponse>
     })
 }
 
-fn query_eligible(
+fn eligible(
     deps: Deps,
     env: &Env,
-    req: Requirements,
+    req: &Requirements,
     exclude: Option<String>,
     start_after: Option<String>,
     limit: Option<u32>,
-) -> StdResult<EligibleResponse> {
-    let config = CONFIG.load(deps.storage)?;
+) -> StdResult<Vec<EligibleNode>> {
+    let config = load_config(deps.storage)?;
     let start = start_after
         .map(|s| deps.api.addr_validate(&s))
         .transpose()?;
@@ -655,14 +661,18 @@ fn query_eligible(
                         None,
                         Order::Ascending,
                     )
-                    .map(|r| r.and_then(|a| NODES.load(deps.storage, &a).map(|n| (a, n)))),
+                    .map(|r| r.and_then(|a| load_node(deps.storage, &a).map(|n| (a, n)))),
             ),
-            None => Box::new(NODES.range(
-                deps.storage,
-                start.as_ref().map(Bound::exclusive),
-                None,
-                Order::Ascending,
-            )),
+            None => Box::new(
+                NODES
+                    .keys(
+                        deps.storage,
+                        start.as_ref().map(Bound::exclusive),
+                        None,
+                        Order::Ascending,
+                    )
+                    .map(|r| r.and_then(|a| load_node(deps.storage, &a).map(|n| (a, n)))),
+            ),
         };
     let mut nodes = Vec::new();
     for item in candidates.take(MAX_SCAN) {
@@ -678,7 +688,7 @@ fn query_eligible(
             }
         }
     }
-    Ok(EligibleResponse { nodes })
+    Ok(nodes)
 }
 
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
@@ -762,6 +772,59 @@ mod tests {
             ),
             Err(ContractError::DuplicateOutcome { node })
         );
+    }
+
+    #[test]
+    fn select_nodes_draws_k_eligible_nodes_and_only_returns_them() {
+        let mut deps = mock_dependencies();
+        let api = deps.api;
+        let admin = api.addr_make("admin");
+        let msg = InstantiateMsg {
+            admin: None,
+            treasury: api.addr_make("treasury").to_string(),
+            denom: PaymentDenom::Native {
+                denom: "uclai".into(),
+            },
+            params: params(),
+        };
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let names = ["n0", "n1", "n2", "n3"];
+        for (i, name) in names.iter().enumerate() {
+            let op = api.addr_make(name);
+            let reg = ExecuteMsg::Register(NodeInfo {
+                iroh_node_id: cosmwasm_std::HexBinary::from([i as u8 + 1; 32]),
+                receipt_key: cosmwasm_std::HexBinary::from([i as u8 + 11; 32]),
+                capabilities: Capabilities {
+                    execution_providers: vec!["cpu".into()],
+                    memory_mb: 1024 * (i as u64 + 1),
+                },
+            });
+            let funds = cosmwasm_std::coins(100 + i as u128, "uclai");
+            execute(deps.as_mut(), mock_env(), message_info(&op, &funds), reg).unwrap();
+        }
+        let select = |k: u8, min_memory_mb: Option<u64>| -> SelectedResponse {
+            let q = QueryMsg::SelectNodes {
+                seed: cosmwasm_std::HexBinary::from([7u8; 32]),
+                k,
+                requirements: Requirements {
+                    execution_provider: Some("cpu".into()),
+                    min_memory_mb,
+                },
+                exclude: Some(api.addr_make("n0").to_string()),
+                limit: None,
+            };
+            cosmwasm_std::from_json(query(deps.as_ref(), mock_env(), q).unwrap()).unwrap()
+        };
+        let got = select(3, None);
+        assert_eq!(got.eligible, 3);
+        assert_eq!(got.nodes.len(), 3);
+        assert!(!got.nodes.contains(&api.addr_make("n0")));
+        // The same seed draws the same nodes.
+        assert_eq!(select(3, None), got);
+        // Too few eligible nodes: nothing drawn, the count says why.
+        let few = select(3, Some(3 * 1024));
+        assert_eq!(few.eligible, 2);
+        assert!(few.nodes.is_empty());
     }
 
     #[test]

@@ -8,15 +8,16 @@ use crate::msg::{
     TasksResponse,
 };
 use crate::state::{
-    ASSIGNED, BODIES, CONFIG, Config, ENTROPY, NEXT_ID, REWARDS, SLOTS, Slot, TASKS, TERMS, TOTALS,
-    TaskBody, TaskState, TaskTerms,
+    ASSIGNED, BODIES, Config, ENTROPY, NEXT_ID, REWARDS, Slot, TASKS, TOTALS, TaskBody, TaskState,
+    TaskTerms, load_config, load_slot, load_task, load_terms, may_load_slot, may_load_task,
+    save_config, save_slot, save_task, save_terms,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::migrate::migrate_version;
 use clusterai_economy::models::{self, QuoteResponse};
-use clusterai_economy::registry::{self, EligibleResponse, NodeOutcome, Outcome};
+use clusterai_economy::registry::{self, NodeOutcome, Outcome, SelectedResponse};
 use clusterai_economy::{BPS_DENOMINATOR, page_limit};
 use cosmwasm_std::{
     Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdResult, Storage,
@@ -56,7 +57,7 @@ pub fn instantiate(
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    CONFIG.save(deps.storage, &config)?;
+    save_config(deps.storage, &config);
     NEXT_ID.save(deps.storage, &1)?;
     let entropy = assign::mix(
         env.block.chain_id.as_bytes(),
@@ -83,7 +84,7 @@ pub fn execute(
 ) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::PostTask(spec) => {
-            let config = CONFIG.load(deps.storage)?;
+            let config = load_config(deps.storage)?;
             let reward = config.denom.native_payment(&info)?;
             execute_post(deps, env, config, info.sender, reward, spec)
         }
@@ -116,14 +117,14 @@ pub fn execute(
             let mut config = admin_config(deps.storage, &info.sender, "update parameters")?;
             check_params(&params)?;
             config.params = params;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_params"))
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
             config.admin = deps.api.addr_validate(&admin)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_admin")
                 .add_attribute("admin", admin))
@@ -132,7 +133,7 @@ pub fn execute(
             no_funds(&info)?;
             let mut config = admin_config(deps.storage, &info.sender, "change the treasury")?;
             config.treasury = deps.api.addr_validate(&treasury)?;
-            CONFIG.save(deps.storage, &config)?;
+            save_config(deps.storage, &config);
             Ok(Response::new()
                 .add_attribute("action", "update_treasury")
                 .add_attribute("treasury", treasury))
@@ -145,7 +146,7 @@ fn admin_config(
     sender: &Addr,
     action: &str,
 ) -> Result<Config, ContractError> {
-    let config = CONFIG.load(storage)?;
+    let config = load_config(storage)?;
     if config.admin != *sender {
         return Err(ContractError::NotAdmin {
             action: action.to_string(),
@@ -189,7 +190,7 @@ fn execute_receive(
     info: MessageInfo,
     wrapper: Cw20ReceiveMsg,
 ) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let (amount, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
         ReceiveMsg::PostTask(spec) => execute_post(deps, env, config, sender, amount, spec),
@@ -308,30 +309,31 @@ fn execute_post(
         });
     }
 
-    let eligible: EligibleResponse = deps.querier.query_wasm_smart(
-        &config.registry,
-        &registry::QueryMsg::Eligible {
-            requirements: spec.requirements.clone(),
-            exclude: Some(buyer.to_string()),
-            start_after: None,
-            limit: Some(p.max_candidates),
-        },
-    )?;
-    let eligible_count = eligible.nodes.len();
     let id = NEXT_ID.load(deps.storage)?;
     let entropy = ENTROPY.load(deps.storage)?;
     let seed = assign::seed(&env, id, &entropy);
-    let nodes = assign::draw(&seed, eligible.nodes, usize::from(spec.k)).ok_or(
-        ContractError::NotEnoughNodes {
-            eligible: eligible_count,
+    let selected: SelectedResponse = deps.querier.query_wasm_smart(
+        &config.registry,
+        &registry::QueryMsg::SelectNodes {
+            seed: HexBinary::from(seed),
             k: spec.k,
+            requirements: spec.requirements.clone(),
+            exclude: Some(buyer.to_string()),
+            limit: Some(p.max_candidates),
         },
     )?;
+    let nodes = selected.nodes;
+    if nodes.len() != usize::from(spec.k) {
+        return Err(ContractError::NotEnoughNodes {
+            eligible: selected.eligible as usize,
+            k: spec.k,
+        });
+    }
 
     NEXT_ID.save(deps.storage, &(id + 1))?;
     ENTROPY.save(deps.storage, &HexBinary::from(assign::mix(&entropy, &seed)))?;
     for n in &nodes {
-        SLOTS.save(deps.storage, (id, n), &Slot::default())?;
+        save_slot(deps.storage, id, n, &Slot::default());
         ASSIGNED.save(deps.storage, (n, id), &())?;
     }
     let commit_deadline = spec.commit_deadline;
@@ -343,14 +345,14 @@ fn execute_post(
         reveal_deadline: commit_deadline.plus_seconds(p.reveal_period),
         status: TaskStatus::Open,
     };
-    TASKS.save(deps.storage, id, &state)?;
+    save_task(deps.storage, id, &state);
     let terms = TaskTerms {
         buyer: buyer.clone(),
         reward,
         nodes: nodes.clone(),
         royalties: quote.shares,
     };
-    TERMS.save(deps.storage, id, &terms)?;
+    save_terms(deps.storage, id, &terms);
     BODIES.save(
         deps.storage,
         id,
@@ -376,22 +378,18 @@ fn execute_post(
 }
 
 fn load_open(storage: &dyn Storage, task_id: u64) -> Result<TaskState, ContractError> {
-    let task = TASKS
-        .may_load(storage, task_id)?
-        .ok_or(ContractError::TaskNotFound { task_id })?;
+    let task = may_load_task(storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
     if task.status != TaskStatus::Open {
         return Err(ContractError::TaskClosed { task_id });
     }
     Ok(task)
 }
 
-fn load_slot(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slot, ContractError> {
-    SLOTS
-        .may_load(storage, (task_id, node))?
-        .ok_or_else(|| ContractError::NotAssigned {
-            node: node.to_string(),
-            task_id,
-        })
+fn load_assigned(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slot, ContractError> {
+    may_load_slot(storage, task_id, node)?.ok_or_else(|| ContractError::NotAssigned {
+        node: node.to_string(),
+        task_id,
+    })
 }
 
 fn execute_commit(
@@ -402,7 +400,7 @@ fn execute_commit(
     commitment: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_slot(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, task_id, &node)?;
     if env.block.time > task.commit_deadline {
         return Err(ContractError::CommitDeadlinePassed { task_id });
     }
@@ -411,9 +409,9 @@ fn execute_commit(
     }
     check_hash("commitment", &commitment)?;
     slot.commitment = Some(commitment);
-    SLOTS.save(deps.storage, (task_id, &node), &slot)?;
+    save_slot(deps.storage, task_id, &node, &slot);
     task.commits += 1;
-    TASKS.save(deps.storage, task_id, &task)?;
+    save_task(deps.storage, task_id, &task);
     Ok(Response::new()
         .add_attribute("action", "commit")
         .add_attribute("task_id", task_id.to_string())
@@ -429,7 +427,7 @@ fn execute_reveal(
     salt: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_slot(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, task_id, &node)?;
     let now = env.block.time;
     if now > task.reveal_deadline {
         return Err(ContractError::RevealDeadlinePassed { task_id });
@@ -455,9 +453,9 @@ fn execute_reveal(
         return Err(ContractError::CommitmentMismatch);
     }
     slot.digest = Some(digest);
-    SLOTS.save(deps.storage, (task_id, &node), &slot)?;
+    save_slot(deps.storage, task_id, &node, &slot);
     task.reveals += 1;
-    TASKS.save(deps.storage, task_id, &task)?;
+    save_task(deps.storage, task_id, &task);
     Ok(Response::new()
         .add_attribute("action", "reveal")
         .add_attribute("task_id", task_id.to_string())
@@ -476,7 +474,7 @@ pub fn majority(k: u8, digests: &[Option<HexBinary>]) -> Option<HexBinary> {
 }
 
 fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let mut task = load_open(deps.storage, task_id)?;
     let now = env.block.time;
     let all_revealed = task.reveals == task.k;
@@ -487,11 +485,11 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             settle_after: task.reveal_deadline,
         });
     }
-    let terms = TERMS.load(deps.storage, task_id)?;
+    let terms = load_terms(deps.storage, task_id)?;
     let digests = terms
         .nodes
         .iter()
-        .map(|n| SLOTS.load(deps.storage, (task_id, n)).map(|s| s.digest))
+        .map(|n| load_slot(deps.storage, task_id, n).map(|s| s.digest))
         .collect::<StdResult<Vec<_>>>()?;
     let winner = majority(task.k, &digests);
 
@@ -530,13 +528,9 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 credited += to_treasury;
             }
             if !royalties.is_zero() {
-                res = res.add_message(config.denom.pay_into(
+                res = res.add_messages(config.denom.pay_and_call(
                     &config.model_market,
                     royalties,
-                    &models::ReceiveMsg::RecordRoyalties {
-                        task_id,
-                        shares: terms.royalties.clone(),
-                    },
                     &models::ExecuteMsg::RecordRoyalties {
                         task_id,
                         shares: terms.royalties.clone(),
@@ -590,7 +584,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             funds: vec![],
         });
     }
-    TASKS.save(deps.storage, task_id, &task)?;
+    save_task(deps.storage, task_id, &task);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.escrowed -= terms.reward;
         t.unclaimed_rewards += credited;
@@ -600,7 +594,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
 }
 
 fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError> {
-    let config = CONFIG.load(deps.storage)?;
+    let config = load_config(deps.storage)?;
     let amount = REWARDS.may_load(deps.storage, &who)?.unwrap_or_default();
     if amount.is_zero() {
         return Err(ContractError::NothingToWithdraw);
@@ -622,7 +616,7 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
 pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Config {} => {
-            let c = CONFIG.load(deps.storage)?;
+            let c = load_config(deps.storage)?;
             to_json_binary(&ConfigResponse {
                 admin: c.admin,
                 treasury: c.treasury,
@@ -676,14 +670,14 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
 }
 
 fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
-    let s = TASKS.load(deps.storage, id)?;
+    let s = load_task(deps.storage, id)?;
     let b = BODIES.load(deps.storage, id)?;
-    let t = TERMS.load(deps.storage, id)?;
+    let t = load_terms(deps.storage, id)?;
     let assignments = t
         .nodes
         .iter()
         .map(|n| {
-            SLOTS.load(deps.storage, (id, n)).map(|slot| Assignment {
+            load_slot(deps.storage, id, n).map(|slot| Assignment {
                 node: n.clone(),
                 commitment: slot.commitment,
                 digest: slot.digest,

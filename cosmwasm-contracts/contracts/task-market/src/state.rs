@@ -6,9 +6,10 @@
 //! [`Slot`] per assigned node.
 
 use clusterai_economy::asset::Denom;
+use clusterai_economy::codec::{Reader, put_addr, put_str};
 use clusterai_economy::market::{MarketParams, MarketTotals, RoyaltyShare, TaskInput, TaskStatus};
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
+use cosmwasm_std::{Addr, HexBinary, StdError, StdResult, Storage, Timestamp, Uint128};
 use cw_storage_plus::{Item, Map};
 
 /// Configuration.
@@ -83,19 +84,298 @@ pub struct Slot {
     pub digest: Option<HexBinary>,
 }
 
-/// Configuration.
+fn corrupt(what: &str) -> StdError {
+    StdError::generic_err(format!("corrupt {what} record"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap_or_default())
+}
+
+impl TaskState {
+    /// A binary record (`k, commits, reveals, status tag, commit deadline,
+    /// reveal deadline` and the winning digest once settled): every commit,
+    /// reveal and settlement reads and writes it, and JSON would cost several
+    /// times more gas.
+    pub fn encode(&self) -> Vec<u8> {
+        let (tag, digest): (u8, &[u8]) = match &self.status {
+            TaskStatus::Open => (0, &[]),
+            TaskStatus::Settled { digest } => (1, digest.as_slice()),
+            TaskStatus::Disputed => (2, &[]),
+            TaskStatus::Expired => (3, &[]),
+        };
+        let mut b = Vec::with_capacity(20 + digest.len());
+        b.extend_from_slice(&[self.k, self.commits, self.reveals, tag]);
+        b.extend_from_slice(&self.commit_deadline.nanos().to_be_bytes());
+        b.extend_from_slice(&self.reveal_deadline.nanos().to_be_bytes());
+        b.extend_from_slice(digest);
+        b
+    }
+
+    /// The inverse of [`TaskState::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        if b.len() < 20 {
+            return Err(corrupt("task"));
+        }
+        let status = match (b[3], &b[20..]) {
+            (0, []) => TaskStatus::Open,
+            (1, d) => TaskStatus::Settled {
+                digest: HexBinary::from(d),
+            },
+            (2, []) => TaskStatus::Disputed,
+            (3, []) => TaskStatus::Expired,
+            _ => return Err(corrupt("task")),
+        };
+        Ok(TaskState {
+            k: b[0],
+            commits: b[1],
+            reveals: b[2],
+            commit_deadline: Timestamp::from_nanos(u64_at(b, 4)),
+            reveal_deadline: Timestamp::from_nanos(u64_at(b, 12)),
+            status,
+        })
+    }
+}
+
+impl Slot {
+    /// A binary record: per field, its length + 1 (0: none) then its bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(2 + 64);
+        for f in [&self.commitment, &self.digest] {
+            match f {
+                Some(v) => {
+                    b.push(v.len() as u8 + 1);
+                    b.extend_from_slice(v.as_slice());
+                }
+                None => b.push(0),
+            }
+        }
+        b
+    }
+
+    /// The inverse of [`Slot::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut rest = b;
+        let mut field = || -> StdResult<Option<HexBinary>> {
+            let (&len, tail) = rest.split_first().ok_or_else(|| corrupt("slot"))?;
+            if len == 0 {
+                rest = tail;
+                return Ok(None);
+            }
+            let n = usize::from(len - 1);
+            if tail.len() < n {
+                return Err(corrupt("slot"));
+            }
+            let (v, tail) = tail.split_at(n);
+            rest = tail;
+            Ok(Some(HexBinary::from(v)))
+        };
+        let commitment = field()?;
+        let digest = field()?;
+        if !rest.is_empty() {
+            return Err(corrupt("slot"));
+        }
+        Ok(Slot { commitment, digest })
+    }
+}
+
+impl Config {
+    /// A binary record (addresses and the denom length-prefixed, then the
+    /// parameters): posting and settlement read it, and JSON would cost
+    /// several times more gas.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(512);
+        put_addr(&mut b, &self.admin);
+        put_addr(&mut b, &self.treasury);
+        match &self.denom {
+            Denom::Cw20(a) => {
+                b.push(0);
+                put_addr(&mut b, a);
+            }
+            Denom::Native(d) => {
+                b.push(1);
+                put_str(&mut b, d);
+            }
+        }
+        put_addr(&mut b, &self.registry);
+        put_addr(&mut b, &self.model_market);
+        let p = &self.params;
+        b.extend_from_slice(&p.protocol_fee_bps.to_be_bytes());
+        b.extend_from_slice(&p.min_commit_period.to_be_bytes());
+        b.extend_from_slice(&p.max_commit_period.to_be_bytes());
+        b.extend_from_slice(&p.reveal_period.to_be_bytes());
+        b.push(p.max_k);
+        b.extend_from_slice(&p.max_inline_input.to_be_bytes());
+        b.push(p.max_models);
+        b.extend_from_slice(&p.max_candidates.to_be_bytes());
+        b
+    }
+
+    /// The inverse of [`Config::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut r = Reader::new(b, "config");
+        let admin = r.addr()?;
+        let treasury = r.addr()?;
+        let denom = match r.u8()? {
+            0 => Denom::Cw20(r.addr()?),
+            1 => Denom::Native(r.str()?.to_string()),
+            _ => return Err(corrupt("config")),
+        };
+        let registry = r.addr()?;
+        let model_market = r.addr()?;
+        let params = MarketParams {
+            protocol_fee_bps: r.u16()?,
+            min_commit_period: r.u64()?,
+            max_commit_period: r.u64()?,
+            reveal_period: r.u64()?,
+            max_k: r.u8()?,
+            max_inline_input: r.u32()?,
+            max_models: r.u8()?,
+            max_candidates: r.u32()?,
+        };
+        r.finish()?;
+        Ok(Config {
+            admin,
+            treasury,
+            denom,
+            registry,
+            model_market,
+            params,
+        })
+    }
+}
+
+/// The configuration.
+pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
+    let b = storage
+        .get(CONFIG.as_slice())
+        .ok_or_else(|| StdError::generic_err("config not found"))?;
+    Config::decode(&b)
+}
+
+/// Stores the configuration.
+pub fn save_config(storage: &mut dyn Storage, config: &Config) {
+    storage.set(CONFIG.as_slice(), &config.encode());
+}
+
+impl TaskTerms {
+    /// A binary record: reward, buyer, the nodes, then the royalty shares
+    /// (addresses length-prefixed); written at posting, read at settlement.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(256);
+        b.extend_from_slice(&self.reward.u128().to_be_bytes());
+        put_addr(&mut b, &self.buyer);
+        b.push(self.nodes.len() as u8);
+        for n in &self.nodes {
+            put_addr(&mut b, n);
+        }
+        b.push(self.royalties.len() as u8);
+        for r in &self.royalties {
+            b.push(r.hash.len() as u8);
+            b.extend_from_slice(r.hash.as_slice());
+            put_addr(&mut b, &r.creator);
+            b.extend_from_slice(&r.amount.u128().to_be_bytes());
+        }
+        b
+    }
+
+    /// The inverse of [`TaskTerms::encode`].
+    pub fn decode(b: &[u8]) -> StdResult<Self> {
+        let mut r = Reader::new(b, "task terms");
+        let reward = r.uint128()?;
+        let buyer = r.addr()?;
+        let n = r.u8()?;
+        let nodes = (0..n).map(|_| r.addr()).collect::<StdResult<Vec<_>>>()?;
+        let n = r.u8()?;
+        let mut royalties = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let len = r.u8()?;
+            let hash = HexBinary::from(r.take(usize::from(len))?);
+            let creator = r.addr()?;
+            let amount = r.uint128()?;
+            royalties.push(RoyaltyShare {
+                hash,
+                creator,
+                amount,
+            });
+        }
+        r.finish()?;
+        Ok(TaskTerms {
+            buyer,
+            reward,
+            nodes,
+            royalties,
+        })
+    }
+}
+
+/// The terms of task `id`.
+pub fn load_terms(storage: &dyn Storage, id: u64) -> StdResult<TaskTerms> {
+    let b = storage
+        .get(&TERMS.key(id))
+        .ok_or_else(|| StdError::generic_err(format!("terms of task {id} not found")))?;
+    TaskTerms::decode(&b)
+}
+
+/// Stores the terms of task `id`.
+pub fn save_terms(storage: &mut dyn Storage, id: u64, terms: &TaskTerms) {
+    storage.set(&TERMS.key(id), &terms.encode());
+}
+
+/// The state of task `id`, if it exists.
+pub fn may_load_task(storage: &dyn Storage, id: u64) -> StdResult<Option<TaskState>> {
+    storage
+        .get(&TASKS.key(id))
+        .map(|b| TaskState::decode(&b))
+        .transpose()
+}
+
+/// The state of task `id`; an error if there is none.
+pub fn load_task(storage: &dyn Storage, id: u64) -> StdResult<TaskState> {
+    may_load_task(storage, id)?.ok_or_else(|| StdError::generic_err(format!("task {id} not found")))
+}
+
+/// Stores the state of task `id`.
+pub fn save_task(storage: &mut dyn Storage, id: u64, task: &TaskState) {
+    storage.set(&TASKS.key(id), &task.encode());
+}
+
+/// The slot of `node` in task `id`, if it is assigned.
+pub fn may_load_slot(storage: &dyn Storage, id: u64, node: &Addr) -> StdResult<Option<Slot>> {
+    storage
+        .get(&SLOTS.key((id, node)))
+        .map(|b| Slot::decode(&b))
+        .transpose()
+}
+
+/// The slot of `node` in task `id`; an error if it is not assigned.
+pub fn load_slot(storage: &dyn Storage, id: u64, node: &Addr) -> StdResult<Slot> {
+    may_load_slot(storage, id, node)?
+        .ok_or_else(|| StdError::generic_err(format!("slot of {node} in task {id} not found")))
+}
+
+/// Stores the slot of `node` in task `id`.
+pub fn save_slot(storage: &mut dyn Storage, id: u64, node: &Addr, slot: &Slot) {
+    storage.set(&SLOTS.key((id, node)), &slot.encode());
+}
+
+/// Configuration, as [`Config::encode`] bytes (not JSON): use
+/// [`load_config`] and [`save_config`].
 pub const CONFIG: Item<Config> = Item::new("config");
 /// The next task id.
 pub const NEXT_ID: Item<u64> = Item::new("next_id");
 /// A running hash of every assignment seed, mixed into the next seed.
 pub const ENTROPY: Item<HexBinary> = Item::new("entropy");
-/// Task state by id.
+/// Task state by id, as [`TaskState::encode`] bytes (not JSON): use
+/// [`load_task`], [`may_load_task`], [`save_task`]; iterate with `keys` only.
 pub const TASKS: Map<u64, TaskState> = Map::new("tasks");
-/// Task terms by id.
+/// Task terms by id, as [`TaskTerms::encode`] bytes (not JSON): use
+/// [`load_terms`] and [`save_terms`].
 pub const TERMS: Map<u64, TaskTerms> = Map::new("terms");
 /// Task body by id.
 pub const BODIES: Map<u64, TaskBody> = Map::new("bodies");
-/// Slots by (task, node).
+/// Slots by (task, node), as [`Slot::encode`] bytes (not JSON): use
+/// [`load_slot`], [`may_load_slot`], [`save_slot`].
 pub const SLOTS: Map<(u64, &Addr), Slot> = Map::new("slots");
 /// Index: (node, task) for every assignment.
 pub const ASSIGNED: Map<(&Addr, u64), ()> = Map::new("assigned");
@@ -103,3 +383,87 @@ pub const ASSIGNED: Map<(&Addr, u64), ()> = Map::new("assigned");
 pub const REWARDS: Map<&Addr, Uint128> = Map::new("rewards");
 /// Running totals.
 pub const TOTALS: Item<MarketTotals> = Item::new("totals");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_and_slot_records_round_trip() {
+        let mut t = TaskState {
+            k: 3,
+            commits: 2,
+            reveals: 1,
+            commit_deadline: Timestamp::from_nanos(1_700_000_000_000_000_001),
+            reveal_deadline: Timestamp::from_nanos(u64::MAX),
+            status: TaskStatus::Open,
+        };
+        for status in [
+            TaskStatus::Open,
+            TaskStatus::Settled {
+                digest: HexBinary::from([7u8; 32]),
+            },
+            TaskStatus::Disputed,
+            TaskStatus::Expired,
+        ] {
+            t.status = status;
+            assert_eq!(TaskState::decode(&t.encode()).unwrap(), t);
+        }
+        assert!(TaskState::decode(&[0; 19]).is_err());
+        let slots = [
+            Slot::default(),
+            Slot {
+                commitment: Some(HexBinary::from([1u8; 32])),
+                digest: None,
+            },
+            Slot {
+                commitment: Some(HexBinary::from([1u8; 32])),
+                digest: Some(HexBinary::from([2u8; 32])),
+            },
+        ];
+        for s in slots {
+            let b = s.encode();
+            assert_eq!(Slot::decode(&b).unwrap(), s);
+            assert!(Slot::decode(&b[..b.len() - 1]).is_err() || b.len() == 2);
+        }
+        assert!(Slot::decode(&[]).is_err());
+        for denom in [
+            Denom::Cw20(Addr::unchecked("token")),
+            Denom::Native("ucai".into()),
+        ] {
+            let c = Config {
+                admin: Addr::unchecked("admin"),
+                treasury: Addr::unchecked("treasury"),
+                denom,
+                registry: Addr::unchecked("registry"),
+                model_market: Addr::unchecked("models"),
+                params: MarketParams {
+                    protocol_fee_bps: 500,
+                    min_commit_period: 1,
+                    max_commit_period: u64::MAX,
+                    reveal_period: 3,
+                    max_k: 15,
+                    max_inline_input: 65536,
+                    max_models: 16,
+                    max_candidates: 100,
+                },
+            };
+            let b = c.encode();
+            assert_eq!(Config::decode(&b).unwrap(), c);
+            assert!(Config::decode(&b[..b.len() - 1]).is_err());
+        }
+        let terms = TaskTerms {
+            buyer: Addr::unchecked("buyer"),
+            reward: Uint128::new(u128::MAX),
+            nodes: vec![Addr::unchecked("a"), Addr::unchecked("node-b")],
+            royalties: vec![RoyaltyShare {
+                hash: HexBinary::from([9u8; 32]),
+                creator: Addr::unchecked("creator"),
+                amount: Uint128::new(2000),
+            }],
+        };
+        let b = terms.encode();
+        assert_eq!(TaskTerms::decode(&b).unwrap(), terms);
+        assert!(TaskTerms::decode(&b[..b.len() - 1]).is_err());
+    }
+}

@@ -234,6 +234,39 @@ impl Denom {
             .into(),
         })
     }
+
+    /// Pays `amount` to `contract` and calls it with `msg`, for a callee
+    /// that trusts the caller: a native payment rides on the call as funds;
+    /// a cw20 payment is a plain `Transfer` followed by the call (no `Send`
+    /// hook, whose base64 wrapping costs more than the transfer itself). Both
+    /// messages run in the same transaction, so the callee holds the tokens
+    /// when the call credits them.
+    pub fn pay_and_call<M: Serialize>(
+        &self,
+        contract: &Addr,
+        amount: Uint128,
+        msg: &M,
+    ) -> StdResult<Vec<CosmosMsg>> {
+        Ok(match self {
+            Denom::Cw20(_) => vec![
+                self.transfer(contract, amount)?,
+                WasmMsg::Execute {
+                    contract_addr: contract.to_string(),
+                    msg: to_json_binary(msg)?,
+                    funds: vec![],
+                }
+                .into(),
+            ],
+            Denom::Native(denom) => vec![
+                WasmMsg::Execute {
+                    contract_addr: contract.to_string(),
+                    msg: to_json_binary(msg)?,
+                    funds: vec![Coin::new(amount, denom.clone())],
+                }
+                .into(),
+            ],
+        })
+    }
 }
 
 /// Rejects native funds on a message that takes none.

@@ -11,10 +11,12 @@
 //!   outputs) as they travel in messages;
 //! - [`commit`]: the commitment a node posts before revealing its output;
 //! - [`receipt`]: the receipt a node signs for every result;
-//! - [`registry`], [`market`], [`models`]: the messages of each contract.
+//! - [`registry`], [`market`], [`models`]: the messages of each contract;
+//! - [`codec`]: the binary encoding of the records hot paths store.
 #![deny(missing_docs)]
 
 pub mod asset;
+pub mod codec;
 pub mod commit;
 pub mod hash;
 pub mod market;

@@ -3,8 +3,9 @@
 
 use crate::asset::PaymentDenom;
 use cosmwasm_schema::{QueryResponses, cw_serde};
-use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
+use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128, Uint256};
 use cw20::Cw20ReceiveMsg;
+use sha2::{Digest, Sha256};
 
 /// Reputation a node starts with.
 pub const INITIAL_REPUTATION: u32 = 500;
@@ -203,6 +204,23 @@ pub enum QueryMsg {
         /// Page size.
         limit: Option<u32>,
     },
+    /// Draws `k` distinct eligible nodes (as in `Eligible`, first `limit`
+    /// candidates), weighted by `stake × (reputation + 1)`, from `seed` (see
+    /// [`draw`]). The task market's assignment: only the chosen operators
+    /// travel back, not every candidate.
+    #[returns(SelectedResponse)]
+    SelectNodes {
+        /// The assignment seed (32 bytes).
+        seed: HexBinary,
+        /// How many nodes to draw.
+        k: u8,
+        /// What the task needs.
+        requirements: Requirements,
+        /// An operator to leave out (the buyer).
+        exclude: Option<String>,
+        /// Most candidates to consider.
+        limit: Option<u32>,
+    },
     /// Pending unbonding claims of an operator.
     #[returns(ClaimsResponse)]
     Claims {
@@ -279,6 +297,53 @@ pub struct EligibleResponse {
     pub nodes: Vec<EligibleNode>,
 }
 
+/// The nodes drawn by `SelectNodes`.
+#[cw_serde]
+pub struct SelectedResponse {
+    /// The chosen operators, in draw order; empty if fewer than `k`
+    /// candidates could be drawn.
+    pub nodes: Vec<Addr>,
+    /// How many eligible candidates were considered.
+    pub eligible: u32,
+}
+
+fn weight(n: &EligibleNode) -> Uint256 {
+    Uint256::from(n.stake) * Uint256::from(u64::from(n.reputation) + 1)
+}
+
+/// Draws `k` distinct nodes from `candidates`, weighted by
+/// `stake × (reputation + 1)`: draw i picks the node whose cumulative weight
+/// interval holds `SHA-256(seed || i) mod total` and removes it (sampling
+/// without replacement). Returns `None` if there are fewer than `k`
+/// candidates with a non-zero weight.
+pub fn draw(seed: &[u8], mut candidates: Vec<EligibleNode>, k: usize) -> Option<Vec<Addr>> {
+    candidates.retain(|n| !n.stake.is_zero());
+    if candidates.len() < k {
+        return None;
+    }
+    let mut weights: Vec<Uint256> = candidates.iter().map(weight).collect();
+    let mut total: Uint256 = weights.iter().copied().fold(Uint256::zero(), |a, b| a + b);
+    let mut chosen = Vec::with_capacity(k);
+    for i in 0..k {
+        let mut h = Sha256::new();
+        h.update(seed);
+        h.update((i as u32).to_be_bytes());
+        let r = Uint256::from_be_bytes(h.finalize().into()) % total;
+        let mut acc = Uint256::zero();
+        let mut pick = candidates.len() - 1;
+        for (j, w) in weights.iter().enumerate() {
+            acc += *w;
+            if r < acc {
+                pick = j;
+                break;
+            }
+        }
+        total -= weights.swap_remove(pick);
+        chosen.push(candidates.swap_remove(pick).operator);
+    }
+    Some(chosen)
+}
+
 /// One unbonding claim.
 #[cw_serde]
 pub struct Claim {
@@ -302,4 +367,60 @@ pub struct RegistryTotals {
     pub staked: Uint128,
     /// Sum of unbonding claims not yet withdrawn.
     pub unbonding: Uint128,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, stake: u128, reputation: u32) -> EligibleNode {
+        EligibleNode {
+            operator: Addr::unchecked(name),
+            stake: Uint128::new(stake),
+            reputation,
+        }
+    }
+
+    #[test]
+    fn draws_k_distinct_nodes_deterministically() {
+        let c = vec![
+            node("a", 100, 500),
+            node("b", 100, 500),
+            node("c", 100, 500),
+            node("d", 100, 500),
+        ];
+        let x = draw(&[1; 32], c.clone(), 3).unwrap();
+        assert_eq!(x.len(), 3);
+        let mut y = x.clone();
+        y.sort();
+        y.dedup();
+        assert_eq!(y.len(), 3);
+        assert_eq!(x, draw(&[1; 32], c.clone(), 3).unwrap());
+        assert!(draw(&[1; 32], c, 5).is_none());
+    }
+
+    #[test]
+    fn zero_stake_is_never_drawn() {
+        let c = vec![node("a", 0, 1000), node("b", 1, 0)];
+        assert_eq!(
+            draw(&[9; 32], c.clone(), 1).unwrap(),
+            vec![Addr::unchecked("b")]
+        );
+        assert!(draw(&[9; 32], c, 2).is_none());
+    }
+
+    #[test]
+    fn heavier_nodes_are_drawn_more_often() {
+        let c = vec![node("heavy", 10_000, 1000), node("light", 100, 100)];
+        let mut heavy = 0;
+        for s in 0..200u8 {
+            let mut seed = [0u8; 32];
+            seed[0] = s;
+            if draw(&seed, c.clone(), 1).unwrap()[0] == Addr::unchecked("heavy") {
+                heavy += 1;
+            }
+        }
+        // weight ratio is ~1000:1; allow slack for 200 draws.
+        assert!(heavy >= 190, "heavy drawn {heavy}/200");
+    }
 }
