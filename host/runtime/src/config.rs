@@ -55,6 +55,10 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Granularity of wall-clock deadlines.
     pub epoch_tick: Duration,
+    /// Bytes of each pooled linear memory kept resident (zeroed, not returned
+    /// to the OS) when a slot is reused: spares tensor-heavy plugins the page
+    /// faults of a fresh memory, at the cost of that much RSS per used slot.
+    pub keep_resident_bytes: usize,
     /// The inference backend behind `wasi:nn`; without one, plugins that
     /// import `wasi:nn` are refused at load time with the reason.
     pub nn: Option<clusterai_nn::NnHost>,
@@ -69,6 +73,7 @@ impl Default for RuntimeConfig {
             deterministic: false,
             limits: Limits::default(),
             epoch_tick: Duration::from_millis(1),
+            keep_resident_bytes: 16 << 20,
             nn: None,
         }
     }

@@ -161,7 +161,7 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .max_memory_size(config.max_memory_bytes as usize)
         // Memory beyond this is returned to the OS when a slot is reused,
         // instead of being kept resident.
-        .linear_memory_keep_resident(1 << 20)
+        .linear_memory_keep_resident(config.keep_resident_bytes)
         .table_keep_resident(1 << 16);
     let mut cfg = Config::new();
     cfg.wasm_component_model(true)
