@@ -79,7 +79,7 @@ mkdir -p "$ARTIFACTS"
 for c in "${CONTRACTS[@]}"; do
   crate="clusterai_${c//-/_}"
   "$WASM_OPT" -Os --enable-bulk-memory --llvm-memory-copy-fill-lowering --strip-debug \
-    "target/wasm32-unknown-unknown/contract/$crate.wasm" -o "$ARTIFACTS/$crate.wasm"
+    "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/contract/$crate.wasm" -o "$ARTIFACTS/$crate.wasm"
 done
 (cd "$ARTIFACTS" && sha256sum clusterai_*.wasm > checksums.txt && ls -l clusterai_*.wasm >&2)
 if $artifacts_only; then
