@@ -359,3 +359,37 @@ pub fn run(opts: &BenchOptions, path: Option<&dyn InferencePath>) -> anyhow::Res
     }
     Ok(report)
 }
+
+/// The `tensor` plugin's compact binary input (`CATN` version 1): a count,
+/// then per tensor its name, dtype code ([`catn_dtype`]), dimensions and
+/// little-endian bytes. Used by the plugin-path benchmarks and tests.
+pub fn encode_catn(tensors: &[(&str, u8, &[u32], &[u8])]) -> Vec<u8> {
+    let mut b = b"CATN\x01".to_vec();
+    b.extend((tensors.len() as u32).to_le_bytes());
+    for (name, dtype, dims, data) in tensors {
+        b.extend((name.len() as u16).to_le_bytes());
+        b.extend(name.as_bytes());
+        b.push(*dtype);
+        b.push(dims.len() as u8);
+        for d in *dims {
+            b.extend(d.to_le_bytes());
+        }
+        b.extend((data.len() as u64).to_le_bytes());
+        b.extend(*data);
+    }
+    b
+}
+
+/// The `CATN` code of an element type.
+pub fn catn_dtype(ty: TensorType) -> u8 {
+    use TensorType as T;
+    match ty {
+        T::Fp16 => 0,
+        T::Fp32 => 1,
+        T::Fp64 => 2,
+        T::Bf16 => 3,
+        T::U8 => 4,
+        T::I32 => 5,
+        T::I64 => 6,
+    }
+}

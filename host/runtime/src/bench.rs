@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use clusterai_types::bench::{BenchReport, BenchResult, percentile};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Store};
 
 use crate::bindings::PluginHost;
@@ -93,16 +93,8 @@ pub fn run(wasm: &[u8], options: RuntimeBenchOptions) -> anyhow::Result<BenchRep
 
 /// One task the way a first attempt would do it: everything from scratch.
 fn naive_task(engine: &Engine, wasm: &[u8], input: &TaskInput) -> anyhow::Result<()> {
-    let mut linker: Linker<HostState> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::bindings::clusterai::task::log::add_to_linker::<HostState, HasSelf<HostState>>(
-        &mut linker,
-        |s| s,
-    )?;
-    crate::bindings::clusterai::task::types::add_to_linker::<HostState, HasSelf<HostState>>(
-        &mut linker,
-        |s| s,
-    )?;
+    // The same capabilities as the runtime, but a new linker for every task.
+    let linker = crate::runtime::build_linker(engine, false)?;
     let component = Component::new(engine, wasm)?;
     let state = HostState::new(None, "naive".into(), [0; 32], 512 << 20, 64 << 10, 256);
     let mut store = Store::new(engine, state);
@@ -171,34 +163,6 @@ impl TensorPluginPath {
     }
 }
 
-/// The tensor plugin's compact binary input (`CATN` version 1): a count,
-/// then per tensor its name, dtype code, dimensions and little-endian bytes.
-fn encode_tensors(inputs: &[clusterai_nn::bench::BenchInput]) -> Vec<u8> {
-    use clusterai_nn::TensorType as T;
-    let mut out = b"CATN\x01".to_vec();
-    out.extend((inputs.len() as u32).to_le_bytes());
-    for i in inputs {
-        out.extend((i.name.len() as u16).to_le_bytes());
-        out.extend(i.name.as_bytes());
-        out.push(match i.ty {
-            T::Fp16 => 0,
-            T::Fp32 => 1,
-            T::Fp64 => 2,
-            T::Bf16 => 3,
-            T::U8 => 4,
-            T::I32 => 5,
-            T::I64 => 6,
-        });
-        out.push(i.dims.len() as u8);
-        for d in &i.dims {
-            out.extend(d.to_le_bytes());
-        }
-        out.extend((i.data.len() as u64).to_le_bytes());
-        out.extend(&i.data);
-    }
-    out
-}
-
 impl clusterai_nn::bench::InferencePath for TensorPluginPath {
     fn label(&self) -> &str {
         "plugin"
@@ -209,8 +173,16 @@ impl clusterai_nn::bench::InferencePath for TensorPluginPath {
         model: &clusterai_nn::bench::BenchModel,
         hash: clusterai_types::ContentHash,
     ) -> anyhow::Result<Box<dyn FnMut() -> anyhow::Result<()> + Send>> {
+        let tensors: Vec<(&str, u8, &[u32], &[u8])> = model
+            .inputs
+            .iter()
+            .map(|i| {
+                let code = clusterai_nn::bench::catn_dtype(i.ty);
+                (i.name.as_str(), code, i.dims.as_slice(), i.data.as_slice())
+            })
+            .collect();
         let input = TaskInput::new(
-            encode_tensors(&model.inputs),
+            clusterai_nn::bench::encode_catn(&tensors),
             "application/x-clusterai-tensors",
         )
         .param("model", hash.to_hex());

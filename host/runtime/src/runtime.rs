@@ -64,16 +64,7 @@ impl Runtime {
     /// Builds the engine and linker. Fails only on an impossible configuration.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&config))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        crate::bindings::clusterai::task::types::add_to_linker::<HostState, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )?;
-        if config.nn.is_some() {
-            clusterai_nn::add_to_linker(&mut linker, crate::host::nn_view)?;
-        }
+        let linker = build_linker(&engine, config.nn.is_some())?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompileCache::new(dir, &engine)?),
             None => None,
@@ -143,6 +134,22 @@ impl Runtime {
         // (single insert), so a poisoned lock is still usable.
         self.inner.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The host capabilities every plugin may import: WASI (locked down by
+/// `HostState`), the task world's log and types, and wasi:nn with a backend.
+pub(crate) fn build_linker(engine: &Engine, with_nn: bool) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    crate::bindings::clusterai::task::types::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    if with_nn {
+        clusterai_nn::add_to_linker(&mut linker, crate::host::nn_view)?;
+    }
+    Ok(linker)
 }
 
 fn engine_config(config: &RuntimeConfig) -> Config {

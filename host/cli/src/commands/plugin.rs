@@ -356,33 +356,20 @@ pub(crate) fn repo_path(relative: &str) -> Option<PathBuf> {
 }
 
 /// Finds a built example plugin: `$CLUSTERAI_PLUGIN_DIR`, then the plugins
-/// workspace's output next to the working directory or the executable.
+/// workspace's output under the repository (see [`repo_path`]).
 pub(crate) fn example_plugin(name: &str) -> anyhow::Result<Vec<u8>> {
     let file = format!("{name}.wasm");
-    let built = Path::new("plugins/target/wasm32-wasip2/release");
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("CLUSTERAI_PLUGIN_DIR") {
-        candidates.push(PathBuf::from(dir).join(&file));
+    let path = match std::env::var_os("CLUSTERAI_PLUGIN_DIR") {
+        Some(dir) => Some(PathBuf::from(dir).join(&file)),
+        None => repo_path(&format!("plugins/target/wasm32-wasip2/release/{file}")),
+    };
+    match path {
+        Some(p) => std::fs::read(&p)
+            .with_context(|| format!("cannot read the example plugin {}", p.display())),
+        None => anyhow::bail!(
+            "cannot find the example plugin {file} under plugins/target/wasm32-wasip2/release \
+             (from the working directory or the executable's repository); build the plugins with \
+             `scripts/build-plugins.sh` or set CLUSTERAI_PLUGIN_DIR"
+        ),
     }
-    candidates.push(built.join(&file));
-    if let Ok(exe) = std::env::current_exe() {
-        // target/<profile>/clusterai -> repository root
-        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            candidates.push(root.join(built).join(&file));
-        }
-    }
-    for path in &candidates {
-        if let Ok(bytes) = std::fs::read(path) {
-            return Ok(bytes);
-        }
-    }
-    anyhow::bail!(
-        "cannot find the example plugin {file} (looked in {}); build the plugins with \
-         `scripts/build-plugins.sh` or set CLUSTERAI_PLUGIN_DIR",
-        candidates
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }

@@ -180,22 +180,7 @@ impl Harness {
 }
 
 /// The compact binary tensor form of the tensor plugin (one tensor).
-pub fn binary_tensors(tensors: &[(&str, u8, &[u32], &[u8])]) -> Vec<u8> {
-    let mut b = b"CATN\x01".to_vec();
-    b.extend((tensors.len() as u32).to_le_bytes());
-    for (name, dtype, dims, data) in tensors {
-        b.extend((name.len() as u16).to_le_bytes());
-        b.extend(name.as_bytes());
-        b.push(*dtype);
-        b.push(dims.len() as u8);
-        for d in *dims {
-            b.extend(d.to_le_bytes());
-        }
-        b.extend((data.len() as u64).to_le_bytes());
-        b.extend(*data);
-    }
-    b
-}
+pub use clusterai_nn::bench::{catn_dtype as dtype_code, encode_catn as binary_tensors};
 
 /// Parses the binary form: (name, dtype code, dims, bytes).
 pub fn parse_binary(b: &[u8]) -> Vec<(String, u8, Vec<u32>, Vec<u8>)> {
@@ -220,20 +205,6 @@ pub fn parse_binary(b: &[u8]) -> Vec<(String, u8, Vec<u32>, Vec<u8>)> {
         i += len;
     }
     out
-}
-
-/// The tensor-plugin code of a wasi-nn type (see plugins/examples/tensor).
-pub fn dtype_code(ty: clusterai_nn::TensorType) -> u8 {
-    use clusterai_nn::TensorType as T;
-    match ty {
-        T::Fp16 => 0,
-        T::Fp32 => 1,
-        T::Fp64 => 2,
-        T::Bf16 => 3,
-        T::U8 => 4,
-        T::I32 => 5,
-        T::I64 => 6,
-    }
 }
 
 /// The full plugin path for the `nn` bench: each inference is a task of the
