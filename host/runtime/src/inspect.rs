@@ -73,8 +73,9 @@ pub struct Inspection {
 
 /// Inspects `wasm` without running a task: its kind, imports, exports, and whether it would link.
 pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
+    let hash = clusterai_types::ContentHash::of(wasm);
     let mut out = Inspection {
-        hash: blake3::hash(wasm).to_hex().to_string(),
+        hash: hash.to_hex(),
         size: wasm.len(),
         kind: "not-wasm",
         imports: Vec::new(),
@@ -92,10 +93,11 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
         return out;
     }
     out.kind = "component";
-    let component = match wasmtime::component::Component::new(runtime.engine(), wasm) {
-        Ok(c) => c,
+    // Through the compile cache: the load below then reuses the artifact.
+    let component = match runtime.compile(&hash, wasm) {
+        Ok((c, _)) => c,
         Err(e) => {
-            out.error = Some(invalid_from(e).to_string());
+            out.error = Some(e.to_string());
             return out;
         }
     };

@@ -108,16 +108,25 @@ impl Runtime {
         }
         check_header(wasm)?;
         let started = Instant::now();
-        let (component, outcome) = match &self.inner.cache {
-            Some(cache) => cache.load_or_compile(&self.inner.engine, &hash, wasm),
-            None => wasmtime::component::Component::new(&self.inner.engine, wasm)
-                .map(|c| (c, CacheOutcome::Miss)),
-        }
-        .map_err(crate::inspect::invalid_from)?;
+        let (component, outcome) = self.compile(&hash, wasm)?;
         let compile_time = started.elapsed();
         let plugin = Plugin::link(self.clone(), hash, component, outcome, compile_time)?;
         self.lock_loaded().insert(hash, plugin.clone());
         Ok(plugin)
+    }
+
+    /// Compiles `wasm` (hash `hash`), through the disk cache when there is one.
+    pub(crate) fn compile(
+        &self,
+        hash: &ContentHash,
+        wasm: &[u8],
+    ) -> Result<(wasmtime::component::Component, CacheOutcome), LoadError> {
+        match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(&self.inner.engine, hash, wasm),
+            None => wasmtime::component::Component::new(&self.inner.engine, wasm)
+                .map(|c| (c, CacheOutcome::Miss)),
+        }
+        .map_err(crate::inspect::invalid_from)
     }
 
     /// Reads and loads a plugin file.
