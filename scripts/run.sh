@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 echo "==> building clusterai (release)"
 cargo build --release -p clusterai-cli
-clusterai=target/release/clusterai
+clusterai="${CARGO_TARGET_DIR:-target}/release/clusterai"
 plugins=plugins/target/wasm32-wasip2/release
 
 echo
