@@ -12,6 +12,7 @@
 //! let scores = outputs.get("scores")?.to_f32()?;
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::TaskError;
@@ -128,17 +129,25 @@ impl TensorType {
     }
 }
 
-/// A tensor to send to the host: dimensions, element type and little-endian bytes.
+/// A tensor to send to the host: dimensions, element type and little-endian
+/// bytes, owned or borrowed (a borrowed tensor is handed to the host without
+/// a copy in the guest, e.g. straight out of the task's input).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
+pub struct Tensor<'a> {
     dims: Vec<u32>,
     ty: TensorType,
-    data: Vec<u8>,
+    data: Cow<'a, [u8]>,
 }
 
-impl Tensor {
-    /// A tensor from raw little-endian bytes; the length must match the shape.
-    pub fn from_bytes(dims: &[u32], ty: TensorType, data: Vec<u8>) -> Result<Self, NnError> {
+impl<'a> Tensor<'a> {
+    /// A tensor from raw little-endian bytes (a `Vec<u8>` or a `&[u8]`); the
+    /// length must match the shape.
+    pub fn from_bytes(
+        dims: &[u32],
+        ty: TensorType,
+        data: impl Into<Cow<'a, [u8]>>,
+    ) -> Result<Self, NnError> {
+        let data = data.into();
         let elements: u64 = dims.iter().map(|&d| u64::from(d)).product();
         if elements * ty.size() as u64 != data.len() as u64 {
             return Err(NnError::local(format!(
@@ -156,29 +165,17 @@ impl Tensor {
 
     /// An `f32` tensor.
     pub fn from_f32(dims: &[u32], values: &[f32]) -> Result<Self, NnError> {
-        Self::from_bytes(
-            dims,
-            TensorType::F32,
-            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        )
+        Self::from_bytes(dims, TensorType::F32, le_bytes(values, |v| v.to_le_bytes()))
     }
 
     /// An `i64` tensor.
     pub fn from_i64(dims: &[u32], values: &[i64]) -> Result<Self, NnError> {
-        Self::from_bytes(
-            dims,
-            TensorType::I64,
-            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        )
+        Self::from_bytes(dims, TensorType::I64, le_bytes(values, |v| v.to_le_bytes()))
     }
 
     /// An `i32` tensor.
     pub fn from_i32(dims: &[u32], values: &[i32]) -> Result<Self, NnError> {
-        Self::from_bytes(
-            dims,
-            TensorType::I32,
-            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        )
+        Self::from_bytes(dims, TensorType::I32, le_bytes(values, |v| v.to_le_bytes()))
     }
 
     /// A `u8` tensor.
@@ -196,7 +193,7 @@ impl Tensor {
         self.ty
     }
 
-    fn into_wit(self) -> tensor::Tensor {
+    fn to_wit(&self) -> tensor::Tensor {
         tensor::Tensor::new(&self.dims, self.ty.to_wit(), &self.data)
     }
 }
@@ -232,10 +229,12 @@ pub struct Session {
 
 impl Session {
     /// Runs the model once on `inputs` (name, tensor).
-    pub fn compute(&self, inputs: Vec<(String, Tensor)>) -> Result<Outputs, NnError> {
+    pub fn compute(&self, inputs: Vec<(String, Tensor<'_>)>) -> Result<Outputs, NnError> {
+        // Each tensor's bytes are copied once, by the host, as the resource is
+        // made; the guest-side tensor can go as soon as that is done.
         let inputs: Vec<inference::NamedTensor> = inputs
             .into_iter()
-            .map(|(name, t)| (name, t.into_wit()))
+            .map(|(name, t)| (name, t.to_wit()))
             .collect();
         Ok(Outputs {
             tensors: self.ctx.compute(inputs)?,
@@ -321,5 +320,47 @@ impl OutputTensor<'_> {
                 "output holds {actual:?}, not {ty:?}"
             )))
         }
+    }
+}
+
+/// Little-endian bytes of `values`, in one allocation (wasm32 is little-endian;
+/// extending a slice per value compiles to plain stores, where
+/// `flat_map(to_le_bytes)` goes byte by byte).
+fn le_bytes<T: Copy, const N: usize>(values: &[T], to_le: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * N);
+    for &v in values {
+        out.extend_from_slice(&to_le(v));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_constructors_write_little_endian_bytes() {
+        let t = Tensor::from_f32(&[2], &[1.5, -2.0]).unwrap();
+        assert_eq!(t.data.as_ref(), [0, 0, 0xc0, 0x3f, 0, 0, 0, 0xc0]);
+        let t = Tensor::from_i64(&[1], &[-2]).unwrap();
+        assert_eq!(t.data.as_ref(), (-2i64).to_le_bytes());
+        let t = Tensor::from_i32(&[2], &[1, 256]).unwrap();
+        assert_eq!(t.data.as_ref(), [1, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn borrowed_bytes_are_not_copied() {
+        let bytes = vec![0u8; 16];
+        let t = Tensor::from_bytes(&[2, 2], TensorType::F32, bytes.as_slice()).unwrap();
+        assert!(matches!(t.data, Cow::Borrowed(b) if b.as_ptr() == bytes.as_ptr()));
+    }
+
+    #[test]
+    fn a_length_that_does_not_match_the_shape_is_refused() {
+        let e = Tensor::from_bytes(&[2, 3], TensorType::F32, vec![0u8; 20]).unwrap_err();
+        assert_eq!(e.code, "invalid-argument");
+        assert!(e.message.contains("needs 24 bytes, got 20"), "{e}");
+        let e = Tensor::from_bytes(&[2], TensorType::I64, &[0u8; 8][..]).unwrap_err();
+        assert!(e.message.contains("needs 16 bytes, got 8"), "{e}");
     }
 }

@@ -20,6 +20,8 @@
 //! dtype: 0 f16, 1 f32, 2 f64, 3 bf16, 4 u8, 5 i32, 6 i64
 //! ```
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// The binary form's content type.
@@ -96,9 +98,10 @@ impl DType {
     }
 }
 
-/// A named tensor: little-endian, row-major bytes.
+/// A named tensor: little-endian, row-major bytes, borrowed from the input
+/// where the binary form is decoded (no copy in the guest) or owned.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NamedTensor {
+pub struct NamedTensor<'a> {
     /// The input or output name.
     pub name: String,
     /// The element type.
@@ -106,7 +109,7 @@ pub struct NamedTensor {
     /// The dimensions.
     pub shape: Vec<u32>,
     /// The bytes.
-    pub data: Vec<u8>,
+    pub data: Cow<'a, [u8]>,
 }
 
 fn byte_len(shape: &[u32], dtype: DType) -> Option<usize> {
@@ -116,7 +119,7 @@ fn byte_len(shape: &[u32], dtype: DType) -> Option<usize> {
 }
 
 /// Parses the JSON form (`{"inputs": {...}}`).
-pub fn decode_json(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
+pub fn decode_json(bytes: &[u8]) -> Result<Vec<NamedTensor<'static>>, String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("input is not JSON: {e}"))?;
     let inputs = v
         .get("inputs")
@@ -164,7 +167,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
             name: name.clone(),
             dtype,
             shape,
-            data,
+            data: data.into(),
         });
     }
     Ok(out)
@@ -206,7 +209,7 @@ fn float_value(x: f64) -> Value {
     }
 }
 
-fn decode_values(t: &NamedTensor) -> Vec<Value> {
+fn decode_values(t: &NamedTensor<'_>) -> Vec<Value> {
     let c = t.data.chunks_exact(t.dtype.size());
     match t.dtype {
         DType::F32 => c
@@ -240,7 +243,7 @@ fn decode_values(t: &NamedTensor) -> Vec<Value> {
 }
 
 /// Writes the JSON form (`{"outputs": {...}}`), tensors in the given order.
-pub fn encode_json(tensors: &[NamedTensor]) -> Vec<u8> {
+pub fn encode_json(tensors: &[NamedTensor<'_>]) -> Vec<u8> {
     let mut outputs = Map::new();
     for t in tensors {
         let mut o = Map::new();
@@ -289,7 +292,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Parses the binary form.
-pub fn decode_binary(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
+pub fn decode_binary(bytes: &[u8]) -> Result<Vec<NamedTensor<'_>>, String> {
     let mut r = Reader { b: bytes };
     if r.take(4, "magic")? != MAGIC {
         return Err("binary tensors: does not start with \"CATN\"".into());
@@ -332,7 +335,7 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
                 dtype.name()
             ));
         }
-        let data = r.take(want, "tensor data")?.to_vec();
+        let data = Cow::Borrowed(r.take(want, "tensor data")?);
         out.push(NamedTensor {
             name,
             dtype,
@@ -350,7 +353,7 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
 }
 
 /// Writes the binary form.
-pub fn encode_binary(tensors: &[NamedTensor]) -> Vec<u8> {
+pub fn encode_binary(tensors: &[NamedTensor<'_>]) -> Vec<u8> {
     let size = 9 + tensors
         .iter()
         .map(|t| 2 + t.name.len() + 2 + 4 * t.shape.len() + 8 + t.data.len())
@@ -450,7 +453,7 @@ pub fn bf16_to_f32(h: u16) -> f32 {
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<NamedTensor> {
+    fn sample() -> Vec<NamedTensor<'static>> {
         vec![
             NamedTensor {
                 name: "x".into(),
@@ -459,7 +462,8 @@ mod tests {
                 data: [1.5f32, -2.0]
                     .iter()
                     .flat_map(|v| v.to_le_bytes())
-                    .collect(),
+                    .collect::<Vec<u8>>()
+                    .into(),
             },
             NamedTensor {
                 name: "ids".into(),
@@ -468,7 +472,8 @@ mod tests {
                 data: [i64::MAX, -1, 0]
                     .iter()
                     .flat_map(|v| v.to_le_bytes())
-                    .collect(),
+                    .collect::<Vec<u8>>()
+                    .into(),
             },
         ]
     }
@@ -498,7 +503,7 @@ mod tests {
             name: "y".into(),
             dtype: DType::F32,
             shape: vec![65536, 65536],
-            data: vec![],
+            data: Cow::Borrowed(&[]),
         }]);
         assert!(
             decode_binary(&lie)
@@ -509,7 +514,7 @@ mod tests {
             name: "z".into(),
             dtype: DType::F32,
             shape: vec![u32::MAX, u32::MAX, u32::MAX],
-            data: vec![],
+            data: Cow::Borrowed(&[]),
         }]);
         assert!(decode_binary(&overflow).unwrap_err().contains("too large"));
     }

@@ -102,7 +102,7 @@ impl Plugin for TensorPlugin {
             result.push(NamedTensor {
                 dtype: from_sdk(t.ty()),
                 shape: t.dims(),
-                data: t.bytes(),
+                data: t.bytes().into(),
                 name,
             });
         }
