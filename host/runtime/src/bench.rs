@@ -14,7 +14,6 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Store};
 
 use crate::bindings::PluginHost;
-use crate::bindings::clusterai::task::types as wit;
 use crate::cache::CompileCache;
 use crate::host::HostState;
 use crate::{Runtime, RuntimeConfig, TaskInput};
@@ -99,14 +98,9 @@ fn naive_task(engine: &Engine, wasm: &[u8], input: &TaskInput) -> anyhow::Result
     let state = HostState::new(None, "naive".into(), [0; 32], 512 << 20, 64 << 10, 256);
     let mut store = Store::new(engine, state);
     let instance = PluginHost::instantiate(&mut store, &component, &linker)?;
-    let wit_input = wit::TaskInput {
-        data: input.data.clone(),
-        content_type: input.content_type.clone(),
-        params: input.params.clone(),
-    };
     instance
         .clusterai_task_plugin()
-        .call_run(&mut store, &wit_input)?
+        .call_run(&mut store, input.as_wit())?
         .map_err(|e| anyhow::anyhow!("naive run failed: {e:?}"))?;
     Ok(())
 }

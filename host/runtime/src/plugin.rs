@@ -1,7 +1,7 @@
 //! A loaded plugin and the running of one task.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clusterai_types::ContentHash;
@@ -45,24 +45,28 @@ pub struct ModelRequirement {
     pub format: String,
 }
 
-/// One task's input.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One task's input: bytes, their content type and named parameters.
+///
+/// Held in the form the plugin's `run` export takes, so a task hands the bytes
+/// to the guest without a copy on the host; the BLAKE3 digest that seeds the
+/// task's randomness is computed once per input (a node has it already: it is
+/// the input's content address), not once per run.
+#[derive(Debug, Clone)]
 pub struct TaskInput {
-    /// The bytes.
-    pub data: Vec<u8>,
-    /// Their content type; may be empty.
-    pub content_type: String,
-    /// Named parameters.
-    pub params: Vec<(String, String)>,
+    wit: wit::TaskInput,
+    seed: OnceLock<[u8; 32]>,
 }
 
 impl TaskInput {
     /// Bytes of a content type.
     pub fn new(data: Vec<u8>, content_type: impl Into<String>) -> Self {
         Self {
-            data,
-            content_type: content_type.into(),
-            params: Vec::new(),
+            wit: wit::TaskInput {
+                data,
+                content_type: content_type.into(),
+                params: Vec::new(),
+            },
+            seed: OnceLock::new(),
         }
     }
 
@@ -73,23 +77,69 @@ impl TaskInput {
 
     /// Adds a parameter.
     pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.push((key.into(), value.into()));
+        self.wit.params.push((key.into(), value.into()));
+        self.seed = OnceLock::new();
         self
+    }
+
+    /// Adds parameters, in order.
+    pub fn params(mut self, params: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.wit.params.extend(params);
+        self.seed = OnceLock::new();
+        self
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.wit.data
+    }
+
+    /// Their content type; may be empty.
+    pub fn content_type(&self) -> &str {
+        &self.wit.content_type
+    }
+
+    /// The named parameters, in order.
+    pub fn param_list(&self) -> &[(String, String)] {
+        &self.wit.params
+    }
+
+    /// The form the plugin's `run` export takes.
+    pub(crate) fn as_wit(&self) -> &wit::TaskInput {
+        &self.wit
     }
 
     /// Seed for the task's randomness: the same input always sees the same "random" bytes.
     fn seed(&self) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_derive_key("clusterai task random seed v1");
-        h.update(&(self.data.len() as u64).to_le_bytes());
-        h.update(&self.data);
-        h.update(self.content_type.as_bytes());
-        for (k, v) in &self.params {
-            h.update(&(k.len() as u64).to_le_bytes());
-            h.update(k.as_bytes());
-            h.update(&(v.len() as u64).to_le_bytes());
-            h.update(v.as_bytes());
-        }
-        *h.finalize().as_bytes()
+        *self.seed.get_or_init(|| {
+            let mut h = blake3::Hasher::new_derive_key("clusterai task random seed v1");
+            h.update(&(self.wit.data.len() as u64).to_le_bytes());
+            h.update(&self.wit.data);
+            h.update(self.wit.content_type.as_bytes());
+            for (k, v) in &self.wit.params {
+                h.update(&(k.len() as u64).to_le_bytes());
+                h.update(k.as_bytes());
+                h.update(&(v.len() as u64).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+            *h.finalize().as_bytes()
+        })
+    }
+}
+
+impl PartialEq for TaskInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.wit.data == other.wit.data
+            && self.wit.content_type == other.wit.content_type
+            && self.wit.params == other.wit.params
+    }
+}
+
+impl Eq for TaskInput {}
+
+impl Default for TaskInput {
+    fn default() -> Self {
+        Self::new(Vec::new(), "")
     }
 }
 
@@ -267,20 +317,17 @@ impl Plugin {
     /// Blocks while all task slots are busy.
     pub fn run(&self, input: &TaskInput, limits: Option<&Limits>) -> Result<TaskResult, RunError> {
         let limits = limits.unwrap_or(&self.inner.default_limits);
-        if input.data.len() > limits.max_input_bytes {
+        if input.data().len() > limits.max_input_bytes {
             return Err(RunError::InputTooLarge {
-                size: input.data.len(),
+                size: input.data().len(),
                 limit: limits.max_input_bytes,
             });
         }
         self.check_models()?;
-        let wit_input = wit::TaskInput {
-            data: input.data.clone(),
-            content_type: input.content_type.clone(),
-            params: input.params.clone(),
-        };
         let (result, state, usage) = self.with_instance(input, limits, |store, instance| {
-            instance.clusterai_task_plugin().call_run(store, &wit_input)
+            instance
+                .clusterai_task_plugin()
+                .call_run(store, input.as_wit())
         })?;
         let output = result.map_err(plugin_error)?;
         if output.data.len() > limits.max_output_bytes {

@@ -171,6 +171,13 @@ fn escape_attempts_are_all_denied() {
     };
     assert_eq!(random(&again.output.data), random(text.as_bytes()));
     assert_ne!(random(&other.output.data), random(text.as_bytes()));
+    // The seed covers the parameters too, also when one is added to an input
+    // that has run before (the digest is computed once per input, then kept).
+    let input = TaskInput::text("x");
+    let first = plugin.run(&input, None).unwrap();
+    let with_param = plugin.run(&input.clone().param("k", "v"), None).unwrap();
+    assert_eq!(random(&first.output.data), random(text.as_bytes()));
+    assert_ne!(random(&with_param.output.data), random(text.as_bytes()));
 }
 
 #[test]

@@ -151,8 +151,7 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         .content_type
         .clone()
         .unwrap_or_else(|| guess_content_type(name, &data).to_string());
-    let mut input = TaskInput::new(data, content_type);
-    input.params = args.params.clone();
+    let input = TaskInput::new(data, content_type).params(args.params.iter().cloned());
 
     let defaults = Limits::default();
     let limits = Limits {
