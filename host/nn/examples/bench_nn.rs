@@ -1,4 +1,4 @@
-//! `clusterai bench nn` until the CLI wires it: the plugin path (the tensor
+//! `clusterai bench nn` through the nn test harness: the plugin path (the tensor
 //! plugin in a fresh instance per inference, through wasi:nn) against native
 //! `ort` on the same session settings and inputs.
 //!
