@@ -34,5 +34,5 @@ echo
 echo "==> tensor: any model the node holds, named tensors in and out"
 mlp=$("$clusterai" model add host/nn/tests/data/mlp.onnx --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["hash"])')
 echo '{"inputs":{"x":{"dtype":"f32","shape":[1,4],"data":[1,2,3,4]}}}' \
-  | "$clusterai" plugin run "$plugins/tensor.wasm" --input - --content-type application/json --model "$mlp" --param "model=$mlp"
+  | "$clusterai" plugin run "$plugins/tensor.wasm" --input - --content-type application/json --param "model=$mlp"
 echo

@@ -133,6 +133,43 @@ fn model_add_then_ls_and_run_by_file() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"outputs\""));
 
+    // A model chosen by a parameter is found in the store by its hash alone.
+    let by_param = run(&[
+        "plugin",
+        "run",
+        programs::TENSOR,
+        "--input",
+        input.path().to_str().unwrap(),
+        "--content-type",
+        "application/json",
+        "--param",
+        &format!("model={hash}"),
+    ]);
+    assert_eq!(
+        by_param.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&by_param.stderr)
+    );
+    assert_eq!(by_param.stdout, out.stdout);
+
+    // A hash the store lacks is a task failure that names it.
+    let missing = "ab".repeat(32);
+    let out = run(&[
+        "plugin",
+        "run",
+        programs::TENSOR,
+        "--input",
+        input.path().to_str().unwrap(),
+        "--content-type",
+        "application/json",
+        "--param",
+        &format!("model={missing}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&missing) && err.contains("not held"), "{err}");
+
     // A corrupt model file is refused by name.
     let bad = data.path().join("bad.onnx");
     std::fs::write(&bad, b"not an onnx model").unwrap();

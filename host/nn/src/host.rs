@@ -147,6 +147,34 @@ impl NnHost {
         Ok(added)
     }
 
+    /// The model `hash`: from the table, else opened from the settings'
+    /// `model_dir` when that holds `<hash>.onnx` (verified against the hash,
+    /// then kept). `None` when neither has it; an error when the file is
+    /// there but cannot be opened.
+    pub fn open_model(&self, hash: &ContentHash) -> Result<Option<ModelInfo>, NnError> {
+        Ok(self.open_from_model_dir(*hash)?.map(|m| m.info.clone()))
+    }
+
+    fn open_from_model_dir(&self, hash: ContentHash) -> Result<Option<Arc<Model>>, NnError> {
+        if let Some(model) = self.read_models().get(&hash).cloned() {
+            return Ok(Some(model));
+        }
+        let Some(dir) = &self.inner.settings.model_dir else {
+            return Ok(None);
+        };
+        let path = crate::store::ModelStore::at(dir.clone()).path_of(&hash);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        self.add_model_file_as(hash, &path).map_err(|e| {
+            NnError::new(
+                ErrorCode::NotFound,
+                format!("model {hash} in {} cannot be opened: {e}", path.display()),
+            )
+        })?;
+        Ok(self.read_models().get(&hash).cloned())
+    }
+
     fn insert(&self, hash: ContentHash, bytes: &[u8], source: Source) -> Result<(), SetupError> {
         if self.read_models().contains_key(&hash) {
             return Ok(());
@@ -270,7 +298,7 @@ impl NnTaskCtx {
                 format!("model name {name:?} is not a content hash: {e}"),
             )
         })?;
-        let model = self.host.read_models().get(&hash).cloned().ok_or_else(|| {
+        let model = self.host.open_from_model_dir(hash)?.ok_or_else(|| {
             NnError::new(
                 ErrorCode::NotFound,
                 format!("model {hash} is not held by this node"),

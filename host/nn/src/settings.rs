@@ -41,6 +41,7 @@ pub enum CudaFallback {
 /// | `allow_raw_load` | false: guests open models by hash only |
 /// | `max_raw_model_bytes` | 16 MiB |
 /// | `max_model_file_bytes` | 2 GiB |
+/// | `model_dir` | none: only models added to the host are opened |
 #[derive(Debug, Clone)]
 pub struct NnSettings {
     /// The ONNX Runtime shared library; `None` finds it with [`crate::ortlib::library_path`].
@@ -67,6 +68,11 @@ pub struct NnSettings {
     pub max_raw_model_bytes: usize,
     /// The largest model file the host opens.
     pub max_model_file_bytes: u64,
+    /// A directory in the [`crate::store::ModelStore`] layout
+    /// (`<blake3>.onnx`): a model a guest opens by hash that the host does
+    /// not hold yet is opened from here on first use, verified against its
+    /// hash, and kept.
+    pub model_dir: Option<PathBuf>,
 }
 
 impl Default for NnSettings {
@@ -83,6 +89,7 @@ impl Default for NnSettings {
             max_task_tensor_bytes: 256 << 20,
             allow_raw_load: false,
             max_raw_model_bytes: 16 << 20,
+            model_dir: None,
             max_model_file_bytes: 2 << 30,
         }
     }

@@ -490,6 +490,51 @@ fn model_files_are_verified() {
 }
 
 #[test]
+fn models_are_opened_from_the_model_dir_on_first_use() {
+    if !ort_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = clusterai_nn::store::ModelStore::at(dir.path().to_path_buf());
+    let (hash, _) = store
+        .add_bytes(&std::fs::read(data("mlp.onnx")).unwrap())
+        .unwrap();
+    let x = || Tensor::from_f32(vec![1, 4], &[1.0, 2.0, 3.0, 4.0]);
+
+    // Without a model dir the host holds nothing.
+    expect_err(
+        run(&host(), hash, vec![("x", x())]),
+        ErrorCode::NotFound,
+        "not held",
+    );
+
+    let h = host_with(|s| s.model_dir = Some(store.dir().to_path_buf()));
+    assert!(h.model_info(&hash).is_none());
+    let out = run(&h, hash, vec![("x", x())]).unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(h.model_info(&hash).is_some(), "opened once, then kept");
+    assert_eq!(h.open_model(&hash).unwrap().unwrap().hash, hash);
+    let absent = ContentHash::of(b"no such model");
+    assert!(h.open_model(&absent).unwrap().is_none());
+    expect_err(
+        run(&h, absent, vec![("x", x())]),
+        ErrorCode::NotFound,
+        "not held",
+    );
+
+    // A file whose bytes do not match its name is refused and not kept.
+    let other = ContentHash::of(b"tampered model");
+    std::fs::write(store.path_of(&other), b"tampered").unwrap();
+    let e = expect_err(
+        run(&h, other, vec![("x", x())]),
+        ErrorCode::NotFound,
+        "cannot be opened",
+    );
+    assert!(e.message.contains(&other.to_hex()), "{e}");
+    assert!(h.model_info(&other).is_none());
+}
+
+#[test]
 fn cuda_request_errors_or_falls_back_as_configured() {
     if !ort_ready() {
         return;

@@ -361,20 +361,25 @@ impl Plugin {
         let Some(nn) = &self.inner.nn else {
             return Ok(());
         };
-        match self
-            .inner
-            .info
-            .models
-            .iter()
-            .find(|m| nn.model_info(&m.hash).is_none())
-        {
-            None => Ok(()),
-            Some(m) => Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
-                "model {:?} ({}) is not on this node: add it with `clusterai model add` \
-                 or fetch it with `clusterai blob get`",
-                m.name, m.hash
-            )))),
+        for m in &self.inner.info.models {
+            match nn.open_model(&m.hash) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
+                        "model {:?} ({}) is not on this node: add it with `clusterai model add` \
+                         or fetch it with `clusterai blob get`",
+                        m.name, m.hash
+                    ))));
+                }
+                Err(e) => {
+                    return Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
+                        "model {:?} ({}): {}",
+                        m.name, m.hash, e.message
+                    ))));
+                }
+            }
         }
+        Ok(())
     }
 
     /// Instantiates the plugin in a fresh store under `limits`, calls `f`, and

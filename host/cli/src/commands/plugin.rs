@@ -48,8 +48,8 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     deterministic: bool,
     /// A model for the plugin: a content hash in the local model store or an
-    /// .onnx file (repeatable). Models the plugin declares are found in the
-    /// store by hash without this.
+    /// .onnx file (repeatable). Models the plugin opens by hash (declared, or
+    /// named by a parameter) are found in the store without this.
     #[arg(long = "model", value_name = "HASH|FILE")]
     models: Vec<String>,
     /// Do not use the on-disk compile cache.
@@ -98,27 +98,22 @@ fn nn_for(wasm: &[u8]) -> anyhow::Result<Option<NnHost>> {
     if !wasm.windows(8).any(|w| w == b"wasi:nn/") {
         return Ok(None);
     }
-    let host = NnHost::new(NnSettings::default())
+    // Models a plugin opens by hash (declared, or chosen by a parameter as
+    // the `tensor` plugin does) are found in the local model store.
+    let settings = NnSettings {
+        model_dir: Some(ModelStore::open_default().dir().to_path_buf()),
+        ..NnSettings::default()
+    };
+    let host = NnHost::new(settings)
         .context("the plugin uses wasi:nn, but ONNX Runtime cannot be loaded")?;
     Ok(Some(host))
 }
 
-/// Registers the plugin's declared models (found by hash in the local model
-/// store) and the `--model` arguments with the backend.
-fn add_models(
-    nn: &NnHost,
-    plugin: &clusterai_runtime::Plugin,
-    extra: &[String],
-) -> anyhow::Result<()> {
+/// Registers the `--model` arguments (a hash in the local model store or an
+/// .onnx file) with the backend; models the plugin declares or opens by hash
+/// are found in the store when it asks for them.
+fn add_models(nn: &NnHost, extra: &[String]) -> anyhow::Result<()> {
     let store = ModelStore::open_default();
-    for m in &plugin.info().models {
-        let path = store.path_of(&m.hash);
-        if path.is_file() {
-            nn.add_model_file_as(m.hash, &path).with_context(|| {
-                format!("model {:?} ({}) in {}", m.name, m.hash, path.display())
-            })?;
-        }
-    }
     for arg in extra {
         let (hash, path) = clusterai_nn::cli::resolve_model_arg(&store, arg)?;
         nn.add_model_file_as(hash, &path)
@@ -179,7 +174,7 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(fail_load(&args.plugin, &e, json)),
     };
     if let Some(nn) = runtime.nn() {
-        add_models(nn, &plugin, &args.models)?;
+        add_models(nn, &args.models)?;
     }
     tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
     match plugin.run(&input, Some(&limits)) {
