@@ -114,6 +114,25 @@ fn bad_arguments_are_exit_code_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected KEY=VALUE"));
     let out = clusterai(&["plugin", "run", programs::HELLO, "--memory", "0"], b"");
     assert_eq!(out.status.code(), Some(2));
+    // Arguments that parse but make no sense are usage errors too.
+    let out = clusterai(&["bench", "runtime", "--scale", "0"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scale must be a positive number"));
+    let out = clusterai(&["bench", "runtime", "--models", "mlp"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nn suite only"));
+    let out = clusterai(
+        &[
+            "plugin",
+            "run",
+            programs::HELLO,
+            "--model",
+            &"ab".repeat(32),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not import wasi:nn"));
 }
 
 #[test]

@@ -229,4 +229,32 @@ fn bench_nn_json_names_and_ratios() {
         let ratio = r["value"].as_f64().unwrap() / r["baseline_value"].as_f64().unwrap();
         assert!((r["ratio"].as_f64().unwrap() - ratio).abs() < 1e-9);
     }
+
+    // --models measures just the models named, and refuses a name it lacks.
+    let bench = |models: &str| {
+        Command::new(env!("CARGO_BIN_EXE_clusterai"))
+            .args([
+                "bench", "nn", "--json", "--scale", "0.01", "--models", models,
+            ])
+            .env(
+                "CLUSTERAI_PLUGIN_DIR",
+                std::path::Path::new(programs::TENSOR).parent().unwrap(),
+            )
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let out = bench("mlp");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["name"].as_str().unwrap().ends_with(":mlp"))
+    );
+    let out = bench("mlp,resnet");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no benchmark model \"resnet\""));
 }

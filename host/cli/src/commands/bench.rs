@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use clusterai_types::bench::BenchReport;
 
+use crate::exit::ensure_usage;
+
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Which part to measure.
@@ -12,6 +14,10 @@ pub(crate) struct BenchArgs {
     /// Scale the number of iterations (1.0 = default; smaller is quicker and noisier).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// nn only: measure just these models (comma-separated names, e.g.
+    /// `ppocr-det,mlp`); default: all of them.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    models: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -26,15 +32,19 @@ enum Suite {
 
 /// `json`: print one JSON object: {"suite", "results": [{"name", "unit", "value", "baseline", "baseline_value", "ratio"}]}.
 pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
+    ensure_usage!(
         args.scale > 0.0 && args.scale.is_finite(),
         "--scale must be a positive number, got {}",
         args.scale
     );
+    ensure_usage!(
+        args.models.is_empty() || matches!(args.suite, Suite::Nn),
+        "--models applies to the nn suite only"
+    );
     let report = match args.suite {
         Suite::Runtime => runtime(args.scale)?,
         Suite::Transfer => transfer(args.scale)?,
-        Suite::Nn => nn(args.scale)?,
+        Suite::Nn => nn(args.scale, &args.models)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -54,11 +64,22 @@ fn runtime(scale: f64) -> anyhow::Result<BenchReport> {
     )
 }
 
-fn nn(scale: f64) -> anyhow::Result<BenchReport> {
+fn nn(scale: f64, only: &[String]) -> anyhow::Result<BenchReport> {
     use clusterai_nn::bench::BenchOptions;
     use clusterai_nn::{NnHost, NnSettings};
     let test_data = super::plugin::repo_path("host/nn/tests/data");
     let mut opts = BenchOptions::default_suite(test_data.as_deref());
+    if !only.is_empty() {
+        let known: Vec<String> = opts.models.iter().map(|m| m.name.clone()).collect();
+        if let Some(bad) = only.iter().find(|n| !known.contains(n)) {
+            ensure_usage!(
+                false,
+                "--models: no benchmark model {bad:?}; the suite has {}",
+                known.join(", ")
+            );
+        }
+        opts.models.retain(|m| only.contains(&m.name));
+    }
     opts.measure = opts.measure.mul_f64(scale);
     opts.min_samples = ((opts.min_samples as f64 * scale).round() as usize).max(3);
     let max_c = opts.concurrency.iter().copied().max().unwrap_or(1);

@@ -163,7 +163,7 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
     };
 
     let nn = nn_for(&wasm)?;
-    anyhow::ensure!(
+    crate::exit::ensure_usage!(
         nn.is_some() || args.models.is_empty(),
         "--model given, but {} does not import wasi:nn",
         args.plugin.display()
