@@ -178,7 +178,10 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         // Memory beyond this is returned to the OS when a slot is reused,
         // instead of being kept resident.
         .linear_memory_keep_resident(config.keep_resident_bytes)
-        .table_keep_resident(1 << 16);
+        .table_keep_resident(1 << 16)
+        // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the
+        // pages a task touched instead of memsetting the whole resident part.
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut cfg = Config::new();
     cfg.wasm_component_model(true)
         .consume_fuel(true)

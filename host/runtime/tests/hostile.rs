@@ -89,6 +89,36 @@ fn memory_bomb_hits_the_memory_limit() {
 }
 
 #[test]
+fn no_task_sees_what_an_earlier_task_left_in_memory() {
+    // One slot, reused: pooled memories are reset between tasks (kept
+    // resident, and with PAGEMAP_SCAN where the kernel has it), never handed
+    // over with the last task's bytes. Both the kept-resident part and what
+    // lies above it are checked, as well as the way a small task follows a
+    // large one.
+    for keep_resident_bytes in [0, 1 << 20, 16 << 20] {
+        let rt = Runtime::new(RuntimeConfig {
+            max_concurrent_tasks: 1,
+            keep_resident_bytes,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let plugin = rt.load(&read(programs::RESIDUE)).unwrap();
+        for round in 0..3 {
+            let wrote = plugin.run(&TaskInput::text("write"), None).unwrap();
+            let wrote = String::from_utf8(wrote.output.data).unwrap();
+            let at = wrote.strip_prefix("wrote ").unwrap();
+            let read = plugin.run(&TaskInput::text("read"), None).unwrap();
+            // The same addresses, in the same slot, and nothing left there.
+            assert_eq!(
+                String::from_utf8(read.output.data).unwrap(),
+                format!("non-zero=0 {at}"),
+                "keep_resident {keep_resident_bytes}, round {round}"
+            );
+        }
+    }
+}
+
+#[test]
 fn deep_recursion_overflows_the_stack() {
     let rt = runtime();
     let err = run(&rt, programs::STACK_OVERFLOW, &limits());
