@@ -1,5 +1,6 @@
 //! `clusterai blob add` + `serve` on one node, `clusterai blob get` in another
-//! process: a model moves over iroh on loopback and arrives verified.
+//! process: a model moves over iroh on loopback and arrives verified, and
+//! `clusterai plugin run` on the fetching node runs it by hash.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -31,6 +32,47 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `clusterai blob serve` for `allow`, once it says it is ready.
+fn serve(data_dir: &str, bind: &str, allow: &str) -> KillOnDrop {
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_clusterai"))
+        .args([
+            "blob",
+            "serve",
+            "--data-dir",
+            data_dir,
+            "--bind",
+            bind,
+            "--allow",
+            allow,
+            "--json",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    KillOnDrop(serve)
+}
+
+fn loopback() -> String {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+fn node_id(data_dir: &str) -> String {
+    clusterai_store::NodeIdentity::load_or_create(std::path::Path::new(data_dir))
+        .unwrap()
+        .node_id()
+        .to_string()
+}
+
 #[test]
 fn a_model_moves_between_two_processes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -41,12 +83,7 @@ fn a_model_moves_between_two_processes() {
         .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
         .collect();
     std::fs::write(&model, &bytes).unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    let bind = loopback();
 
     let added = json(&clusterai(&[
         "blob",
@@ -62,31 +99,8 @@ fn a_model_moves_between_two_processes() {
     assert_eq!(hash, blake3::hash(&bytes).to_hex().as_str());
     let ticket = added["ticket"].as_str().unwrap().to_string();
 
-    let fetcher_id = clusterai_store::NodeIdentity::load_or_create(std::path::Path::new(fetcher))
-        .unwrap()
-        .node_id()
-        .to_string();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_clusterai"))
-        .args([
-            "blob",
-            "serve",
-            "--data-dir",
-            provider,
-            "--bind",
-            &bind,
-            "--allow",
-            &fetcher_id,
-            "--json",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    let _serve = KillOnDrop(serve);
+    let fetcher_id = node_id(fetcher);
+    let _serve = serve(provider, &bind, &fetcher_id);
 
     let out = tmp.path().join("fetched.onnx");
     let got = json(&clusterai(&[
@@ -103,4 +117,88 @@ fn a_model_moves_between_two_processes() {
     ]));
     assert_eq!(got["size"], 3_000_000);
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+#[test]
+fn a_fetched_model_runs_by_hash_on_the_fetching_node() {
+    if let Err(e) = clusterai_nn::ortlib::check_library(&clusterai_nn::ortlib::library_path()) {
+        assert!(std::env::var("CI").is_err(), "{e}");
+        eprintln!("skipping: {e} (under CI=true this fails)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (provider, fetcher) = (tmp.path().join("provider"), tmp.path().join("fetcher"));
+    let (provider, fetcher) = (provider.to_str().unwrap(), fetcher.to_str().unwrap());
+    let mlp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nn/tests/data/mlp.onnx");
+    let bind = loopback();
+    let added = json(&clusterai(&[
+        "blob",
+        "add",
+        mlp.to_str().unwrap(),
+        "--data-dir",
+        provider,
+        "--bind",
+        &bind,
+        "--json",
+    ]));
+    let hash = added["hash"].as_str().unwrap().to_string();
+    let ticket = added["ticket"].as_str().unwrap().to_string();
+    let _serve = serve(provider, &bind, &node_id(fetcher));
+
+    // Fetched into the blob store only: no --out, no `model add`.
+    json(&clusterai(&[
+        "blob",
+        "get",
+        &hash,
+        "--from",
+        &ticket,
+        "--data-dir",
+        fetcher,
+        "--json",
+    ]));
+    let model_file = std::path::Path::new(fetcher)
+        .join("models")
+        .join(format!("{hash}.onnx"));
+    assert!(!model_file.exists());
+
+    let mut run = Command::new(env!("CARGO_BIN_EXE_clusterai"));
+    run.args([
+        "plugin",
+        "run",
+        clusterai_test_programs::TENSOR,
+        "--input",
+        "-",
+        "--content-type",
+        "application/json",
+        "--model",
+        &hash,
+        "--param",
+        &format!("model={hash}"),
+    ])
+    .env("CLUSTERAI_DATA_DIR", fetcher)
+    .env("RUST_LOG", "warn")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = run.spawn().unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        br#"{"inputs":{"x":{"dtype":"f32","shape":[1,4],"data":[1,2,3,4]}}}"#,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outputs"]["y"]["shape"], serde_json::json!([1, 3]));
+    // The model now sits in the model store, named by the hash it was fetched by.
+    assert_eq!(
+        blake3::hash(&std::fs::read(&model_file).unwrap())
+            .to_hex()
+            .as_str(),
+        hash
+    );
 }

@@ -1,20 +1,31 @@
 //! The node's local model folder: `<data dir>/models/<64-hex blake3>.onnx`.
 //!
-//! A stop-gap until the content-addressed blob store (host/store) holds
-//! models: the layout is the same idea (files named by their hash, verified
-//! on every open).
+//! ONNX Runtime opens models from files, so the node keeps each model it runs
+//! here, named by its hash and verified on every open. Models fetched from
+//! other nodes arrive in the blob store (`<data dir>/blobs`, host/store);
+//! `clusterai plugin run` copies the ones a run needs from there (a hash in,
+//! a verified file out).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use clusterai_types::ContentHash;
 
-/// The node's data folder: `$CLUSTERAI_DATA_DIR`, else `$HOME/.local/share/clusterai`.
+/// The node's data folder: `$CLUSTERAI_DATA_DIR`, else
+/// `$XDG_DATA_HOME/clusterai`, else `$HOME/.local/share/clusterai` (the
+/// folder the blob store's CLI uses too).
 pub fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CLUSTERAI_DATA_DIR").filter(|d| !d.is_empty()) {
+    let var = |name: &str| std::env::var_os(name).filter(|d| !d.is_empty());
+    if let Some(d) = var("CLUSTERAI_DATA_DIR") {
         return PathBuf::from(d);
     }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    if let Some(d) = var("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+    {
+        return d.join("clusterai");
+    }
+    let home = var("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
     home.join(".local").join("share").join("clusterai")
 }
 

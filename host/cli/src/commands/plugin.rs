@@ -11,6 +11,8 @@ use clap::{Args, Subcommand};
 use clusterai_nn::store::ModelStore;
 use clusterai_nn::{NnHost, NnSettings};
 use clusterai_runtime::{Limits, LoadError, Runtime, RuntimeConfig, TaskInput, TaskResult};
+use clusterai_store::store::{BlobStore, StoreConfig, StoreError};
+use clusterai_types::ContentHash;
 
 use crate::exit;
 
@@ -109,6 +111,46 @@ fn nn_for(wasm: &[u8]) -> anyhow::Result<Option<NnHost>> {
     Ok(Some(host))
 }
 
+/// Copies the models this run names by hash (declared by the plugin, or given
+/// as `--model HASH`) that the model store lacks from the node's blob store,
+/// where `clusterai blob get` puts what it fetches: a hash in, a verified file
+/// out (the nn host checks the hash again when it opens the file). A blob
+/// store that is absent or busy (`clusterai blob serve` holds it) is skipped
+/// with a note; the run then names whatever is still missing.
+fn models_from_blob_store(
+    models: &ModelStore,
+    wanted: impl IntoIterator<Item = ContentHash>,
+) -> anyhow::Result<()> {
+    let missing: Vec<ContentHash> = wanted
+        .into_iter()
+        .filter(|h| !models.path_of(h).is_file())
+        .collect();
+    let blobs = clusterai_nn::store::data_dir().join("blobs");
+    if missing.is_empty() || !blobs.join("blobs.db").is_file() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(models.dir())
+        .with_context(|| format!("cannot create {}", models.dir().display()))?;
+    super::async_runtime()?.block_on(async {
+        let store = match BlobStore::open(&blobs, StoreConfig::default()).await {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::warn!(error = %e, "blob store not read for missing models");
+                return Ok(());
+            }
+        };
+        for hash in missing {
+            match store.export(hash, &models.path_of(&hash)).await {
+                Ok(bytes) => tracing::info!(model = %hash, bytes, "model copied from the blob store"),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => tracing::warn!(model = %hash, error = %e, "model not copied from the blob store"),
+            }
+        }
+        store.shutdown().await?;
+        Ok(())
+    })
+}
+
 /// Registers the `--model` arguments (a hash in the local model store or an
 /// .onnx file) with the backend; models the plugin declares or opens by hash
 /// are found in the store when it asks for them.
@@ -174,6 +216,9 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(fail_load(&args.plugin, &e, json)),
     };
     if let Some(nn) = runtime.nn() {
+        let declared = plugin.info().models.iter().map(|m| m.hash);
+        let given = args.models.iter().filter_map(|m| m.parse().ok());
+        models_from_blob_store(&ModelStore::open_default(), declared.chain(given))?;
         add_models(nn, &args.models)?;
     }
     tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
