@@ -20,7 +20,13 @@ import blake3
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANIFEST = os.path.join(ROOT, "models", "models.toml")
 CACHE = os.environ.get("CLUSTERAI_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "clusterai")
-DATA = os.environ.get("CLUSTERAI_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".local", "share", "clusterai")
+# The same rule as clusterai_nn::store::data_dir.
+_xdg = os.environ.get("XDG_DATA_HOME")
+DATA = (
+    os.environ.get("CLUSTERAI_DATA_DIR")
+    or (os.path.join(_xdg, "clusterai") if _xdg and os.path.isabs(_xdg) else None)
+    or os.path.join(os.path.expanduser("~"), ".local", "share", "clusterai")
+)
 WHEELS = os.environ.get("CLUSTERAI_WHEELS") or os.path.join(CACHE, "wheels")
 FILES = os.path.join(CACHE, "models")
 STORE = os.path.join(DATA, "models")
