@@ -66,6 +66,22 @@ fn loopback() -> String {
     format!("127.0.0.1:{port}")
 }
 
+/// `clusterai blob add`: the hash and ticket it prints.
+fn add(file: &std::path::Path, data_dir: &str, bind: &str) -> (String, String) {
+    let added = json(&clusterai(&[
+        "blob",
+        "add",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+        "--bind",
+        bind,
+        "--json",
+    ]));
+    let field = |k: &str| added[k].as_str().unwrap().to_string();
+    (field("hash"), field("ticket"))
+}
+
 fn node_id(data_dir: &str) -> String {
     clusterai_store::NodeIdentity::load_or_create(std::path::Path::new(data_dir))
         .unwrap()
@@ -85,19 +101,8 @@ fn a_model_moves_between_two_processes() {
     std::fs::write(&model, &bytes).unwrap();
     let bind = loopback();
 
-    let added = json(&clusterai(&[
-        "blob",
-        "add",
-        model.to_str().unwrap(),
-        "--data-dir",
-        provider,
-        "--bind",
-        &bind,
-        "--json",
-    ]));
-    let hash = added["hash"].as_str().unwrap().to_string();
+    let (hash, ticket) = add(&model, provider, &bind);
     assert_eq!(hash, blake3::hash(&bytes).to_hex().as_str());
-    let ticket = added["ticket"].as_str().unwrap().to_string();
 
     let fetcher_id = node_id(fetcher);
     let _serve = serve(provider, &bind, &fetcher_id);
@@ -131,18 +136,7 @@ fn a_fetched_model_runs_by_hash_on_the_fetching_node() {
     let (provider, fetcher) = (provider.to_str().unwrap(), fetcher.to_str().unwrap());
     let mlp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nn/tests/data/mlp.onnx");
     let bind = loopback();
-    let added = json(&clusterai(&[
-        "blob",
-        "add",
-        mlp.to_str().unwrap(),
-        "--data-dir",
-        provider,
-        "--bind",
-        &bind,
-        "--json",
-    ]));
-    let hash = added["hash"].as_str().unwrap().to_string();
-    let ticket = added["ticket"].as_str().unwrap().to_string();
+    let (hash, ticket) = add(&mlp, provider, &bind);
     let _serve = serve(provider, &bind, &node_id(fetcher));
 
     // Fetched into the blob store only: no --out, no `model add`.

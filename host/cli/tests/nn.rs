@@ -112,19 +112,24 @@ fn model_add_then_ls_and_run_by_file() {
         br#"{"inputs":{"x":{"dtype":"f32","shape":[1,4],"data":[1,2,3,4]}}}"#,
     )
     .unwrap();
-    let out = run(&[
-        "plugin",
-        "run",
-        programs::TENSOR,
-        "--input",
-        input.path().to_str().unwrap(),
-        "--content-type",
-        "application/json",
-        "--model",
-        &hash,
-        "--param",
-        &format!("model={hash}"),
-    ]);
+    // The tensor plugin on `model`, with extra arguments.
+    let tensor = |model: &str, extra: &[&str]| {
+        let param = format!("model={model}");
+        let mut args = vec![
+            "plugin",
+            "run",
+            programs::TENSOR,
+            "--input",
+            input.path().to_str().unwrap(),
+            "--content-type",
+            "application/json",
+            "--param",
+            &param,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = tensor(&hash, &["--model", &hash]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -134,17 +139,7 @@ fn model_add_then_ls_and_run_by_file() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"outputs\""));
 
     // A model chosen by a parameter is found in the store by its hash alone.
-    let by_param = run(&[
-        "plugin",
-        "run",
-        programs::TENSOR,
-        "--input",
-        input.path().to_str().unwrap(),
-        "--content-type",
-        "application/json",
-        "--param",
-        &format!("model={hash}"),
-    ]);
+    let by_param = tensor(&hash, &[]);
     assert_eq!(
         by_param.status.code(),
         Some(0),
@@ -155,17 +150,7 @@ fn model_add_then_ls_and_run_by_file() {
 
     // A hash the store lacks is a task failure that names it.
     let missing = "ab".repeat(32);
-    let out = run(&[
-        "plugin",
-        "run",
-        programs::TENSOR,
-        "--input",
-        input.path().to_str().unwrap(),
-        "--content-type",
-        "application/json",
-        "--param",
-        &format!("model={missing}"),
-    ]);
+    let out = tensor(&missing, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&missing) && err.contains("not held"), "{err}");
