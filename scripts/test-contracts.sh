@@ -105,6 +105,8 @@ fi
 
 # --- 6. cosmwasm-vm --------------------------------------------------------------
 step "cosmwasm-vm tests on the optimised artifacts"
-(cd cosmwasm-contracts/vm-tests && CARGO_TARGET_DIR="$CW_TARGET" cargo test --release --locked >&2)
+# The test binary may have been built from another checkout sharing
+# $CW_TARGET (its built-in path would be that checkout's): name this one's.
+(cd cosmwasm-contracts/vm-tests && CLUSTERAI_ARTIFACTS="$ARTIFACTS" CARGO_TARGET_DIR="$CW_TARGET" cargo test --release --locked >&2)
 
 step "contracts OK in $(( $(date +%s) - started ))s"

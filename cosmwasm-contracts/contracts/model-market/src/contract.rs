@@ -9,6 +9,7 @@ use crate::state::{
     ACCRUED, Config, LICENCES, LISTINGS, Listing, TOTAL_ACCRUED, USES, load_config, save_config,
 };
 use clusterai_economy::asset::{Denom, no_funds};
+use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::RoyaltyShare;
 use clusterai_economy::migrate::migrate_version;
@@ -134,7 +135,8 @@ pub fn execute(
         }
         ExecuteMsg::SetTaskMarket { address } => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
+            let mut config: Config =
+                admin_config(deps.storage, &info.sender, "set the task market")?;
             config.task_market = Some(deps.api.addr_validate(&address)?);
             save_config(deps.storage, &config);
             Ok(Response::new()
@@ -146,7 +148,8 @@ pub fn execute(
             raise_delay,
         } => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "update the configuration")?;
+            let mut config: Config =
+                admin_config(deps.storage, &info.sender, "update the configuration")?;
             config.max_royalty = max_royalty;
             config.raise_delay = raise_delay;
             save_config(deps.storage, &config);
@@ -154,28 +157,9 @@ pub fn execute(
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
-            config.admin = deps.api.addr_validate(&admin)?;
-            save_config(deps.storage, &config);
-            Ok(Response::new()
-                .add_attribute("action", "update_admin")
-                .add_attribute("admin", admin))
+            config::update_admin::<Config, _>(deps, &info.sender, admin)
         }
     }
-}
-
-fn admin_config(
-    storage: &dyn Storage,
-    sender: &Addr,
-    action: &str,
-) -> Result<Config, ContractError> {
-    let config = load_config(storage)?;
-    if config.admin != *sender {
-        return Err(ContractError::NotAdmin {
-            action: action.to_string(),
-        });
-    }
-    Ok(config)
 }
 
 fn creator_listing(

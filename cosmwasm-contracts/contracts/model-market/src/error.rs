@@ -1,6 +1,7 @@
 //! Every way a model-market message can fail.
 
 use clusterai_economy::asset::PaymentError;
+use clusterai_economy::config::AdminError;
 use clusterai_economy::hash::InvalidHash;
 use clusterai_economy::migrate::MigrateError;
 use cosmwasm_std::{StdError, Uint128};
@@ -99,4 +100,13 @@ pub enum ContractError {
     /// A change that changes nothing.
     #[error("the value is unchanged")]
     Unchanged,
+}
+
+impl From<AdminError> for ContractError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Std(e) => ContractError::Std(e),
+            AdminError::NotAdmin { action } => ContractError::NotAdmin { action },
+        }
+    }
 }

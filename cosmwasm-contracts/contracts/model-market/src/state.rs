@@ -2,9 +2,11 @@
 
 use clusterai_economy::asset::Denom;
 use clusterai_economy::codec::{Reader, put_addr};
+pub use clusterai_economy::config::save as save_config;
+use clusterai_economy::config::{self, AdminConfig};
 use clusterai_economy::models::{ListingKind, PendingRoyalty};
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, StdError, StdResult, Storage, Timestamp, Uint128};
+use cosmwasm_std::{Addr, StdResult, Storage, Timestamp, Uint128};
 use cw_storage_plus::{Item, Map};
 
 /// Configuration.
@@ -22,10 +24,10 @@ pub struct Config {
     pub task_market: Option<Addr>,
 }
 
-impl Config {
+impl AdminConfig for Config {
     /// A binary record: every quote and royalty record reads it, and JSON
     /// would cost several times more gas.
-    pub fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(256);
         put_addr(&mut b, &self.admin);
         match &self.denom {
@@ -51,7 +53,7 @@ impl Config {
     }
 
     /// The inverse of [`Config::encode`].
-    pub fn decode(b: &[u8]) -> StdResult<Self> {
+    fn decode(b: &[u8]) -> StdResult<Self> {
         let mut r = Reader::new(b, "config");
         let admin = r.addr()?;
         let denom = match r.u8()? {
@@ -75,19 +77,19 @@ impl Config {
             task_market,
         })
     }
+
+    fn admin(&self) -> &Addr {
+        &self.admin
+    }
+
+    fn admin_mut(&mut self) -> &mut Addr {
+        &mut self.admin
+    }
 }
 
 /// The configuration.
 pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
-    let b = storage
-        .get(CONFIG.as_slice())
-        .ok_or_else(|| StdError::generic_err("config not found"))?;
-    Config::decode(&b)
-}
-
-/// Stores the configuration.
-pub fn save_config(storage: &mut dyn Storage, config: &Config) {
-    storage.set(CONFIG.as_slice(), &config.encode());
+    config::load(storage)
 }
 
 /// A listing.
@@ -132,9 +134,6 @@ impl Listing {
     }
 }
 
-/// Configuration, as [`Config::encode`] bytes (not JSON): use
-/// [`load_config`] and [`save_config`].
-pub const CONFIG: Item<Config> = Item::new("config");
 /// Listings by hash bytes.
 pub const LISTINGS: Map<&[u8], Listing> = Map::new("listings");
 /// Licences by (hash, holder): purchase time.

@@ -12,6 +12,7 @@ use crate::state::{
     load_node, may_load_node, save_config, save_node,
 };
 use clusterai_economy::asset::no_funds;
+use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::migrate::migrate_version;
 use clusterai_economy::{BPS_DENOMINATOR, page_limit};
@@ -105,7 +106,8 @@ pub fn execute(
         }
         ExecuteMsg::SetTaskMarket { address } => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "set the task market")?;
+            let mut config: Config =
+                admin_config(deps.storage, &info.sender, "set the task market")?;
             config.task_market = Some(deps.api.addr_validate(&address)?);
             save_config(deps.storage, &config);
             Ok(Response::new()
@@ -114,7 +116,7 @@ pub fn execute(
         }
         ExecuteMsg::UpdateParams(params) => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "update parameters")?;
+            let mut config: Config = admin_config(deps.storage, &info.sender, "update parameters")?;
             check_params(&params)?;
             config.params = params;
             save_config(deps.storage, &config);
@@ -122,37 +124,13 @@ pub fn execute(
         }
         ExecuteMsg::UpdateAdmin { admin } => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "hand over the admin role")?;
-            config.admin = deps.api.addr_validate(&admin)?;
-            save_config(deps.storage, &config);
-            Ok(Response::new()
-                .add_attribute("action", "update_admin")
-                .add_attribute("admin", admin))
+            config::update_admin::<Config, _>(deps, &info.sender, admin)
         }
         ExecuteMsg::UpdateTreasury { treasury } => {
             no_funds(&info)?;
-            let mut config = admin_config(deps.storage, &info.sender, "change the treasury")?;
-            config.treasury = deps.api.addr_validate(&treasury)?;
-            save_config(deps.storage, &config);
-            Ok(Response::new()
-                .add_attribute("action", "update_treasury")
-                .add_attribute("treasury", treasury))
+            config::update_treasury::<Config, _>(deps, &info.sender, treasury)
         }
     }
-}
-
-fn admin_config(
-    storage: &dyn Storage,
-    sender: &Addr,
-    action: &str,
-) -> Result<Config, ContractError> {
-    let config = load_config(storage)?;
-    if config.admin != *sender {
-        return Err(ContractError::NotAdmin {
-            action: action.to_string(),
-        });
-    }
-    Ok(config)
 }
 
 fn check_params(p: &RegistryParams) -> Result<(), ContractError> {

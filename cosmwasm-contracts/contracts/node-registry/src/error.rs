@@ -1,6 +1,7 @@
 //! Every way a registry message can fail.
 
 use clusterai_economy::asset::PaymentError;
+use clusterai_economy::config::AdminError;
 use clusterai_economy::hash::InvalidHash;
 use clusterai_economy::migrate::MigrateError;
 use cosmwasm_std::{StdError, Uint128};
@@ -91,4 +92,13 @@ pub enum ContractError {
     /// An update that changes nothing.
     #[error("nothing to update")]
     NothingToUpdate,
+}
+
+impl From<AdminError> for ContractError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Std(e) => ContractError::Std(e),
+            AdminError::NotAdmin { action } => ContractError::NotAdmin { action },
+        }
+    }
 }

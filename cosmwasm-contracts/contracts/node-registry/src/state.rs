@@ -2,6 +2,8 @@
 
 use clusterai_economy::asset::Denom;
 use clusterai_economy::codec::{Reader, put_addr, put_str};
+pub use clusterai_economy::config::save as save_config;
+use clusterai_economy::config::{self, AdminConfig, TreasuryConfig};
 use clusterai_economy::registry::{Claim, NodeInfo, RegistryParams, RegistryTotals};
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, StdError, StdResult, Storage, Timestamp, Uint128};
@@ -47,10 +49,10 @@ pub struct Node {
     pub slashed_total: Uint128,
 }
 
-impl Config {
+impl AdminConfig for Config {
     /// A binary record (addresses and the denom length-prefixed, then the
     /// parameters): every assignment draw and outcome report reads it.
-    pub fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(384);
         put_addr(&mut b, &self.admin);
         put_addr(&mut b, &self.treasury);
@@ -85,7 +87,7 @@ impl Config {
     }
 
     /// The inverse of [`Config::encode`].
-    pub fn decode(b: &[u8]) -> StdResult<Self> {
+    fn decode(b: &[u8]) -> StdResult<Self> {
         let mut r = Reader::new(b, "config");
         let admin = r.addr()?;
         let treasury = r.addr()?;
@@ -119,19 +121,25 @@ impl Config {
             params,
         })
     }
+
+    fn admin(&self) -> &Addr {
+        &self.admin
+    }
+
+    fn admin_mut(&mut self) -> &mut Addr {
+        &mut self.admin
+    }
+}
+
+impl TreasuryConfig for Config {
+    fn treasury_mut(&mut self) -> &mut Addr {
+        &mut self.treasury
+    }
 }
 
 /// The configuration.
 pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
-    let b = storage
-        .get(CONFIG.as_slice())
-        .ok_or_else(|| StdError::generic_err("config not found"))?;
-    Config::decode(&b)
-}
-
-/// Stores the configuration.
-pub fn save_config(storage: &mut dyn Storage, config: &Config) {
-    storage.set(CONFIG.as_slice(), &config.encode());
+    config::load(storage)
 }
 
 impl Node {
@@ -219,9 +227,6 @@ pub const MAX_CLAIMS: usize = 16;
 /// Most nodes a single `Eligible` query looks at (bounds its gas).
 pub const MAX_SCAN: usize = 500;
 
-/// Configuration, as [`Config::encode`] bytes (not JSON): use
-/// [`load_config`] and [`save_config`].
-pub const CONFIG: Item<Config> = Item::new("config");
 /// Nodes by operator. The values are [`Node::encode`] bytes, not JSON: read
 /// and write them with [`may_load_node`], [`load_node`] and [`save_node`];
 /// iterate with `keys` only.

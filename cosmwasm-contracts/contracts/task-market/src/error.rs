@@ -1,6 +1,7 @@
 //! Every way a task-market message can fail.
 
 use clusterai_economy::asset::PaymentError;
+use clusterai_economy::config::AdminError;
 use clusterai_economy::hash::InvalidHash;
 use clusterai_economy::migrate::MigrateError;
 use cosmwasm_std::{StdError, Timestamp, Uint128};
@@ -203,4 +204,13 @@ pub enum ContractError {
     /// Nothing to withdraw.
     #[error("no rewards to withdraw")]
     NothingToWithdraw,
+}
+
+impl From<AdminError> for ContractError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Std(e) => ContractError::Std(e),
+            AdminError::NotAdmin { action } => ContractError::NotAdmin { action },
+        }
+    }
 }

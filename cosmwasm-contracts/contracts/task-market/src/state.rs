@@ -7,6 +7,8 @@
 
 use clusterai_economy::asset::Denom;
 use clusterai_economy::codec::{Reader, put_addr, put_str};
+pub use clusterai_economy::config::save as save_config;
+use clusterai_economy::config::{self, AdminConfig, TreasuryConfig};
 use clusterai_economy::market::{MarketParams, MarketTotals, RoyaltyShare, TaskInput, TaskStatus};
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, HexBinary, StdError, StdResult, Storage, Timestamp, Uint128};
@@ -179,11 +181,11 @@ impl Slot {
     }
 }
 
-impl Config {
+impl AdminConfig for Config {
     /// A binary record (addresses and the denom length-prefixed, then the
     /// parameters): posting and settlement read it, and JSON would cost
     /// several times more gas.
-    pub fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(512);
         put_addr(&mut b, &self.admin);
         put_addr(&mut b, &self.treasury);
@@ -212,7 +214,7 @@ impl Config {
     }
 
     /// The inverse of [`Config::encode`].
-    pub fn decode(b: &[u8]) -> StdResult<Self> {
+    fn decode(b: &[u8]) -> StdResult<Self> {
         let mut r = Reader::new(b, "config");
         let admin = r.addr()?;
         let treasury = r.addr()?;
@@ -243,19 +245,25 @@ impl Config {
             params,
         })
     }
+
+    fn admin(&self) -> &Addr {
+        &self.admin
+    }
+
+    fn admin_mut(&mut self) -> &mut Addr {
+        &mut self.admin
+    }
+}
+
+impl TreasuryConfig for Config {
+    fn treasury_mut(&mut self) -> &mut Addr {
+        &mut self.treasury
+    }
 }
 
 /// The configuration.
 pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
-    let b = storage
-        .get(CONFIG.as_slice())
-        .ok_or_else(|| StdError::generic_err("config not found"))?;
-    Config::decode(&b)
-}
-
-/// Stores the configuration.
-pub fn save_config(storage: &mut dyn Storage, config: &Config) {
-    storage.set(CONFIG.as_slice(), &config.encode());
+    config::load(storage)
 }
 
 impl TaskTerms {
@@ -359,9 +367,6 @@ pub fn save_slot(storage: &mut dyn Storage, id: u64, node: &Addr, slot: &Slot) {
     storage.set(&SLOTS.key((id, node)), &slot.encode());
 }
 
-/// Configuration, as [`Config::encode`] bytes (not JSON): use
-/// [`load_config`] and [`save_config`].
-pub const CONFIG: Item<Config> = Item::new("config");
 /// The next task id.
 pub const NEXT_ID: Item<u64> = Item::new("next_id");
 /// A running hash of every assignment seed, mixed into the next seed.

@@ -12,12 +12,14 @@
 //! - [`commit`]: the commitment a node posts before revealing its output;
 //! - [`receipt`]: the receipt a node signs for every result;
 //! - [`registry`], [`market`], [`models`]: the messages of each contract;
-//! - [`codec`]: the binary encoding of the records hot paths store.
+//! - [`codec`]: the binary encoding of the records hot paths store;
+//! - [`config`]: each contract's configuration record and its admin.
 #![deny(missing_docs)]
 
 pub mod asset;
 pub mod codec;
 pub mod commit;
+pub mod config;
 pub mod hash;
 pub mod market;
 pub mod migrate;
