@@ -480,4 +480,3 @@ pub fn commitment(digest: &[u8; 32], salt: &[u8], node: &str) -> [u8; 32] {
 }
 
 pub mod economy;
-pub mod report;

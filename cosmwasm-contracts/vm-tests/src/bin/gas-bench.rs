@@ -3,8 +3,8 @@
 //!
 //! `gas-bench [--json]`: a table, or the project's bench JSON.
 
+use clusterai_types::bench::{BenchReport, BenchResult};
 use clusterai_vm_tests::economy::Economy;
-use clusterai_vm_tests::report::{BenchReport, BenchResult};
 
 fn main() {
     let json = std::env::args().skip(1).any(|a| a == "--json");
@@ -30,10 +30,7 @@ fn run() -> Result<BenchReport, String> {
     let (_, _, gas) = economy.lifecycle([[0x42; 32]; 3])?;
     let base = gas.cw20_transfer as f64;
     let unit = "vm_gas";
-    let mut report = BenchReport {
-        suite: "chain".into(),
-        results: vec![],
-    };
+    let mut report = BenchReport::new("chain");
     let mut push = |name: String, value: u64| {
         report.results.push(BenchResult::new(
             name,
