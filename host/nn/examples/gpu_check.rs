@@ -32,7 +32,12 @@ fn main() -> anyhow::Result<()> {
     let runs: usize = args.get(3).map_or(Ok(20), |r| r.parse())?;
     let data =
         clusterai_nn::bench::BenchInput::pattern(&input, dims.clone(), TensorType::Fp32).data;
-    let request = harness::binary_tensors(&[(&input, 1, &dims, &data)]);
+    let request = clusterai_nn::bench::encode_catn(&[(
+        &input,
+        clusterai_nn::bench::catn_dtype(TensorType::Fp32),
+        &dims,
+        &data,
+    )]);
 
     let mut results = Vec::new();
     for provider in [

@@ -89,6 +89,26 @@ pub struct BenchModel {
     pub inputs: Vec<BenchInput>,
 }
 
+impl BenchModel {
+    /// The inputs of one inference as the `tensor` plugin reads them
+    /// ([`encode_catn`]): what a plugin path sends per task.
+    pub fn catn_input(&self) -> Vec<u8> {
+        let tensors: Vec<(&str, u8, &[u32], &[u8])> = self
+            .inputs
+            .iter()
+            .map(|i| {
+                (
+                    i.name.as_str(),
+                    catn_dtype(i.ty),
+                    i.dims.as_slice(),
+                    i.data.as_slice(),
+                )
+            })
+            .collect();
+        encode_catn(&tensors)
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {

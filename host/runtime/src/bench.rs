@@ -167,19 +167,8 @@ impl clusterai_nn::bench::InferencePath for TensorPluginPath {
         model: &clusterai_nn::bench::BenchModel,
         hash: clusterai_types::ContentHash,
     ) -> anyhow::Result<Box<dyn FnMut() -> anyhow::Result<()> + Send>> {
-        let tensors: Vec<(&str, u8, &[u32], &[u8])> = model
-            .inputs
-            .iter()
-            .map(|i| {
-                let code = clusterai_nn::bench::catn_dtype(i.ty);
-                (i.name.as_str(), code, i.dims.as_slice(), i.data.as_slice())
-            })
-            .collect();
-        let input = TaskInput::new(
-            clusterai_nn::bench::encode_catn(&tensors),
-            "application/x-clusterai-tensors",
-        )
-        .param("model", hash.to_hex());
+        let input = TaskInput::new(model.catn_input(), "application/x-clusterai-tensors")
+            .param("model", hash.to_hex());
         let plugin = self.plugin.clone();
         Ok(Box::new(move || {
             let result = plugin.run(&input, None)?;

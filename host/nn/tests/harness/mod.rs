@@ -179,9 +179,6 @@ impl Harness {
     }
 }
 
-/// The compact binary tensor form of the tensor plugin (one tensor).
-pub use clusterai_nn::bench::{catn_dtype as dtype_code, encode_catn as binary_tensors};
-
 /// Parses the binary form: (name, dtype code, dims, bytes).
 pub fn parse_binary(b: &[u8]) -> Vec<(String, u8, Vec<u32>, Vec<u8>)> {
     let mut out = Vec::new();
@@ -233,19 +230,7 @@ impl clusterai_nn::bench::InferencePath for PluginPath {
         model: &clusterai_nn::bench::BenchModel,
         hash: clusterai_types::ContentHash,
     ) -> anyhow::Result<Box<dyn FnMut() -> anyhow::Result<()> + Send>> {
-        let tensors: Vec<(&str, u8, &[u32], &[u8])> = model
-            .inputs
-            .iter()
-            .map(|i| {
-                (
-                    i.name.as_str(),
-                    dtype_code(i.ty),
-                    i.dims.as_slice(),
-                    i.data.as_slice(),
-                )
-            })
-            .collect();
-        let input = binary_tensors(&tensors);
+        let input = model.catn_input();
         let harness = self.harness.clone();
         let pre = self.pre.clone();
         let hash = hash.to_hex();
