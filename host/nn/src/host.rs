@@ -147,12 +147,13 @@ impl NnHost {
         Ok(added)
     }
 
-    /// The model `hash`: from the table, else opened from the settings'
-    /// `model_dir` when that holds `<hash>.onnx` (verified against the hash,
-    /// then kept). `None` when neither has it; an error when the file is
-    /// there but cannot be opened.
-    pub fn open_model(&self, hash: &ContentHash) -> Result<Option<ModelInfo>, NnError> {
-        Ok(self.open_from_model_dir(*hash)?.map(|m| m.info.clone()))
+    /// Whether the host holds model `hash`, opening it from the settings'
+    /// `model_dir` first when that has `<hash>.onnx` (verified against the
+    /// hash, then kept): `false` when neither has it, an error when the file
+    /// is there but cannot be opened. Runs before every task, so it copies
+    /// nothing.
+    pub fn ensure_model(&self, hash: &ContentHash) -> Result<bool, NnError> {
+        Ok(self.open_from_model_dir(*hash)?.is_some())
     }
 
     fn open_from_model_dir(&self, hash: ContentHash) -> Result<Option<Arc<Model>>, NnError> {

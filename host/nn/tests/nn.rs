@@ -513,9 +513,10 @@ fn models_are_opened_from_the_model_dir_on_first_use() {
     let out = run(&h, hash, vec![("x", x())]).unwrap();
     assert_eq!(out.len(), 1);
     assert!(h.model_info(&hash).is_some(), "opened once, then kept");
-    assert_eq!(h.open_model(&hash).unwrap().unwrap().hash, hash);
+    assert!(h.ensure_model(&hash).unwrap());
+    assert_eq!(h.model_info(&hash).unwrap().hash, hash);
     let absent = ContentHash::of(b"no such model");
-    assert!(h.open_model(&absent).unwrap().is_none());
+    assert!(!h.ensure_model(&absent).unwrap());
     expect_err(
         run(&h, absent, vec![("x", x())]),
         ErrorCode::NotFound,

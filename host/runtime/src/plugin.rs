@@ -362,9 +362,9 @@ impl Plugin {
             return Ok(());
         };
         for m in &self.inner.info.models {
-            match nn.open_model(&m.hash) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
+            match nn.ensure_model(&m.hash) {
+                Ok(true) => {}
+                Ok(false) => {
                     return Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
                         "model {:?} ({}) is not on this node: add it with `clusterai model add` \
                          or fetch it with `clusterai blob get`",

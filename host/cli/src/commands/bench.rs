@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use clusterai_types::bench::BenchReport;
 
-use crate::exit::ensure_usage;
+use crate::exit::{UsageError, ensure_usage};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -72,11 +72,11 @@ fn nn(scale: f64, only: &[String]) -> anyhow::Result<BenchReport> {
     if !only.is_empty() {
         let known: Vec<String> = opts.models.iter().map(|m| m.name.clone()).collect();
         if let Some(bad) = only.iter().find(|n| !known.contains(n)) {
-            ensure_usage!(
-                false,
+            return Err(UsageError(format!(
                 "--models: no benchmark model {bad:?}; the suite has {}",
                 known.join(", ")
-            );
+            ))
+            .into());
         }
         opts.models.retain(|m| only.contains(&m.name));
     }
