@@ -12,8 +12,8 @@
 #   Logs go to stderr.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${CLUSTERAI_CACHE:-$HOME/.cache/clusterai}"
-CW_TARGET="${CLUSTERAI_CW_TARGET:-$CACHE/cw-target}"
+source "$ROOT/scripts/env.sh"
+CW_TARGET="${CLUSTERAI_CW_TARGET:-$CLUSTERAI_CACHE/cw-target}"
 "$ROOT/scripts/test-contracts.sh" --artifacts-only >&2
 cd "$ROOT/cosmwasm-contracts/vm-tests"
 CARGO_TARGET_DIR="$CW_TARGET" cargo build --release --locked --bin gas-bench >&2

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Runs one real model (PP-OCR's detector, 1x3x640x640) through the plugin path
-# (the tensor plugin calling wasi:nn) on the CUDA execution provider and on
-# CPU, and prints both latencies and the largest difference of the outputs.
-# CI never runs this.
+# Runs every pinned model through the plugin path (the tensor plugin calling
+# wasi:nn) on the CUDA execution provider and on CPU: `clusterai bench gpu`,
+# which prints each model's latency beside CPU's and the largest difference
+# of their outputs. CI never runs this.
 #
 # What it needs, checked in this order (each missing piece fails with its name):
 #   1. an NVIDIA GPU and its driver: nvidia-smi and libcuda.so.1;
-#   2. the GPU build of ONNX Runtime: PyPI onnxruntime-gpu==1.31.1 (there is
-#      no 1.32 GPU wheel; clusterai-nn accepts 1.31 and 1.32). The script
-#      extracts libonnxruntime.so.1.31.1, libonnxruntime_providers_cuda.so and
+#   2. the GPU build of ONNX Runtime: PyPI onnxruntime-gpu (version in
+#      pins.toml; the host accepts its minor version). The script extracts
+#      libonnxruntime.so.<version>, libonnxruntime_providers_cuda.so and
 #      libonnxruntime_providers_shared.so from the wheel, found in
 #      $CLUSTERAI_WHEELS (offline) or fetched with pip;
 #   3. the CUDA 13 runtime libraries that provider loads: libcudart.so.13,
@@ -17,17 +17,20 @@
 #      $CUDA_LIBS, or from the PyPI wheels nvidia-cuda-runtime, nvidia-cublas,
 #      nvidia-curand, nvidia-cufft, nvidia-cuda-nvrtc, nvidia-cudnn-cu13 in
 #      $CLUSTERAI_WHEELS (extracted here);
-#   4. the model: $CLUSTERAI_CACHE/models/ppocr-det.onnx (scripts/setup-models.sh);
-#   5. the gpu_check example and the tensor plugin: built here with cargo, or
-#      prebuilt: $GPU_CHECK_BIN and $CLUSTERAI_PLUGIN_WASM_DIR/tensor.wasm.
+#   4. the pinned models in the cache (scripts/setup-models.sh);
+#   5. the clusterai binary and the tensor plugin: built here with cargo, or
+#      prebuilt: $CLUSTERAI_BIN and $CLUSTERAI_PLUGIN_WASM_DIR/tensor.wasm.
 #
-#   scripts/gpu-check.sh [RUNS]
+#   scripts/gpu-check.sh [--json] [SCALE]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE="${CLUSTERAI_CACHE:-$HOME/.cache/clusterai}"
-WHEELS="${CLUSTERAI_WHEELS:-$CACHE/wheels}"
-RUNS="${1:-20}"
-GPU_VERSION=1.31.1
+source "$ROOT/scripts/env.sh"
+CACHE="$CLUSTERAI_CACHE"
+WHEELS="$CLUSTERAI_WHEELS"
+JSON=""
+if [ "${1:-}" = "--json" ]; then JSON=--json; shift; fi
+SCALE="${1:-1}"
+GPU_VERSION="$(pin onnxruntime_gpu.version)"
 fail() { echo "gpu-check: $*" >&2; exit 1; }
 
 # 1. GPU and driver.
@@ -88,16 +91,18 @@ for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 lib
 done
 [ ${#missing[@]} -eq 0 ] || fail "needs the CUDA 13 runtime libraries ${missing[*]}: install CUDA 13 + cuDNN 9, set CUDA_LIBS to their folder, or put the PyPI wheels nvidia-cuda-runtime, nvidia-cublas, nvidia-curand, nvidia-cufft, nvidia-cuda-nvrtc, nvidia-cudnn-cu13 in $WHEELS"
 
-# 4. The model.
-MODEL="$CACHE/models/ppocr-det.onnx"
-[ -f "$MODEL" ] || fail "needs $MODEL: run scripts/setup-models.sh"
+# 4. The models.
+for m in "$CLUSTERAI_MODELS_CACHE"/ppocr-det.onnx; do
+    [ -f "$m" ] || fail "needs the pinned models in $CLUSTERAI_MODELS_CACHE: run scripts/setup-models.sh"
+done
 
-# 5. The example and the plugin.
-BIN="${GPU_CHECK_BIN:-}"
+# 5. The binary and the plugin.
+BIN="${CLUSTERAI_BIN:-}"
 if [ -z "$BIN" ]; then
-    command -v cargo >/dev/null 2>&1 || fail "needs cargo to build the gpu_check example, or GPU_CHECK_BIN and CLUSTERAI_PLUGIN_WASM_DIR set to prebuilt ones"
-    (cd "$ROOT" && cargo build --quiet --release -p clusterai-nn --example gpu_check)
-    BIN="$ROOT/target/release/examples/gpu_check"
+    command -v cargo >/dev/null 2>&1 || fail "needs cargo to build clusterai, or CLUSTERAI_BIN and CLUSTERAI_PLUGIN_WASM_DIR set to prebuilt ones"
+    (cd "$ROOT" && scripts/build-plugins.sh >&2 && cargo build --quiet --release -p clusterai-cli)
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/clusterai"
 fi
-echo "gpu-check: ONNX Runtime $ORT_DYLIB_PATH"
-"$BIN" "$MODEL" x 1,3,640,640 "$RUNS"
+echo "gpu-check: ONNX Runtime $ORT_DYLIB_PATH" >&2
+cd "$ROOT"
+"$BIN" bench gpu --scale "$SCALE" $JSON

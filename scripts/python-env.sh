@@ -4,8 +4,8 @@
 # scripts/requirements-nn.txt changed.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-CACHE="${CLUSTERAI_CACHE:-$HOME/.cache/clusterai}"
-VENV="$CACHE/venv-nn"
+source "$HERE/env.sh"
+VENV="$CLUSTERAI_CACHE/venv-nn"
 REQ="$HERE/requirements-nn.txt"
 STAMP="$VENV/.requirements.sha256"
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"

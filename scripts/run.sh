@@ -8,6 +8,14 @@ echo "==> building clusterai (release)"
 cargo build --release -p clusterai-cli
 clusterai="${CARGO_TARGET_DIR:-target}/release/clusterai"
 plugins=plugins/target/wasm32-wasip2/release
+source scripts/env.sh
+
+echo
+echo "==> models into the node's blob store ($CLUSTERAI_DATA_DIR)"
+for model in "$CLUSTERAI_MODELS_CACHE"/*.onnx; do
+  "$clusterai" model add "$model" --json \
+    | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["hash"], sys.argv[1])' "$(basename "$model")"
+done
 
 echo
 echo "==> hello: no model, the smallest plugin"
@@ -34,5 +42,6 @@ echo
 echo "==> tensor: any model the node holds, named tensors in and out"
 mlp=$("$clusterai" model add host/nn/tests/data/mlp.onnx --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["hash"])')
 echo '{"inputs":{"x":{"dtype":"f32","shape":[1,4],"data":[1,2,3,4]}}}' \
-  | "$clusterai" plugin run "$plugins/tensor.wasm" --input - --content-type application/json --param "model=$mlp"
+  | "$clusterai" plugin run "$plugins/tensor.wasm" --input - --content-type application/json \
+      --model "$mlp" --param "model=$mlp"
 echo

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Provisions the pinned ONNX Runtime shared library for the host (clusterai-nn).
 #
-# Fetches the PyPI wheel onnxruntime==1.32.0 with pip (the only registry this
-# needs), extracts onnxruntime/capi/libonnxruntime.so.1.32.0 into a cache
+# Fetches the PyPI wheel of the version pinned in pins.toml with pip (the only
+# registry this needs), extracts onnxruntime/capi/<library> into the cache
 # outside the repository, checks its SHA-256 and prints its path. Idempotent:
 # a verified library already in the cache is left alone and no network is used.
 #
@@ -12,20 +12,18 @@
 # The host finds the library through ORT_DYLIB_PATH, or at the default path
 # printed here when ORT_DYLIB_PATH is unset.
 #
-# Environment:
-#   CLUSTERAI_CACHE   cache root (default: $HOME/.cache/clusterai)
-#   CLUSTERAI_WHEELS  a folder that already holds the wheel (offline machines)
+# Environment (scripts/env.sh): CLUSTERAI_CACHE (cache root), CLUSTERAI_WHEELS
+# (a folder that already holds the wheel, for offline machines).
 set -euo pipefail
+unset ORT_DYLIB_PATH  # this script installs the pinned library, wherever that variable points
+source "$(dirname "$0")/env.sh"
 
-VERSION=1.32.0
-LIB=libonnxruntime.so.${VERSION}
-# SHA-256 of onnxruntime/capi/libonnxruntime.so.1.32.0 inside
-# onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl (CPU build).
-LIB_SHA256=6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
-
-CACHE="${CLUSTERAI_CACHE:-$HOME/.cache/clusterai}"
-DEST="$CACHE/onnxruntime/$VERSION"
-TARGET="$DEST/$LIB"
+VERSION="$(pin onnxruntime.version)"
+LIB="$(pin onnxruntime.library)"
+WHEEL_NAME="$(pin onnxruntime.wheel)"
+LIB_SHA256="$(pin onnxruntime.library_sha256)"
+TARGET="$ORT_LIBRARY"
+DEST="$(dirname "$TARGET")"
 
 say() { echo "setup-onnxruntime: $*" >&2; }
 
@@ -44,9 +42,9 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
 fi
 
 mkdir -p "$DEST"
-WHEELS="${CLUSTERAI_WHEELS:-$CACHE/wheels}"
+WHEELS="$CLUSTERAI_WHEELS"
 mkdir -p "$WHEELS"
-WHEEL="$(ls "$WHEELS"/onnxruntime-"$VERSION"-cp311-cp311-manylinux_2_28_x86_64.whl 2>/dev/null | head -n1 || true)"
+WHEEL="$(ls "$WHEELS/$WHEEL_NAME" 2>/dev/null | head -n1 || true)"
 if [ -z "$WHEEL" ]; then
     command -v pip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || {
         say "needs pip (python3 -m pip) to fetch onnxruntime==$VERSION from PyPI"
@@ -56,7 +54,7 @@ if [ -z "$WHEEL" ]; then
     python3 -m pip download --quiet --no-deps --only-binary=:all: \
         --python-version 3.11 --platform manylinux_2_28_x86_64 \
         "onnxruntime==$VERSION" -d "$WHEELS" >&2
-    WHEEL="$(ls "$WHEELS"/onnxruntime-"$VERSION"-cp311-cp311-manylinux_2_28_x86_64.whl)"
+    WHEEL="$(ls "$WHEELS/$WHEEL_NAME")"
 fi
 
 TMP="$(mktemp -d "$DEST/.extract.XXXXXX")"

@@ -2,13 +2,14 @@
 # Builds, checks and tests the CosmWasm contracts (issue 5) beyond what
 # `cargo test --workspace` covers:
 #
-#   1. set-up (idempotent): the wasm32 target, wasm-opt from npm binaryen@132
-#      and cosmwasm-check 3.0.10, both in a cache outside the repository;
+#   1. set-up (idempotent): the wasm32 target, wasm-opt from npm binaryen and
+#      cosmwasm-check (versions in pins.toml), both in the cache outside the
+#      repository;
 #   2. every contract built for wasm32-unknown-unknown with `--profile contract`;
 #   3. wasm-opt lowers the bulk-memory opcodes Rust >= 1.87 emits and shrinks
 #      the code into cosmwasm-contracts/artifacts/<crate>.wasm (gitignored;
 #      artifacts/checksums.txt lists their sha256);
-#   4. cosmwasm-check with the capabilities of wasmd v0.70.3;
+#   4. cosmwasm-check with the capabilities of the pinned wasmd;
 #   5. schema drift: the committed schema/ folders must match the messages;
 #   6. the cosmwasm-vm workspace (cosmwasm-contracts/vm-tests) runs each
 #      optimised artifact: exports, a full k=3 task lifecycle, gas.
@@ -24,11 +25,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${CLUSTERAI_CACHE:-$HOME/.cache/clusterai}"
+source "$ROOT/scripts/env.sh"
+CACHE="$CLUSTERAI_CACHE"
 CW_TARGET="${CLUSTERAI_CW_TARGET:-$CACHE/cw-target}"
-BINARYEN_VERSION=132
-COSMWASM_CHECK_VERSION=3.0.10
-WASMD_V070_CAPABILITIES="iterator,staking,stargate,cosmwasm_1_1,cosmwasm_1_2,cosmwasm_1_3,cosmwasm_1_4,cosmwasm_2_0,cosmwasm_2_1,cosmwasm_2_2,ibc2"
+BINARYEN_VERSION="$(pin binaryen.version)"
+COSMWASM_CHECK_VERSION="$(pin cosmwasm_check.version)"
+WASMD_VERSION="$(pin wasmd.version)"
+WASMD_CAPABILITIES="$(pin wasmd.capabilities)"
 CONTRACTS=(token node-registry task-market model-market)
 ARTIFACTS="$ROOT/cosmwasm-contracts/artifacts"
 WASM_OPT="$CACHE/binaryen-$BINARYEN_VERSION/node_modules/.bin/wasm-opt"
@@ -88,8 +91,8 @@ if $artifacts_only; then
 fi
 
 # --- 4. cosmwasm-check ---------------------------------------------------------
-step "cosmwasm-check $COSMWASM_CHECK_VERSION (wasmd v0.70.3 capabilities)"
-"$COSMWASM_CHECK" --available-capabilities "$WASMD_V070_CAPABILITIES" "$ARTIFACTS"/clusterai_*.wasm >&2
+step "cosmwasm-check $COSMWASM_CHECK_VERSION (wasmd $WASMD_VERSION capabilities)"
+"$COSMWASM_CHECK" --available-capabilities "$WASMD_CAPABILITIES" "$ARTIFACTS"/clusterai_*.wasm >&2
 
 # --- 5. schema drift -----------------------------------------------------------
 step "schema drift"

@@ -80,6 +80,32 @@ fn main() {
     }
     all.push_str("];\n");
     code.push_str(&all);
+    // Every hostile program (a crate or a file under plugins/test-programs),
+    // for the compile-time check that each has a test.
+    let mut hostile: Vec<String> = fs::read_dir(plugins.join("test-programs"))
+        .expect("plugins/test-programs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            if p.join("Cargo.toml").exists() {
+                Some(name.replace('-', "_"))
+            } else {
+                name.strip_suffix(".wasm").map(|n| n.replace('-', "_"))
+            }
+        })
+        .collect();
+    hostile.sort();
+    let _ = writeln!(
+        code,
+        "/// Calls `$m!(name)` for every hostile program in `plugins/test-programs`:\n\
+         /// with a macro that names a test module per program, a program without\n\
+         /// a test does not compile.\n\
+         #[macro_export]\nmacro_rules! foreach_hostile {{\n    ($m:ident) => {{"
+    );
+    for h in &hostile {
+        let _ = writeln!(code, "        $m!({h});");
+    }
+    let _ = writeln!(code, "    }};\n}}");
     for file in ["malformed.wasm", "not-a-component.wasm"] {
         let path = plugins.join("test-programs").join(file);
         let name = file

@@ -33,12 +33,14 @@ enum Command {
     Plugin(commands::plugin::PluginCommand),
     /// Models on this node: add (hash, check with ONNX Runtime), list.
     #[command(subcommand)]
-    Model(clusterai_nn::cli::ModelCommand),
+    Model(commands::model::ModelCommand),
     /// Content-addressed blobs (plugins, models): add, fetch over iroh, serve.
     #[command(subcommand)]
-    Blob(clusterai_store::cli::BlobCommand),
+    Blob(commands::blob::BlobCommand),
     /// Measure a part of the node against its baseline, in one run.
     Bench(commands::bench::BenchArgs),
+    /// Show where this node keeps its data and caches.
+    Env,
 }
 
 fn main() -> ExitCode {
@@ -46,10 +48,12 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Plugin(cmd) => commands::plugin::run(cmd, cli.json),
-        Command::Model(cmd) => clusterai_nn::cli::run(cmd, cli.json),
-        Command::Blob(cmd) => commands::async_runtime()
-            .and_then(|rt| rt.block_on(clusterai_store::cli::run(cmd, cli.json))),
+        Command::Model(cmd) => commands::model::run(cmd, cli.json),
+        Command::Blob(cmd) => {
+            commands::async_runtime().and_then(|rt| rt.block_on(commands::blob::run(cmd, cli.json)))
+        }
         Command::Bench(args) => commands::bench::run(args, cli.json),
+        Command::Env => commands::env::run(cli.json),
     };
     match result {
         Ok(code) => code,

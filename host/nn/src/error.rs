@@ -49,8 +49,8 @@ impl std::error::Error for NnError {}
 pub enum SetupError {
     /// The ONNX Runtime shared library is not where we look.
     #[error(
-        "ONNX Runtime {version} not found at {path} ({why}); run scripts/setup-onnxruntime.sh \
-         (or set ORT_DYLIB_PATH to libonnxruntime.so.{version})"
+        "ONNX Runtime {version} not found at {path} ({why}); point ORT_DYLIB_PATH at \
+         libonnxruntime.so.{version}"
     )]
     OrtMissing {
         /// Where we looked.
@@ -60,11 +60,8 @@ pub enum SetupError {
         /// What was wrong.
         why: String,
     },
-    /// The shared library loaded but is not the version we pin.
-    #[error(
-        "the ONNX Runtime library at {path} is version {found}, this node needs {wanted}; \
-         run scripts/setup-onnxruntime.sh and point ORT_DYLIB_PATH at its output"
-    )]
+    /// The shared library loaded but is not a version we accept.
+    #[error("the ONNX Runtime library at {path} is version {found}, this node needs {wanted}")]
     OrtWrongVersion {
         /// The library file.
         path: PathBuf,
@@ -85,13 +82,25 @@ pub enum SetupError {
     },
     /// CUDA was asked for and cannot be used, and the settings forbid falling back.
     #[error(
-        "the CUDA execution provider could not be registered: {0}; install the GPU build of \
-         ONNX Runtime and its CUDA libraries, or allow the CPU fallback in the settings"
+        "the CUDA execution provider could not be registered: {why}; the GPU build of ONNX \
+         Runtime and its CUDA libraries are needed, or the CPU fallback allowed in the settings"
     )]
-    CudaUnavailable(String),
+    CudaUnavailable {
+        /// ONNX Runtime's reason.
+        why: String,
+    },
     /// ONNX Runtime refused the model or a setting.
     #[error("ONNX Runtime: {0}")]
-    Ort(String),
+    Ort(#[from] ort::Error),
+    /// ONNX Runtime refused a session's settings.
+    #[error("ONNX Runtime: {0}")]
+    Session(String),
+    /// The watchdog thread could not be started.
+    #[error("starting the wasi-nn watchdog thread: {source}")]
+    Thread {
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A model file could not be read.
     #[error("reading model {path}: {source}")]
     Io {
@@ -100,15 +109,19 @@ pub enum SetupError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A model file does not hash to what it was stored under.
-    #[error("model file {path} hashes to {actual}, expected {expected}")]
-    HashMismatch {
-        /// The file.
-        path: PathBuf,
-        /// The hash it was stored under.
-        expected: String,
-        /// The hash of its bytes.
-        actual: String,
+    /// The model source failed.
+    #[error("reading model {hash} from the node's store: {source}")]
+    Source {
+        /// The model.
+        hash: clusterai_types::ContentHash,
+        /// The cause.
+        source: clusterai_types::SourceError,
+    },
+    /// A model the table opened from the source is no longer there.
+    #[error("model {hash} is no longer in the node's store")]
+    Vanished {
+        /// The model.
+        hash: clusterai_types::ContentHash,
     },
     /// A model file is larger than the settings allow.
     #[error("model {what} is {size} bytes, over the cap of {cap} bytes")]
@@ -122,14 +135,10 @@ pub enum SetupError {
     },
 }
 
-impl From<ort::Error> for SetupError {
-    fn from(e: ort::Error) -> Self {
-        Self::Ort(e.to_string())
-    }
-}
-
 impl From<ort::Error<ort::session::builder::SessionBuilder>> for SetupError {
     fn from(e: ort::Error<ort::session::builder::SessionBuilder>) -> Self {
-        Self::Ort(e.message().to_string())
+        // The builder error carries the builder back for recovery; only its
+        // message outlives it.
+        Self::Session(e.message().to_string())
     }
 }

@@ -6,19 +6,25 @@
 //!
 //! # Parts
 //!
-//! - [`NnHost`]: one per process. Loads ONNX Runtime ([`ortlib`]), holds the
-//!   [`NnSettings`] and the table of vetted models, each opened by the BLAKE3
-//!   hash of its file, each with a small pool of sessions.
-//! - [`NnTaskCtx`]: one per task, from [`NnHost::task_ctx`]: the task's
-//!   deadline, the tensor bytes it holds, the providers its inferences ran on.
+//! - [`NnHost`] (`table`): one per process. Loads ONNX Runtime ([`ortlib`]),
+//!   holds the [`NnSettings`] and the table of vetted models, each opened by
+//!   the BLAKE3 hash of its bytes from the node's
+//!   [`BlobSource`](clusterai_types::BlobSource), each with a small pool of
+//!   sessions.
+//! - [`NnTaskCtx`] (`task`): one per task, from [`NnHost::task_ctx`]: the
+//!   guest's operations, the task's deadline and bounds (from its
+//!   [`TaskPolicy`](clusterai_types::TaskPolicy)), the models it may open
+//!   ([`ModelAccess`]), the tensor bytes it holds, the providers its
+//!   inferences ran on.
+//! - `marshal`: tensors into and out of ONNX Runtime values.
 //! - [`NnView`] and [`add_to_linker`]: what a wasmtime store exposes, in the
-//!   wasmtime-wasi `Ctx`/`View`/`add_to_linker` pattern.
-//! - [`store::ModelStore`], [`cli`], [`mod@bench`]: the node's model folder, the
-//!   `clusterai model` commands and the `nn` benchmark suite.
+//!   wasmtime-wasi `Ctx`/`View`/`add_to_linker` pattern. This crate knows
+//!   wasmtime, not the node's runtime: the composition root wires it in.
 //!
 //! # Guests cannot crash the host
 //!
-//! Every guest mistake (unknown hash, wrong dtype, rank or shape, a byte
+//! Every guest mistake (unknown hash, a model the task may not open, wrong
+//! dtype, rank or shape, a byte
 //! length that does not match the dimensions, dimensions that overflow, a
 //! missing or unknown input name, a corrupt model, a run past its deadline,
 //! outputs over the cap, raw model bytes when they are disabled) comes back
@@ -39,11 +45,12 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! use clusterai_nn::{NnHost, NnSettings, Tensor};
+//! use clusterai_nn::{ModelAccess, NnHost, NnSettings, Tensor};
+//! use clusterai_types::TaskPolicy;
 //!
 //! let host = NnHost::new(NnSettings::default())?;
 //! let hash = host.add_model_file("model.onnx".as_ref())?;
-//! let mut task = host.task_ctx(None);
+//! let mut task = host.task_ctx(&TaskPolicy::default(), ModelAccess::Only(vec![hash]), None);
 //! let graph = task.load_by_name(&hash.to_hex())?;
 //! let exec = task.init_execution_context(&graph)?;
 //! let outputs = task.compute(&exec, vec![("x".into(), Tensor::from_f32(vec![1, 4], &[1.0; 4]))])?;
@@ -54,22 +61,23 @@
 
 #![deny(missing_docs)]
 
-pub mod bench;
-pub mod cli;
 mod error;
-mod host;
+mod marshal;
 mod model;
 pub mod ortlib;
 mod settings;
-pub mod store;
+mod table;
+mod task;
 mod tensor;
 mod watchdog;
 mod wit;
 
+pub use clusterai_types::ExecutionProvider;
 pub use error::{NnError, SetupError};
-pub use host::{Graph, GraphExecutionContext, NnHost, NnTaskCtx, NnView, ProviderUse};
-pub use model::{ModelInfo, ProviderKind, TensorInfo};
-pub use settings::{CudaFallback, ExecutionProvider, NnSettings};
+pub use model::{ModelInfo, TensorInfo};
+pub use settings::{Accelerator, CudaFallback, NnSettings};
+pub use table::NnHost;
+pub use task::{Graph, GraphExecutionContext, ModelAccess, NnTaskCtx, NnView, ProviderUse};
 pub use tensor::{Tensor, element_size, expected_bytes, parse_type_name, type_name};
 pub use wit::bindings;
 pub use wit::{ErrorCode, ExecutionTarget, GraphEncoding, TensorType, add_to_linker};

@@ -2,11 +2,11 @@
 //! provider) and a small pool of ONNX Runtime sessions per model.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use clusterai_types::ContentHash;
+use clusterai_types::{BlobSource, ContentHash, ExecutionProvider};
 use ort::environment::Environment;
 use ort::ep;
 use ort::session::{RunOptions, Session};
@@ -14,28 +14,9 @@ use ort::value::{TensorElementType, ValueType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NnError, SetupError};
-use crate::settings::{CudaFallback, ExecutionProvider, NnSettings};
+use crate::settings::{Accelerator, CudaFallback, NnSettings};
 use crate::tensor;
 use crate::wit::{ErrorCode, TensorType};
-
-/// The execution provider that actually runs a model's sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// ONNX Runtime's CPU provider.
-    Cpu,
-    /// NVIDIA CUDA (nodes CUDA cannot run still fall to CPU inside ONNX Runtime).
-    Cuda,
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Cpu => "cpu",
-            Self::Cuda => "cuda",
-        })
-    }
-}
 
 /// One declared input or output of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,7 +74,7 @@ pub struct ModelInfo {
     /// The graph outputs, in order.
     pub outputs: Vec<TensorInfo>,
     /// The provider the model's sessions run on.
-    pub execution_provider: ProviderKind,
+    pub execution_provider: ExecutionProvider,
     /// Why CUDA was asked for and CPU is used, when that fallback happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
@@ -102,9 +83,10 @@ pub struct ModelInfo {
 /// Where a pool gets the model bytes for a new session.
 #[derive(Debug)]
 pub(crate) enum Source {
-    /// A hash-verified file; re-read and re-verified for each new session.
-    File(PathBuf),
-    /// Bytes a guest passed to `load` (raw loading enabled).
+    /// The node's blob source; read and verified again for each new session.
+    Blob(Arc<dyn BlobSource>),
+    /// Bytes held in memory: added by a host caller, or passed by a guest to
+    /// `load` (raw loading enabled).
     Bytes(Arc<[u8]>),
 }
 
@@ -272,32 +254,21 @@ impl Model {
     fn grow(&self) -> Result<Pooled, SetupError> {
         let (session, _, _) = match &self.source {
             Source::Bytes(b) => build_session(&self.env, &self.settings, b)?,
-            Source::File(path) => {
-                let bytes =
-                    read_verified(path, &self.info.hash, self.settings.max_model_file_bytes)?;
+            Source::Blob(source) => {
+                let bytes = source
+                    .read(&self.info.hash, self.settings.max_model_file_bytes)
+                    .map_err(|e| SetupError::Source {
+                        hash: self.info.hash,
+                        source: e,
+                    })?
+                    .ok_or(SetupError::Vanished {
+                        hash: self.info.hash,
+                    })?;
                 build_session(&self.env, &self.settings, &bytes)?
             }
         };
         Pooled::new(session)
     }
-}
-
-/// Reads `path` and checks that it hashes to `hash`.
-pub(crate) fn read_verified(
-    path: &Path,
-    hash: &ContentHash,
-    cap: u64,
-) -> Result<Vec<u8>, SetupError> {
-    let bytes = read_capped(path, cap)?;
-    let actual = ContentHash::of(&bytes);
-    if actual != *hash {
-        return Err(SetupError::HashMismatch {
-            path: path.to_path_buf(),
-            expected: hash.to_hex(),
-            actual: actual.to_hex(),
-        });
-    }
-    Ok(bytes)
 }
 
 /// Reads `path`, refusing files over `cap` bytes.
@@ -323,14 +294,14 @@ pub(crate) fn build_session(
     env: &Environment,
     settings: &NnSettings,
     bytes: &[u8],
-) -> Result<(Session, ProviderKind, Option<String>), SetupError> {
+) -> Result<(Session, ExecutionProvider, Option<String>), SetupError> {
     let mut builder = Session::builder(env)?
         .with_intra_threads(settings.intra_op_threads.max(1))?
         .with_inter_threads(settings.inter_op_threads.max(1))?
         .with_log_level(ort::logging::LogLevel::Error)?;
-    let mut provider = ProviderKind::Cpu;
+    let mut provider = ExecutionProvider::Cpu;
     let mut fallback = None;
-    if let ExecutionProvider::Cuda { device_id } = settings.execution_provider {
+    if let Accelerator::Cuda { device_id } = settings.accelerator {
         let cuda = ep::CUDA::default()
             .with_device_id(device_id)
             .build()
@@ -338,12 +309,12 @@ pub(crate) fn build_session(
         match builder.with_execution_providers([cuda]) {
             Ok(b) => {
                 builder = b;
-                provider = ProviderKind::Cuda;
+                provider = ExecutionProvider::Cuda;
             }
             Err(e) => {
                 let why = e.message().to_string();
                 match settings.cuda_fallback {
-                    CudaFallback::Error => return Err(SetupError::CudaUnavailable(why)),
+                    CudaFallback::Error => return Err(SetupError::CudaUnavailable { why }),
                     CudaFallback::UseCpu => {
                         tracing::warn!(
                             "CUDA execution provider unavailable ({why}); this session runs on CPU \

@@ -1,53 +1,18 @@
-//! Finding and loading the pinned ONNX Runtime shared library.
+//! Loading the pinned ONNX Runtime shared library, once per process.
 //!
-//! `scripts/setup-onnxruntime.sh` extracts `libonnxruntime.so.1.32.0` from the
-//! PyPI wheel `onnxruntime==1.32.0`, checks its SHA-256 and leaves it under
-//! `${CLUSTERAI_CACHE:-$HOME/.cache/clusterai}/onnxruntime/1.32.0/`. The host
-//! takes `ORT_DYLIB_PATH` when set, else that path.
+//! The version and file name are pinned in `pins.toml`
+//! ([`clusterai_types::pins`]); where the library lives is
+//! [`clusterai_types::env::ort_library`].
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use clusterai_types::pins::{ORT_ACCEPTED_MINORS, ORT_VERSION};
 use ort::environment::Environment;
 
 use crate::error::SetupError;
 
-/// The ONNX Runtime version this node pins.
-pub const ORT_VERSION: &str = "1.32.0";
-
-/// The minor versions (`1.MINOR.x`) accepted when loading: 32, the pinned
-/// CPU build (PyPI `onnxruntime==1.32.0`), and 31, the newest GPU build on
-/// PyPI (`onnxruntime-gpu==1.31.1`, used by `scripts/gpu-check.sh`).
-pub const SUPPORTED_MINORS: [u32; 2] = [32, 31];
-
-/// The file name of the pinned library.
-pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
-
-/// The cache root: `$CLUSTERAI_CACHE`, else `$HOME/.cache/clusterai`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CLUSTERAI_CACHE").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    home.join(".cache").join("clusterai")
-}
-
-/// Where `scripts/setup-onnxruntime.sh` puts the library.
-pub fn default_library_path() -> PathBuf {
-    cache_dir()
-        .join("onnxruntime")
-        .join(ORT_VERSION)
-        .join(ORT_LIBRARY_FILE)
-}
-
-/// The library to load: `$ORT_DYLIB_PATH` if set, else [`default_library_path`].
-pub fn library_path() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .filter(|p| !p.is_empty())
-        .map_or_else(default_library_path, PathBuf::from)
-}
-
-/// Checks that `path` is a file and names the pinned version, without loading it.
+/// Checks that `path` is a file, without loading it.
 pub fn check_library(path: &Path) -> Result<(), SetupError> {
     let meta = std::fs::metadata(path).map_err(|e| SetupError::OrtMissing {
         path: path.to_path_buf(),
@@ -86,7 +51,7 @@ pub(crate) fn environment(path: &Path) -> Result<Environment, SetupError> {
     check_library(path)?;
     // `probe` opens the library and reads its version string (1.MINOR.x).
     match ort::util::probe(path) {
-        Some(minor) if SUPPORTED_MINORS.contains(&minor) => {}
+        Some(minor) if ORT_ACCEPTED_MINORS.contains(&minor) => {}
         Some(minor) => {
             return Err(SetupError::OrtWrongVersion {
                 path: path.to_path_buf(),

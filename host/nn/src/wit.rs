@@ -8,7 +8,7 @@
 use wasmtime::component::{HasData, Linker, Resource};
 
 use crate::NnError;
-use crate::host::{Graph, GraphExecutionContext, NnView};
+use crate::task::{Graph, GraphExecutionContext, NnView};
 use crate::tensor::Tensor;
 
 /// The generated `wasi:nn` bindings. A runtime generating bindings for a
@@ -21,9 +21,9 @@ pub mod bindings {
         world: "ml",
         path: "../../wit/deps/wasi-nn",
         with: {
-            "wasi:nn/graph.graph": crate::host::Graph,
+            "wasi:nn/graph.graph": crate::task::Graph,
             "wasi:nn/tensor.tensor": crate::tensor::Tensor,
-            "wasi:nn/inference.graph-execution-context": crate::host::GraphExecutionContext,
+            "wasi:nn/inference.graph-execution-context": crate::task::GraphExecutionContext,
             "wasi:nn/errors.error": crate::error::NnError,
         },
         imports: { default: trappable },

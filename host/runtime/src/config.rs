@@ -1,44 +1,25 @@
-//! Settings: the engine-wide configuration and the per-task limits.
+//! The engine-wide configuration of a [`Runtime`](crate::Runtime).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Limits for one task. Every resource a plugin can consume is bounded here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Fuel units (roughly one per WebAssembly instruction). Deterministic.
-    pub fuel: u64,
-    /// Wall-clock deadline for the whole task, host calls excluded from preemption.
-    pub timeout: Duration,
-    /// Maximum linear memory, in bytes, across the task's instance.
-    pub memory_bytes: u64,
-    /// Maximum bytes of output data.
-    pub max_output_bytes: usize,
-    /// Maximum bytes of input data.
-    pub max_input_bytes: usize,
-    /// Bytes of stdout and of stderr kept (and allowed) per task.
-    pub max_stdio_bytes: usize,
-    /// Log lines kept per task; later ones are counted, not kept.
-    pub max_log_lines: usize,
-}
+use clusterai_types::TaskPolicy;
 
-impl Default for Limits {
-    /// Generous for real inference pre/post-processing, small enough that a
-    /// hostile plugin is stopped in seconds.
-    fn default() -> Self {
-        Self {
-            fuel: 20_000_000_000,
-            timeout: Duration::from_secs(30),
-            memory_bytes: 512 << 20,
-            max_output_bytes: 16 << 20,
-            max_input_bytes: 64 << 20,
-            max_stdio_bytes: 64 << 10,
-            max_log_lines: 256,
-        }
-    }
-}
+use crate::capability::Capability;
 
 /// Process-wide settings of a [`Runtime`](crate::Runtime).
+///
+/// | setting | default |
+/// |---|---|
+/// | `cache_dir` | none (no disk cache); nodes use `clusterai_types::env::compiled_dir()` |
+/// | `max_concurrent_tasks` | 16 |
+/// | `max_memory_bytes` | 4 GiB (the largest memory any task may be given) |
+/// | `deterministic` | false |
+/// | `policy` | [`TaskPolicy::default`] |
+/// | `epoch_tick` | 1 ms |
+/// | `keep_resident_bytes` | 16 MiB |
+/// | `capabilities` | none: WASI (locked down) and the task world only |
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` disables the disk cache.
@@ -51,17 +32,16 @@ pub struct RuntimeConfig {
     /// relaxed SIMD deterministic. Fuel accounting is always deterministic,
     /// clocks are always frozen and randomness is always seeded by the input.
     pub deterministic: bool,
-    /// Default limits for tasks that do not bring their own.
-    pub limits: Limits,
+    /// The policy of tasks that do not bring their own (and of `describe()`).
+    pub policy: TaskPolicy,
     /// Granularity of wall-clock deadlines.
     pub epoch_tick: Duration,
     /// Bytes of each pooled linear memory kept resident (zeroed, not returned
     /// to the OS) when a slot is reused: spares tensor-heavy plugins the page
     /// faults of a fresh memory, at the cost of that much RSS per used slot.
     pub keep_resident_bytes: usize,
-    /// The inference backend behind `wasi:nn`; without one, plugins that
-    /// import `wasi:nn` are refused at load time with the reason.
-    pub nn: Option<clusterai_nn::NnHost>,
+    /// Host capabilities beyond the sandbox's base interfaces (inference, ...).
+    pub capabilities: Vec<Arc<dyn Capability>>,
 }
 
 impl Default for RuntimeConfig {
@@ -71,21 +51,10 @@ impl Default for RuntimeConfig {
             max_concurrent_tasks: 16,
             max_memory_bytes: 4 << 30,
             deterministic: false,
-            limits: Limits::default(),
+            policy: TaskPolicy::default(),
             epoch_tick: Duration::from_millis(1),
             keep_resident_bytes: 16 << 20,
-            nn: None,
+            capabilities: Vec::new(),
         }
-    }
-}
-
-impl RuntimeConfig {
-    /// The default cache directory: `$CLUSTERAI_CACHE/compiled` or
-    /// `~/.cache/clusterai/compiled`.
-    pub fn default_cache_dir() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("CLUSTERAI_CACHE") {
-            return Some(PathBuf::from(dir).join("compiled"));
-        }
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/clusterai/compiled"))
     }
 }

@@ -25,22 +25,14 @@ pub enum LoadError {
         /// The validator's explanation.
         message: String,
     },
-    /// The plugin imports something this host does not grant.
+    /// The plugin imports something this host does not grant (no base
+    /// interface and no capability of this runtime serves it).
     #[error("the plugin imports `{import}`, which this host does not grant (granted: {granted})")]
     ForbiddenImport {
         /// The import's name, e.g. `wasi:http/outgoing-handler@0.2.0`.
         import: String,
         /// The interfaces the host grants, for the message.
         granted: String,
-    },
-    /// The plugin needs `wasi:nn` but this runtime has no inference backend.
-    #[error(
-        "the plugin imports `{import}`, but this node has no inference backend: \
-         ONNX Runtime is not set up (run scripts/setup-onnxruntime.sh, or set ORT_DYLIB_PATH)"
-    )]
-    NoInference {
-        /// The wasi:nn import.
-        import: String,
     },
     /// The plugin does not export `clusterai:task/plugin@0.1.0`.
     #[error("the plugin does not export `{0}`: is it built with clusterai-plugin-sdk?")]
@@ -54,6 +46,15 @@ pub enum LoadError {
     /// `describe()` returned something unusable.
     #[error("the plugin's description is invalid: {0}")]
     BadInfo(String),
+    /// A capability refused the plugin (for instance a model it declares
+    /// cannot be had).
+    #[error("{capability}: {message}")]
+    Refused {
+        /// The capability (its WIT package).
+        capability: &'static str,
+        /// Why.
+        message: String,
+    },
     /// The wasm file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -132,29 +133,48 @@ pub enum RunError {
     #[error("output too large: {size} bytes, the limit is {limit}")]
     OutputTooLarge {
         /// The output's size.
-        size: usize,
+        size: u64,
         /// The limit.
-        limit: usize,
+        limit: u64,
     },
     /// The plugin wrote more than allowed to stdout or stderr.
     #[error("the plugin wrote more than {limit} bytes to {stream}")]
     StdioLimit {
-        /// `stdout` or `stderr`.
-        stream: &'static str,
+        /// Which stream.
+        stream: Stdio,
         /// The cap in bytes.
-        limit: usize,
+        limit: u64,
     },
     /// The input is larger than allowed.
     #[error("input too large: {size} bytes, the limit is {limit}")]
     InputTooLarge {
         /// The input's size.
-        size: usize,
+        size: u64,
         /// The limit.
-        limit: usize,
+        limit: u64,
     },
     /// A bug on the host side, caught at the task boundary; the process is unharmed.
     #[error("internal host error: {0}")]
     Host(String),
+}
+
+/// A plugin's output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stdio {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl std::fmt::Display for Stdio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        })
+    }
 }
 
 impl RunError {

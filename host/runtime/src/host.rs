@@ -8,24 +8,42 @@
 
 use std::time::Duration;
 
+use clusterai_types::TaskPolicy;
 use rand::SeedableRng;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::clusterai::task::log::{self, Level};
+use crate::bindings::clusterai::task::log;
+use crate::capability::Extensions;
 
-/// One line a plugin logged.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LogLine {
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: &'static str,
-    /// What the plugin said (truncated to 4 KiB).
-    pub message: String,
+/// How important a log line is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Finest detail.
+    Trace,
+    /// For developers.
+    Debug,
+    /// Progress.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
 }
 
-const MAX_LOG_LINE: usize = 4096;
+/// One line a plugin logged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogLine {
+    /// How important it is.
+    pub level: LogLevel,
+    /// What the plugin said (cut to the policy's `max_log_line_bytes`).
+    pub message: String,
+}
 
 /// Everything a task's store holds.
 pub struct HostState {
@@ -35,12 +53,13 @@ pub struct HostState {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) logs_dropped: usize,
     max_log_lines: usize,
+    max_log_line_bytes: usize,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
     /// Used in log messages on the host side.
     plugin: String,
-    /// The task's `wasi:nn` state; `Some` whenever the runtime links wasi:nn.
-    pub(crate) nn: Option<clusterai_nn::NnTaskCtx>,
+    /// The capabilities' state for this task.
+    pub(crate) extensions: Extensions,
 }
 
 impl std::fmt::Debug for HostState {
@@ -52,14 +71,16 @@ impl std::fmt::Debug for HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(
-        nn: Option<clusterai_nn::NnTaskCtx>,
+    /// The state of one task of `plugin` (a name for host-side logs) under
+    /// `policy`, its randomness seeded by `seed`, with the capabilities'
+    /// state in `extensions`.
+    pub fn new(
+        policy: &TaskPolicy,
         plugin: String,
         seed: [u8; 32],
-        memory_bytes: u64,
-        max_stdio: usize,
-        max_log_lines: usize,
+        extensions: Extensions,
     ) -> Self {
+        let max_stdio = usize::try_from(policy.max_stdio_bytes).unwrap_or(usize::MAX);
         let stdout = MemoryOutputPipe::new(max_stdio);
         let stderr = MemoryOutputPipe::new(max_stdio);
         let wasi = WasiCtx::builder()
@@ -80,15 +101,26 @@ impl HostState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_bytes),
+            limiter: MemoryLimiter::new(policy.memory_bytes),
             logs: Vec::new(),
             logs_dropped: 0,
-            max_log_lines,
+            max_log_lines: usize::try_from(policy.max_log_lines).unwrap_or(usize::MAX),
+            max_log_line_bytes: usize::try_from(policy.max_log_line_bytes).unwrap_or(usize::MAX),
             stdout,
             stderr,
             plugin,
-            nn,
+            extensions,
         }
+    }
+
+    /// A capability's task state of type `T` and the store's resource table,
+    /// borrowed together: what a capability's host functions work on.
+    /// `None` when the capability was not prepared for this task.
+    pub fn extension_and_table<T: std::any::Any + Send>(
+        &mut self,
+    ) -> Option<(&mut T, &mut ResourceTable)> {
+        let ext = self.extensions.get_mut::<T>()?;
+        Some((ext, &mut self.table))
     }
 }
 
@@ -103,41 +135,28 @@ impl WasiView for HostState {
 
 impl crate::bindings::clusterai::task::types::Host for HostState {}
 
-/// The `wasi:nn` view of a task, for [`clusterai_nn::add_to_linker`].
-pub(crate) fn nn_view(state: &mut HostState) -> clusterai_nn::NnView<'_> {
-    clusterai_nn::NnView {
-        // Invariant: the runtime links wasi:nn only when it has an NnHost, and
-        // then gives every task's state a context (plugin.rs). Were it ever
-        // broken, the panic is caught at the task boundary.
-        ctx: state
-            .nn
-            .as_mut()
-            .expect("wasi:nn is linked only with a task context"),
-        table: &mut state.table,
-    }
-}
-
 impl log::Host for HostState {
-    fn log(&mut self, level: Level, mut message: String) {
+    fn log(&mut self, level: log::Level, mut message: String) {
         let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
         };
         if self.logs.len() >= self.max_log_lines {
             self.logs_dropped += 1;
             return;
         }
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
+        if message.len() > self.max_log_line_bytes {
+            let mut cut = self.max_log_line_bytes;
             while !message.is_char_boundary(cut) {
                 cut -= 1;
             }
             message.truncate(cut);
+            message.shrink_to_fit();
         }
-        tracing::debug!(plugin = %self.plugin, level, %message, "plugin log");
+        tracing::debug!(plugin = %self.plugin, ?level, %message, "plugin log");
         self.logs.push(LogLine { level, message });
     }
 }

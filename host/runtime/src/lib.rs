@@ -2,15 +2,20 @@
 //!
 //! # Overview
 //!
-//! A [`Runtime`] owns one wasmtime [`Engine`](wasmtime::Engine) for the
-//! process (component model, pooling allocator, fuel, epoch interruption), a
-//! [`Linker`](wasmtime::component::Linker) with the capabilities the host
-//! grants, and an on-disk [`CompileCache`]. [`Runtime::load`] turns wasm bytes
-//! into a [`Plugin`]: validated, compiled once (or loaded precompiled),
-//! checked against what the host grants, pre-instantiated and described.
-//! [`Plugin::run`] runs one task in a fresh `Store` under [`Limits`] and
+//! The runtime is the sandbox and nothing else. A [`Runtime`] owns one
+//! wasmtime [`Engine`](wasmtime::Engine) for the process (component model,
+//! pooling allocator, fuel, epoch interruption), a
+//! [`Linker`](wasmtime::component::Linker) with the base interfaces and the
+//! [`Capability`]s the composition root grants, and an on-disk
+//! [`CompileCache`]. [`Runtime::load`] turns wasm bytes into a [`Plugin`]:
+//! validated, compiled once (or loaded precompiled), checked against what the
+//! host grants, pre-instantiated and described. [`Plugin::run`] runs one task
+//! in a fresh `Store` under a [`TaskPolicy`] and
 //! returns the output with its [`Usage`], or a [`RunError`] naming the limit
 //! or fault that ended it.
+//!
+//! The runtime names no inference backend or blob store: those are
+//! capabilities ([`capability`]) that a node wires in.
 //!
 //! ```no_run
 //! use clusterai_runtime::{Runtime, RuntimeConfig, TaskInput};
@@ -25,8 +30,8 @@
 //! # Isolation
 //!
 //! - No ambient authority: see [`host`] for what WASI can and cannot reach.
-//! - Only the interfaces in [`GRANTED_PACKAGES`] link; any other import is a
-//!   [`LoadError::ForbiddenImport`].
+//! - Only the interfaces in [`GRANTED_PACKAGES`] and those of the runtime's
+//!   capabilities link; any other import is a [`LoadError::ForbiddenImport`].
 //! - Every task is bounded: fuel, a wall-clock deadline, linear memory,
 //!   input, output, stdout/stderr and log sizes.
 //! - A trap, a panic or a host-side bug ends only its task: the store is
@@ -35,8 +40,8 @@
 
 #![deny(missing_docs)]
 
-pub mod bench;
 mod cache;
+pub mod capability;
 mod config;
 mod error;
 pub mod host;
@@ -45,15 +50,22 @@ mod plugin;
 mod runtime;
 
 pub use cache::{CacheOutcome, CompileCache};
-pub use config::{Limits, RuntimeConfig};
-pub use error::{LoadError, PluginError, RunError};
-pub use host::{HostState, LogLine};
-pub use inspect::{Inspection, inspect};
-pub use plugin::{ModelRequirement, Plugin, PluginInfo, TaskInput, TaskOutput, TaskResult, Usage};
-pub use runtime::{GRANTED_PACKAGES, Runtime};
+pub use capability::{Capability, Extensions, TaskContext};
+pub use clusterai_types::TaskPolicy;
+pub use config::RuntimeConfig;
+pub use error::{LoadError, PluginError, RunError, Stdio};
+pub use host::{HostState, LogLevel, LogLine};
+pub use inspect::{BinaryKind, Inspection, inspect};
+pub use plugin::{
+    ModelFormat, ModelRequirement, Plugin, PluginInfo, TaskInput, TaskOutput, TaskResult, Usage,
+};
+pub use runtime::{GRANTED_PACKAGES, Runtime, base_linker};
 
-/// Host-side bindings of the plugin world (the wasi:nn imports are linked separately).
-pub(crate) mod bindings {
+/// Host-side bindings of the plugin world's base interfaces (capabilities
+/// link their own packages). Public for callers that drive wasmtime
+/// directly with [`base_linker`], such as the naive path of the benchmarks.
+#[allow(missing_docs)]
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         inline: "

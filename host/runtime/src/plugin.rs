@@ -4,17 +4,17 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use clusterai_types::ContentHash;
+use clusterai_types::{ContentHash, TaskPolicy};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store, Trap};
 
 use crate::bindings::clusterai::task::types as wit;
 use crate::bindings::{PluginHost, PluginHostPre};
 use crate::cache::CacheOutcome;
-use crate::config::Limits;
-use crate::error::{LoadError, PluginError, RunError};
+use crate::capability::{Capability, Extensions, TaskContext};
+use crate::error::{LoadError, PluginError, RunError, Stdio};
 use crate::host::{HostState, LogLine, MemoryLimitExceeded};
-use crate::inspect::{PLUGIN_EXPORT, is_granted};
+use crate::inspect::PLUGIN_EXPORT;
 use crate::runtime::{Runtime, Slots};
 
 /// What a plugin says about itself (`describe()`), checked by the host.
@@ -41,8 +41,16 @@ pub struct ModelRequirement {
     pub name: String,
     /// Its content hash.
     pub hash: ContentHash,
-    /// Its format (`onnx`).
-    pub format: String,
+    /// Its format.
+    pub format: ModelFormat,
+}
+
+/// The model formats a plugin may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    /// An ONNX graph.
+    Onnx,
 }
 
 /// One task's input: bytes, their content type and named parameters.
@@ -105,12 +113,12 @@ impl TaskInput {
     }
 
     /// The form the plugin's `run` export takes.
-    pub(crate) fn as_wit(&self) -> &wit::TaskInput {
+    pub fn as_wit(&self) -> &wit::TaskInput {
         &self.wit
     }
 
     /// Seed for the task's randomness: the same input always sees the same "random" bytes.
-    fn seed(&self) -> [u8; 32] {
+    pub fn seed(&self) -> [u8; 32] {
         *self.seed.get_or_init(|| {
             let mut h = blake3::Hasher::new_derive_key("clusterai task random seed v1");
             h.update(&(self.wit.data.len() as u64).to_le_bytes());
@@ -169,7 +177,7 @@ fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 }
 
 /// A successful task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TaskResult {
     /// The output.
     pub output: TaskOutput,
@@ -183,9 +191,9 @@ pub struct TaskResult {
     pub stdout: Vec<u8>,
     /// What it wrote to stderr (bounded).
     pub stderr: Vec<u8>,
-    /// Each inference the task ran and the execution provider that ran it
-    /// (for receipts: CPU or CUDA, never guessed).
-    pub inferences: Vec<clusterai_nn::ProviderUse>,
+    /// The capabilities' state at the end of the task (what they recorded:
+    /// inferences run, providers used, ...).
+    pub extensions: Extensions,
 }
 
 /// A loaded plugin: compiled, linked, pre-instantiated and described.
@@ -200,9 +208,9 @@ struct PluginInner {
     info: PluginInfo,
     pre: PluginHostPre<HostState>,
     engine: Engine,
-    nn: Option<clusterai_nn::NnHost>,
+    capabilities: Vec<Arc<dyn Capability>>,
     slots: Arc<Slots>,
-    default_limits: Limits,
+    default_policy: TaskPolicy,
     epoch_tick: Duration,
     cache: CacheOutcome,
     compile_time: Duration,
@@ -227,19 +235,13 @@ impl Plugin {
     ) -> Result<Self, LoadError> {
         let engine = runtime.engine().clone();
         let ty = component.component_type();
-        let has_nn = runtime.nn().is_some();
         if let Some((name, _)) = ty
             .imports(&engine)
-            .find(|(name, _)| !is_granted(name, has_nn))
+            .find(|(name, _)| !runtime.is_granted(name))
         {
-            if name.starts_with("wasi:nn/") {
-                return Err(LoadError::NoInference {
-                    import: name.to_string(),
-                });
-            }
             return Err(LoadError::ForbiddenImport {
                 import: name.to_string(),
-                granted: crate::GRANTED_PACKAGES.join(", "),
+                granted: runtime.granted_packages().join(", "),
             });
         }
         if !ty.exports(&engine).any(|(name, _)| name == PLUGIN_EXPORT) {
@@ -266,15 +268,18 @@ impl Plugin {
                 },
                 pre,
                 engine,
-                nn: runtime.nn().cloned(),
+                capabilities: config.capabilities.clone(),
                 slots: runtime.inner.slots.clone(),
-                default_limits: config.limits.clone(),
+                default_policy: config.policy.clone(),
                 epoch_tick: config.epoch_tick,
                 cache,
                 compile_time,
             }),
         };
         let info = plugin.describe()?;
+        for capability in &plugin.inner.capabilities {
+            capability.configure(&info)?;
+        }
         // Only this function holds the Arc so far.
         if let Some(inner) = Arc::get_mut(&mut plugin.inner) {
             inner.info = info;
@@ -283,9 +288,9 @@ impl Plugin {
     }
 
     fn describe(&self) -> Result<PluginInfo, LoadError> {
-        let limits = self.inner.default_limits.clone();
+        let policy = self.inner.default_policy.clone();
         let raw = self
-            .with_instance(&TaskInput::default(), &limits, |store, instance| {
+            .with_instance(&TaskInput::default(), &policy, None, |store, instance| {
                 instance.clusterai_task_plugin().call_describe(store)
             })
             .map_err(|e| LoadError::Describe(Box::new(e)))?
@@ -313,27 +318,39 @@ impl Plugin {
         self.inner.compile_time
     }
 
-    /// Runs one task in a fresh instance under `limits` (the runtime's defaults if `None`).
-    /// Blocks while all task slots are busy.
-    pub fn run(&self, input: &TaskInput, limits: Option<&Limits>) -> Result<TaskResult, RunError> {
-        let limits = limits.unwrap_or(&self.inner.default_limits);
-        if input.data().len() > limits.max_input_bytes {
+    /// The policy tasks run under when they bring none.
+    pub fn default_policy(&self) -> &TaskPolicy {
+        &self.inner.default_policy
+    }
+
+    /// Runs one task in a fresh instance under `policy` (the runtime's
+    /// default if `None`). Blocks while all task slots are busy.
+    pub fn run(
+        &self,
+        input: &TaskInput,
+        policy: Option<&TaskPolicy>,
+    ) -> Result<TaskResult, RunError> {
+        let policy = policy.unwrap_or(&self.inner.default_policy);
+        let size = input.data().len() as u64;
+        if size > policy.max_input_bytes {
             return Err(RunError::InputTooLarge {
-                size: input.data().len(),
-                limit: limits.max_input_bytes,
+                size,
+                limit: policy.max_input_bytes,
             });
         }
-        self.check_models()?;
-        let (result, state, usage) = self.with_instance(input, limits, |store, instance| {
-            instance
-                .clusterai_task_plugin()
-                .call_run(store, input.as_wit())
-        })?;
+        let info = &self.inner.info;
+        let (result, state, usage) =
+            self.with_instance(input, policy, Some(info), |store, instance| {
+                instance
+                    .clusterai_task_plugin()
+                    .call_run(store, input.as_wit())
+            })?;
         let output = result.map_err(plugin_error)?;
-        if output.data.len() > limits.max_output_bytes {
+        let size = output.data.len() as u64;
+        if size > policy.max_output_bytes {
             return Err(RunError::OutputTooLarge {
-                size: output.data.len(),
-                limit: limits.max_output_bytes,
+                size,
+                limit: policy.max_output_bytes,
             });
         }
         Ok(TaskResult {
@@ -346,74 +363,47 @@ impl Plugin {
             logs_dropped: state.logs_dropped,
             stdout: state.stdout.contents().to_vec(),
             stderr: state.stderr.contents().to_vec(),
-            inferences: state
-                .nn
-                .as_ref()
-                .map(|nn| nn.providers_used().to_vec())
-                .unwrap_or_default(),
+            extensions: state.extensions,
         })
     }
 
-    /// The models the plugin declares must be in the backend's table: a
-    /// missing one is named here instead of surfacing as a `not-found` deep
-    /// inside the plugin.
-    fn check_models(&self) -> Result<(), RunError> {
-        let Some(nn) = &self.inner.nn else {
-            return Ok(());
-        };
-        for m in &self.inner.info.models {
-            match nn.ensure_model(&m.hash) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
-                        "model {:?} ({}) is not on this node: add it with `clusterai model add` \
-                         or fetch it with `clusterai blob get`",
-                        m.name, m.hash
-                    ))));
-                }
-                Err(e) => {
-                    return Err(RunError::Plugin(PluginError::ModelUnavailable(format!(
-                        "model {:?} ({}): {}",
-                        m.name, m.hash, e.message
-                    ))));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Instantiates the plugin in a fresh store under `limits`, calls `f`, and
-    /// turns every way that can fail into a [`RunError`]. Host panics are
-    /// caught here, at the task boundary.
+    /// Instantiates the plugin in a fresh store under `policy` (the
+    /// capabilities prepared for the task), calls `f`, and turns every way
+    /// that can fail into a [`RunError`]. Host panics are caught here, at the
+    /// task boundary. `info` is `None` while `describe()` runs.
     fn with_instance<R>(
         &self,
         input: &TaskInput,
-        limits: &Limits,
+        policy: &TaskPolicy,
+        info: Option<&PluginInfo>,
         f: impl FnOnce(&mut Store<HostState>, &PluginHost) -> wasmtime::Result<R>,
     ) -> Result<(R, HostState, Usage), RunError> {
         let _slot = self.inner.slots.acquire();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let deadline = Instant::now() + limits.timeout;
-            let nn = self
-                .inner
-                .nn
-                .as_ref()
-                .map(|host| host.task_ctx(Some(deadline)));
+            let deadline = Instant::now() + policy.timeout;
+            let mut extensions = Extensions::default();
+            let task = TaskContext {
+                plugin: self.inner.hash,
+                info,
+                policy,
+                deadline,
+            };
+            for capability in &self.inner.capabilities {
+                capability.prepare(&task, &mut extensions)?;
+            }
             let state = HostState::new(
-                nn,
+                policy,
                 self.inner.info.name.clone(),
                 input.seed(),
-                limits.memory_bytes,
-                limits.max_stdio_bytes,
-                limits.max_log_lines,
+                extensions,
             );
             let mut store = Store::new(&self.inner.engine, state);
             store.limiter(|s| &mut s.limiter);
             store
-                .set_fuel(limits.fuel)
+                .set_fuel(policy.fuel)
                 .map_err(|e| RunError::Host(format!("{e:#}")))?;
             let tick = self.inner.epoch_tick.as_nanos().max(1);
-            store.set_epoch_deadline(limits.timeout.as_nanos().div_ceil(tick) as u64);
+            store.set_epoch_deadline(policy.timeout.as_nanos().div_ceil(tick) as u64);
             store.epoch_deadline_trap();
             let started = Instant::now();
             let result = self
@@ -422,7 +412,7 @@ impl Plugin {
                 .instantiate(&mut store)
                 .and_then(|instance| f(&mut store, &instance));
             let wall = started.elapsed();
-            let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+            let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
             let state = store.into_data();
             match result {
                 Ok(r) => {
@@ -433,7 +423,7 @@ impl Plugin {
                     };
                     Ok((r, state, usage))
                 }
-                Err(e) => Err(classify(e, &state, limits)),
+                Err(e) => Err(classify(e, &state, policy)),
             }
         }));
         match outcome {
@@ -462,7 +452,7 @@ fn plugin_error(e: wit::TaskError) -> RunError {
 }
 
 /// Names the limit or fault behind a failed call.
-fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> RunError {
+fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunError {
     if let Some(m) = e
         .chain()
         .find_map(|c| c.downcast_ref::<MemoryLimitExceeded>())
@@ -473,12 +463,12 @@ fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> RunError 
         };
     }
     let stdio_full = |pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe| {
-        pipe.contents().len() >= limits.max_stdio_bytes
+        pipe.contents().len() as u64 >= policy.max_stdio_bytes
     };
     match e.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => RunError::FuelExhausted { limit: limits.fuel },
+        Some(Trap::OutOfFuel) => RunError::FuelExhausted { limit: policy.fuel },
         Some(Trap::Interrupt) => RunError::Timeout {
-            limit: limits.timeout,
+            limit: policy.timeout,
         },
         Some(Trap::StackOverflow) => RunError::StackOverflow,
         Some(trap) => {
@@ -487,13 +477,13 @@ fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> RunError 
             let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
             if stdio_full(&state.stdout) {
                 RunError::StdioLimit {
-                    stream: "stdout",
-                    limit: limits.max_stdio_bytes,
+                    stream: Stdio::Stdout,
+                    limit: policy.max_stdio_bytes,
                 }
             } else if stdio_full(&state.stderr) {
                 RunError::StdioLimit {
-                    stream: "stderr",
-                    limit: limits.max_stdio_bytes,
+                    stream: Stdio::Stderr,
+                    limit: policy.max_stdio_bytes,
                 }
             } else if let Some(message) = panic_message(&stderr) {
                 RunError::Panic { message }
@@ -539,16 +529,19 @@ fn validate_info(raw: wit::PluginInfo) -> Result<PluginInfo, LoadError> {
                     m.name, m.hash
                 ))
             })?;
-            if m.format != "onnx" {
-                return Err(LoadError::BadInfo(format!(
-                    "model {:?} has format {:?}; this host runs \"onnx\"",
-                    m.name, m.format
-                )));
-            }
+            let format = match m.format.as_str() {
+                "onnx" => ModelFormat::Onnx,
+                other => {
+                    return Err(LoadError::BadInfo(format!(
+                        "model {:?} has format {other:?}; this host runs \"onnx\"",
+                        m.name
+                    )));
+                }
+            };
             Ok(ModelRequirement {
                 name: m.name,
                 hash,
-                format: m.format,
+                format,
             })
         })
         .collect::<Result<_, _>>()?;

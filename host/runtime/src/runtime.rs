@@ -17,8 +17,8 @@ use crate::host::HostState;
 use crate::inspect::check_header;
 use crate::plugin::Plugin;
 
-/// Packages whose interfaces a plugin may import. Anything else is refused at load time.
-/// `wasi:nn` is granted as well when the runtime has an inference backend.
+/// Packages whose interfaces every plugin may import; the runtime's
+/// capabilities add theirs. Anything else is refused at load time.
 pub const GRANTED_PACKAGES: &[&str] = &[
     "clusterai:task",
     "wasi:cli",
@@ -64,7 +64,10 @@ impl Runtime {
     /// Builds the engine and linker. Fails only on an impossible configuration.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&config))?;
-        let linker = build_linker(&engine, config.nn.is_some())?;
+        let mut linker = base_linker(&engine)?;
+        for capability in &config.capabilities {
+            capability.add_to_linker(&mut linker)?;
+        }
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompileCache::new(dir, &engine)?),
             None => None,
@@ -89,9 +92,31 @@ impl Runtime {
         &self.inner.engine
     }
 
-    /// The inference backend, if any.
-    pub fn nn(&self) -> Option<&clusterai_nn::NnHost> {
-        self.inner.config.nn.as_ref()
+    /// The packages a plugin may import here: the base ones and those of
+    /// the runtime's capabilities.
+    pub fn granted_packages(&self) -> Vec<&'static str> {
+        let mut out = GRANTED_PACKAGES.to_vec();
+        for c in &self.inner.config.capabilities {
+            out.extend(c.packages());
+        }
+        out
+    }
+
+    /// Whether an import (`package/interface@version`) is in a granted package.
+    pub fn is_granted(&self, import: &str) -> bool {
+        let package = import.split('/').next().unwrap_or(import);
+        GRANTED_PACKAGES.contains(&package)
+            || self
+                .inner
+                .config
+                .capabilities
+                .iter()
+                .any(|c| c.packages().contains(&package))
+    }
+
+    /// How many plugins this process holds loaded.
+    pub fn loaded_count(&self) -> usize {
+        self.lock_loaded().len()
     }
 
     /// The settings this runtime was built with.
@@ -145,9 +170,11 @@ impl Runtime {
     }
 }
 
-/// The host capabilities every plugin may import: WASI (locked down by
-/// `HostState`), the task world's log and types, and wasi:nn with a backend.
-pub(crate) fn build_linker(engine: &Engine, with_nn: bool) -> anyhow::Result<Linker<HostState>> {
+/// A linker with what every plugin may import: WASI (locked down by
+/// [`HostState`]) and the task world's log and types. A runtime adds its
+/// capabilities to it; a caller driving wasmtime directly (the naive path of
+/// the benchmarks) can use it as it is.
+pub fn base_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
@@ -155,9 +182,6 @@ pub(crate) fn build_linker(engine: &Engine, with_nn: bool) -> anyhow::Result<Lin
         &mut linker,
         |s| s,
     )?;
-    if with_nn {
-        clusterai_nn::add_to_linker(&mut linker, crate::host::nn_view)?;
-    }
     Ok(linker)
 }
 

@@ -1,20 +1,19 @@
 //! The node identity: an ed25519 key created once and kept with mode 0600.
 //!
 //! The public half is the node id that peers dial and allow-list; the secret
-//! half signs receipts and other statements. Every signed message is prefixed
-//! with a domain string so that a signature made for one purpose can never be
+//! half signs receipts and other statements, always through the one signing
+//! scheme of [`clusterai_types::signing`]: every message carries its
+//! [`SigningDomain`], so a signature made for one purpose can never be
 //! replayed as another.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use clusterai_types::signing::{self, SigningDomain};
 use iroh::{PublicKey, SecretKey, Signature};
 
 /// The file name of the secret key inside a node's data directory.
-pub const KEY_FILE: &str = "node.key";
-
-/// The prefix of every signed message, before the caller's domain.
-const SIGNING_PREFIX: &[u8] = b"clusterai-sig/0/";
+pub const KEY_FILE: &str = clusterai_types::env::KEY_FILE;
 
 /// Why the node identity could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -131,35 +130,29 @@ impl NodeIdentity {
         &self.secret
     }
 
-    /// Signs `message` in `domain` (e.g. `"receipt/0"`).
-    pub fn sign(&self, domain: &str, message: &[u8]) -> Signature {
-        self.secret.sign(&signing_input(domain, message))
+    /// Signs `payload` in `domain` ([`signing::message`]).
+    pub fn sign(&self, domain: SigningDomain, payload: &[u8]) -> Signature {
+        self.secret.sign(&signing::message(domain, payload))
+    }
+
+    /// Signs a receipt: the signature the receipt's `signature` field holds.
+    pub fn sign_receipt(&self, receipt: &clusterai_types::Receipt) -> Signature {
+        self.sign(SigningDomain::Receipt, &receipt.payload())
     }
 }
 
-/// Checks that `signature` is `node`'s signature of `message` in `domain`.
+/// Checks that `signature` is `node`'s signature of `payload` in `domain`.
 pub fn verify(
     node: &PublicKey,
-    domain: &str,
-    message: &[u8],
+    domain: SigningDomain,
+    payload: &[u8],
     signature: &Signature,
 ) -> Result<(), IdentityError> {
-    node.verify(&signing_input(domain, message), signature)
+    node.verify(&signing::message(domain, payload), signature)
         .map_err(|_| IdentityError::BadSignature {
             node: node.to_string(),
-            domain: domain.to_string(),
+            domain: domain.as_str().to_string(),
         })
-}
-
-/// `prefix || len(domain) as u32 le || domain || message`: the length makes
-/// the split between domain and message unambiguous.
-fn signing_input(domain: &str, message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(SIGNING_PREFIX.len() + 4 + domain.len() + message.len());
-    out.extend_from_slice(SIGNING_PREFIX);
-    out.extend_from_slice(&(domain.len() as u32).to_le_bytes());
-    out.extend_from_slice(domain.as_bytes());
-    out.extend_from_slice(message);
-    out
 }
 
 #[cfg(unix)]
@@ -241,12 +234,26 @@ mod tests {
     #[test]
     fn signatures_are_bound_to_their_domain() {
         let id = NodeIdentity::ephemeral();
-        let sig = id.sign("receipt/0", b"task 1");
-        verify(&id.node_id(), "receipt/0", b"task 1", &sig).unwrap();
-        assert!(verify(&id.node_id(), "manifest/0", b"task 1", &sig).is_err());
-        assert!(verify(&id.node_id(), "receipt/0", b"task 2", &sig).is_err());
-        // The length prefix keeps "ab"+"c" apart from "a"+"bc".
-        let sig = id.sign("ab", b"c");
-        assert!(verify(&id.node_id(), "a", b"bc", &sig).is_err());
+        let sig = id.sign(SigningDomain::Receipt, b"task 1");
+        verify(&id.node_id(), SigningDomain::Receipt, b"task 1", &sig).unwrap();
+        assert!(verify(&id.node_id(), SigningDomain::Test, b"task 1", &sig).is_err());
+        assert!(verify(&id.node_id(), SigningDomain::Receipt, b"task 2", &sig).is_err());
+        // A receipt's signature verifies through the receipt's own message.
+        let receipt = clusterai_types::Receipt {
+            task_id: "t".into(),
+            node: id.node_id().to_string(),
+            plugin: clusterai_types::ContentHash::of(b"p"),
+            models: vec![],
+            input: clusterai_types::ContentHash::of(b"i"),
+            output: clusterai_types::ContentHash::of(b"o"),
+            runtime_version: "0".into(),
+            execution_provider: clusterai_types::ExecutionProvider::None,
+            fuel_used: 1,
+            time_us: 1,
+        };
+        let sig = id.sign_receipt(&receipt);
+        id.node_id()
+            .verify(&receipt.signing_message(), &sig)
+            .expect("receipt signature");
     }
 }

@@ -8,8 +8,8 @@
 //! # Overview
 //!
 //! - [`identity`]: the node's ed25519 key (`node.key`, mode 0600); its public
-//!   half is the node id. [`NodeIdentity::sign`] prefixes every message with
-//!   a domain so signatures cannot be replayed across purposes.
+//!   half is the node id. [`NodeIdentity::sign`] signs through the one
+//!   domain-separated scheme of `clusterai_types::signing`.
 //! - [`store`]: an iroh-blobs file store with pins (`pin/<hash>` tags), a size
 //!   budget and on-demand garbage collection. Nothing pinned is collected.
 //! - [`node`]: [`Node`] = identity + store + an iroh endpoint. By default it
@@ -21,8 +21,8 @@
 //!   providers at once; resumes interrupted downloads; fails over from dead
 //!   providers; drops and remembers ([`Reputation`]) providers that send data
 //!   failing verification.
-//! - [`cli`]: the `clusterai blob ...` subcommands.
-//! - [`bench`](mod@bench): the `clusterai bench transfer` suite.
+//! - [`source`]: the store as a `BlobSource`, the small trait through which
+//!   capabilities (the wasi-nn host) read blobs by hash.
 //!
 //! # Example
 //!
@@ -47,11 +47,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Interface for the runtime and nn crates
+//! # Interface for capabilities
 //!
 //! A hash in, verified bytes or a file out: [`BlobStore::read`] and
 //! [`BlobStore::export`] return only complete blobs, which iroh-blobs verified
-//! against their BLAKE3 hash when they were imported or fetched.
+//! against their BLAKE3 hash when they were imported or fetched;
+//! [`StoreSource`] offers the same as a `clusterai_types::BlobSource` to
+//! synchronous callers.
 //!
 //! # Errors
 //!
@@ -61,13 +63,13 @@
 #![deny(missing_docs)]
 
 pub mod allow;
-pub mod bench;
-pub mod cli;
 pub mod fetch;
 pub mod identity;
 pub mod node;
 pub mod reputation;
+pub mod source;
 pub mod store;
+mod tags;
 
 pub use allow::{AllowList, HashPolicy};
 pub use clusterai_types::ContentHash;
@@ -76,4 +78,5 @@ pub use identity::{IdentityError, NodeIdentity};
 pub use iroh_blobs::BlobFormat;
 pub use node::{Node, NodeConfig, NodeError};
 pub use reputation::Reputation;
+pub use source::StoreSource;
 pub use store::{BlobEntry, BlobStore, StoreConfig, StoreError};

@@ -89,12 +89,22 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The endpoint could not bind.
-    #[error("cannot listen on {addr}: {message}")]
+    #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// Why.
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The configured idle timeout cannot be a QUIC idle timeout.
+    #[error("cannot listen on {addr}: bad idle timeout: {source}")]
+    IdleTimeout {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -117,7 +127,11 @@ impl Node {
         } else {
             NodeIdentity::load_or_create(&config.data_dir)?
         };
-        let store = BlobStore::open(config.data_dir.join("blobs"), config.store.clone()).await?;
+        let store = BlobStore::open(
+            clusterai_types::env::blobs_dir(&config.data_dir),
+            config.store.clone(),
+        )
+        .await?;
         let endpoint = match bind_endpoint(&config, &identity).await {
             Ok(ep) => ep,
             Err(e) => {
@@ -247,14 +261,20 @@ async fn bind_endpoint(
     config: &NodeConfig,
     identity: &NodeIdentity,
 ) -> Result<Endpoint, NodeError> {
-    let bind_err = |message: String| NodeError::Bind {
+    let bind_err = |source: Box<dyn std::error::Error + Send + Sync>| NodeError::Bind {
         addr: config.bind,
-        message,
+        source,
     };
-    let idle = config
-        .idle_timeout
-        .try_into()
-        .map_err(|e| bind_err(format!("bad idle timeout: {e}")))?;
+    let idle =
+        config
+            .idle_timeout
+            .try_into()
+            .map_err(
+                |e: iroh::endpoint::VarIntBoundsExceeded| NodeError::IdleTimeout {
+                    addr: config.bind,
+                    source: e.into(),
+                },
+            )?;
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(idle))
         .keep_alive_interval(Duration::from_millis(
@@ -273,10 +293,10 @@ async fn bind_endpoint(
         .transport_config(transport)
         .clear_ip_transports()
         .bind_addr(config.bind)
-        .map_err(|e| bind_err(e.to_string()))?
+        .map_err(|e| bind_err(e.into()))?
         .bind()
         .await
-        .map_err(|e| bind_err(e.to_string()))
+        .map_err(|e| bind_err(e.into()))
 }
 
 /// The blob protocol behind the allow-list: refuses connections from peers

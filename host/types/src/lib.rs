@@ -1,14 +1,37 @@
-//! Shared vocabulary of ClusterAI hosts.
+//! Shared vocabulary of ClusterAI.
 //!
-//! Small on purpose: every host crate depends on it, so it carries only the
-//! types that cross crate boundaries.
+//! Small on purpose: every host crate and the contracts' interface package
+//! depend on it, so it carries only what crosses crate boundaries and no
+//! heavy dependency.
 //!
 //! - [`ContentHash`]: the BLAKE3 address of a plugin, model or other blob.
-//! - [`bench`]: the JSON report every `clusterai bench <suite> --json` prints.
+//! - [`policy`]: [`TaskPolicy`], every limit one task runs under, with its
+//!   documented defaults and the checks a node applies to a request.
+//! - [`receipt`]: the one receipt a node signs for every result, which the
+//!   contracts settle on.
+//! - [`signing`]: the one signing scheme (domain-separated messages) used for
+//!   receipts and every other statement a node key signs.
+//! - [`provider`]: the execution providers that can run a model.
+//! - [`source`]: [`BlobSource`], how a capability gets a blob by hash.
+//! - [`env`](mod@env): the node's data and cache directories, their subfolders, the
+//!   default ports and the environment variables that move them.
+//! - [`models`] and [`pins`]: constants generated from `models/models.toml`
+//!   and `pins.toml`, the only lists of pinned models and versions.
 
 #![deny(missing_docs)]
 
-pub mod bench;
+pub mod env;
 mod hash;
+pub mod models;
+pub mod pins;
+pub mod policy;
+pub mod provider;
+pub mod receipt;
+pub mod signing;
+pub mod source;
 
 pub use hash::{ContentHash, ParseHashError};
+pub use policy::{PolicyError, PolicyRequest, TaskPolicy};
+pub use provider::ExecutionProvider;
+pub use receipt::{Receipt, SignedReceipt};
+pub use source::{BlobSource, SourceError};

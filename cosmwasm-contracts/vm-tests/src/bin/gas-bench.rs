@@ -3,7 +3,7 @@
 //!
 //! `gas-bench [--json]`: a table, or the project's bench JSON.
 
-use clusterai_types::bench::{BenchReport, BenchResult};
+use clusterai_bench::{BenchReport, BenchResult};
 use clusterai_vm_tests::economy::Economy;
 
 fn main() {

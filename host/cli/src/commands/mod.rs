@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
 pub(crate) mod bench;
+pub(crate) mod blob;
+pub(crate) mod env;
+pub(crate) mod model;
 pub(crate) mod plugin;
 
 /// A multi-threaded tokio runtime for the commands that do network I/O.

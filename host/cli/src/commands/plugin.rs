@@ -3,16 +3,16 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use clusterai_nn::store::ModelStore;
 use clusterai_nn::{NnHost, NnSettings};
-use clusterai_runtime::{Limits, LoadError, Runtime, RuntimeConfig, TaskInput, TaskResult};
-use clusterai_store::store::{BlobStore, StoreConfig, StoreError};
-use clusterai_types::ContentHash;
+use clusterai_runtime::{LoadError, LogLevel, Runtime, RuntimeConfig, TaskInput, TaskResult};
+use clusterai_store::{BlobStore, StoreConfig, StoreSource};
+use clusterai_types::{ContentHash, TaskPolicy, env};
 
 use crate::exit;
 
@@ -49,9 +49,9 @@ pub(crate) struct RunArgs {
     /// Deterministic mode (canonical NaNs, deterministic relaxed SIMD), for verifiable re-execution.
     #[arg(long)]
     deterministic: bool,
-    /// A model for the plugin: a content hash in the local model store or an
-    /// .onnx file (repeatable). Models the plugin opens by hash (declared, or
-    /// named by a parameter) are found in the store without this.
+    /// A model the task names, beside those the plugin declares: a content
+    /// hash (found in the node's blob store) or an .onnx file (repeatable).
+    /// A plugin may open only the models it declares and those named here.
     #[arg(long = "model", value_name = "HASH|FILE")]
     models: Vec<String>,
     /// Do not use the on-disk compile cache.
@@ -81,87 +81,66 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 }
 
 fn runtime(deterministic: bool, no_cache: bool, nn: Option<NnHost>) -> anyhow::Result<Runtime> {
-    Runtime::new(RuntimeConfig {
-        cache_dir: if no_cache {
-            None
-        } else {
-            RuntimeConfig::default_cache_dir()
+    clusterai_node::compose::runtime(
+        RuntimeConfig {
+            cache_dir: (!no_cache).then(env::compiled_dir),
+            deterministic,
+            max_concurrent_tasks: 2,
+            ..RuntimeConfig::default()
         },
-        deterministic,
-        max_concurrent_tasks: 2,
         nn,
-        ..RuntimeConfig::default()
-    })
+    )
+}
+
+/// The node's blob store, opened for this command on `rt`: where models a
+/// plugin opens by hash come from. `None` (with a note) when there is none
+/// yet or another process (a running node) holds it.
+fn model_source(rt: &tokio::runtime::Runtime) -> Option<StoreSource> {
+    let dir = env::blobs_dir(&env::data_dir());
+    if !dir.exists() {
+        return None;
+    }
+    match rt.block_on(BlobStore::open(&dir, StoreConfig::default())) {
+        Ok(store) => Some(StoreSource::new(store, rt.handle().clone())),
+        Err(e) => {
+            eprintln!("note: models are not read from the blob store: {e}");
+            None
+        }
+    }
 }
 
 /// An inference backend when the plugin imports `wasi:nn` (its import names
 /// are plain strings in the binary); ONNX Runtime is loaded only then.
-fn nn_for(wasm: &[u8]) -> anyhow::Result<Option<NnHost>> {
+fn nn_for(wasm: &[u8], source: Option<StoreSource>) -> anyhow::Result<Option<NnHost>> {
     if !wasm.windows(8).any(|w| w == b"wasi:nn/") {
         return Ok(None);
     }
-    // Models a plugin opens by hash (declared, or chosen by a parameter as
-    // the `tensor` plugin does) are found in the local model store.
     let settings = NnSettings {
-        model_dir: Some(ModelStore::open_default().dir().to_path_buf()),
+        model_source: source.map(|s| Arc::new(s) as Arc<dyn clusterai_types::BlobSource>),
         ..NnSettings::default()
     };
     let host = NnHost::new(settings)
-        .context("the plugin uses wasi:nn, but ONNX Runtime cannot be loaded")?;
+        .context("the plugin uses wasi:nn, but ONNX Runtime cannot be loaded (the set-up installs it; ORT_DYLIB_PATH names another)")?;
     Ok(Some(host))
 }
 
-/// Copies the models this run names by hash (declared by the plugin, or given
-/// as `--model HASH`) that the model store lacks from the node's blob store,
-/// where `clusterai blob get` puts what it fetches: a hash in, a verified file
-/// out (the nn host checks the hash again when it opens the file). A blob
-/// store that is absent or busy (`clusterai blob serve` holds it) is skipped
-/// with a note; the run then names whatever is still missing.
-fn models_from_blob_store(
-    models: &ModelStore,
-    wanted: impl IntoIterator<Item = ContentHash>,
-) -> anyhow::Result<()> {
-    let missing: Vec<ContentHash> = wanted
-        .into_iter()
-        .filter(|h| !models.path_of(h).is_file())
-        .collect();
-    let blobs = clusterai_nn::store::data_dir().join("blobs");
-    if missing.is_empty() || !blobs.join("blobs.db").is_file() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(models.dir())
-        .with_context(|| format!("cannot create {}", models.dir().display()))?;
-    super::async_runtime()?.block_on(async {
-        let store = match BlobStore::open(&blobs, StoreConfig::default()).await {
-            Ok(store) => store,
-            Err(e) => {
-                tracing::warn!(error = %e, "blob store not read for missing models");
-                return Ok(());
-            }
-        };
-        for hash in missing {
-            match store.export(hash, &models.path_of(&hash)).await {
-                Ok(bytes) => tracing::info!(model = %hash, bytes, "model copied from the blob store"),
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => tracing::warn!(model = %hash, error = %e, "model not copied from the blob store"),
-            }
+/// Resolves the `--model` arguments: a hash is named as it is (the blob
+/// store serves it); a file is opened into the backend's table and named by
+/// its hash.
+fn task_models(nn: Option<&NnHost>, args: &[String]) -> anyhow::Result<Vec<ContentHash>> {
+    let mut out = Vec::new();
+    for arg in args {
+        if let Ok(hash) = arg.parse::<ContentHash>() {
+            out.push(hash);
+            continue;
         }
-        store.shutdown().await?;
-        Ok(())
-    })
-}
-
-/// Registers the `--model` arguments (a hash in the local model store or an
-/// .onnx file) with the backend; models the plugin declares or opens by hash
-/// are found in the store when it asks for them.
-fn add_models(nn: &NnHost, extra: &[String]) -> anyhow::Result<()> {
-    let store = ModelStore::open_default();
-    for arg in extra {
-        let (hash, path) = clusterai_nn::cli::resolve_model_arg(&store, arg)?;
-        nn.add_model_file_as(hash, &path)
-            .with_context(|| format!("--model {arg}"))?;
+        let nn = nn.context("--model given, but the plugin does not import wasi:nn")?;
+        let hash = nn.add_model_file(Path::new(arg)).with_context(|| {
+            format!("--model {arg}: neither a model hash nor a model file ONNX Runtime can open")
+        })?;
+        out.push(hash);
     }
-    Ok(())
+    Ok(out)
 }
 
 fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -190,8 +169,18 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| guess_content_type(name, &data).to_string());
     let input = TaskInput::new(data, content_type).params(args.params.iter().cloned());
 
-    let defaults = Limits::default();
-    let limits = Limits {
+    let uses_nn = wasm.windows(8).any(|w| w == b"wasi:nn/");
+    crate::exit::ensure_usage!(
+        uses_nn || args.models.is_empty(),
+        "--model given, but {} does not import wasi:nn",
+        args.plugin.display()
+    );
+    // Kept alive for the run: the blob store's actor runs on it.
+    let rt = super::async_runtime()?;
+    let source = if uses_nn { model_source(&rt) } else { None };
+    let nn = nn_for(&wasm, source)?;
+    let defaults = TaskPolicy::default();
+    let policy = TaskPolicy {
         fuel: args.fuel.unwrap_or(defaults.fuel),
         memory_bytes: args
             .memory
@@ -201,28 +190,19 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
             .timeout
             .map(Duration::from_millis)
             .unwrap_or(defaults.timeout),
+        models: task_models(nn.as_ref(), &args.models)?,
         ..defaults
     };
-
-    let nn = nn_for(&wasm)?;
-    crate::exit::ensure_usage!(
-        nn.is_some() || args.models.is_empty(),
-        "--model given, but {} does not import wasi:nn",
-        args.plugin.display()
-    );
+    policy
+        .validate()
+        .map_err(|e| exit::UsageError(e.to_string()))?;
     let runtime = runtime(args.deterministic, args.no_cache, nn)?;
     let plugin = match runtime.load(&wasm) {
         Ok(p) => p,
         Err(e) => return Ok(fail_load(&args.plugin, &e, json)),
     };
-    if let Some(nn) = runtime.nn() {
-        let declared = plugin.info().models.iter().map(|m| m.hash);
-        let given = args.models.iter().filter_map(|m| m.parse().ok());
-        models_from_blob_store(&ModelStore::open_default(), declared.chain(given))?;
-        add_models(nn, &args.models)?;
-    }
     tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
-    match plugin.run(&input, Some(&limits)) {
+    match plugin.run(&input, Some(&policy)) {
         Ok(result) => {
             print_result(&plugin, &result, json)?;
             Ok(ExitCode::SUCCESS)
@@ -267,10 +247,10 @@ fn print_result(
     json: bool,
 ) -> anyhow::Result<()> {
     for line in &result.logs {
-        if matches!(line.level, "warn" | "error") {
-            eprintln!("plugin {}: {}", line.level, line.message);
+        if line.level >= LogLevel::Warn {
+            eprintln!("plugin {:?}: {}", line.level, line.message);
         } else {
-            tracing::info!(level = line.level, "plugin: {}", line.message);
+            tracing::info!(level = ?line.level, "plugin: {}", line.message);
         }
     }
     if !json {
@@ -303,7 +283,7 @@ fn print_result(
         "logs_dropped": result.logs_dropped,
         "stdout": String::from_utf8_lossy(&result.stdout),
         "stderr": String::from_utf8_lossy(&result.stderr),
-        "inferences": result.inferences,
+        "inferences": clusterai_node::capabilities::inferences(&result.extensions),
     });
     println!("{value}");
     Ok(())
@@ -335,7 +315,7 @@ fn guess_content_type(name: Option<&str>, data: &[u8]) -> &'static str {
 
 fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
     let wasm = read_wasm(&args.plugin)?;
-    let runtime = runtime(false, false, nn_for(&wasm)?)?;
+    let runtime = runtime(false, false, nn_for(&wasm, None)?)?;
     let report = clusterai_runtime::inspect(&runtime, &wasm);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -343,7 +323,7 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", args.plugin.display());
         println!("  hash:    {}", report.hash);
         println!("  size:    {} bytes", report.size);
-        println!("  kind:    {}", report.kind);
+        println!("  kind:    {:?}", report.kind);
         if let Some(info) = &report.info {
             println!(
                 "  plugin:  {} {} — {}",
@@ -352,7 +332,7 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
             println!("  input:   {}", info.input_types.join(", "));
             println!("  output:  {}", info.output_type);
             for m in &info.models {
-                println!("  model:   {} {} ({})", m.name, m.hash, m.format);
+                println!("  model:   {} {} ({:?})", m.name, m.hash, m.format);
             }
         }
         println!("  imports:");
@@ -394,12 +374,12 @@ pub(crate) fn repo_path(relative: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// Finds a built example plugin: `$CLUSTERAI_PLUGIN_DIR`, then the plugins
-/// workspace's output under the repository (see [`repo_path`]).
+/// Finds a built example plugin: `$CLUSTERAI_PLUGIN_WASM_DIR`, then the
+/// plugins workspace's output under the repository (see [`repo_path`]).
 pub(crate) fn example_plugin(name: &str) -> anyhow::Result<Vec<u8>> {
     let file = format!("{name}.wasm");
-    let path = match std::env::var_os("CLUSTERAI_PLUGIN_DIR") {
-        Some(dir) => Some(PathBuf::from(dir).join(&file)),
+    let path = match env::plugin_wasm_dir() {
+        Some(dir) => Some(dir.join(&file)),
         None => repo_path(&format!("plugins/target/wasm32-wasip2/release/{file}")),
     };
     match path {
@@ -408,7 +388,8 @@ pub(crate) fn example_plugin(name: &str) -> anyhow::Result<Vec<u8>> {
         None => anyhow::bail!(
             "cannot find the example plugin {file} under plugins/target/wasm32-wasip2/release \
              (from the working directory or the executable's repository); build the plugins with \
-             `scripts/build-plugins.sh` or set CLUSTERAI_PLUGIN_DIR"
+             `scripts/build-plugins.sh` or set {}",
+            env::PLUGIN_WASM_DIR_VAR
         ),
     }
 }

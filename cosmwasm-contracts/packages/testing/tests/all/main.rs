@@ -1,0 +1,10 @@
+//! The integration tests of the cw-multi-test suite, in one binary (one link,
+//! one run): full lifecycles, adversarial and bad-input messages, and the
+//! conservation property test.
+
+mod common;
+
+mod adversarial;
+mod bad_input;
+mod conservation;
+mod lifecycle;

@@ -1,0 +1,263 @@
+//! The inference commands as a user meets them: `model add`/`ls`, OCR on an
+//! image with the models found by hash in the blob store, the task's model
+//! allow-list, `bench nn`. They need the set-up's ONNX Runtime and models
+//! (the test kit's rule: skip locally, fail in CI).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use clusterai_test_support::plugins::programs;
+use clusterai_test_support::repo_root as root;
+use clusterai_types::models::{self, ModelKind};
+
+fn ready() -> bool {
+    let pinned: Vec<_> = models::ALL
+        .iter()
+        .filter(|m| m.kind == ModelKind::Onnx)
+        .collect();
+    clusterai_test_support::skip::require(
+        "ONNX Runtime and the pinned models",
+        clusterai_test_support::skip::onnx_runtime_and(&pinned),
+    )
+}
+
+/// `clusterai` with its data directory in `data`.
+fn clusterai_in(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clusterai"))
+        .args(args)
+        .env("CLUSTERAI_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+#[track_caller]
+fn ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ocr_prints_the_text_of_an_image_with_no_model_flags() {
+    if !ready() {
+        return;
+    }
+    // The models go into the node's blob store once; the plugin declares
+    // them by hash and the run finds them there.
+    let data = tempfile::tempdir().unwrap();
+    for m in [&models::PPOCR_DET, &models::PPOCR_CLS, &models::PPOCR_REC] {
+        ok(&clusterai_in(
+            data.path(),
+            &["model", "add", m.cached_path().to_str().unwrap()],
+        ));
+    }
+    let image = root().join("plugins/examples/ocr/golden/text.png");
+    let out = clusterai_in(
+        data.path(),
+        &[
+            "plugin",
+            "run",
+            programs::OCR,
+            "--input",
+            image.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v["output"]["json"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("reads text") && text.contains("wasm sandbox 2026"),
+        "{text}"
+    );
+    assert!(
+        v["inferences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["provider"] == "cpu"),
+        "{v}"
+    );
+}
+
+#[test]
+fn model_add_then_ls_and_run_by_hash_or_file() {
+    if !ready() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mlp = root().join("host/nn/tests/data/mlp.onnx");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_clusterai"))
+            .args(args)
+            .env("CLUSTERAI_DATA_DIR", data.path())
+            .output()
+            .unwrap()
+    };
+    let added = run(&["model", "add", mlp.to_str().unwrap(), "--json"]);
+    assert!(
+        !data.path().join("models").exists(),
+        "models live in the blob store, not in a folder beside it"
+    );
+    assert_eq!(
+        added.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let hash = blake3::hash(&std::fs::read(&mlp).unwrap())
+        .to_hex()
+        .to_string();
+    assert!(String::from_utf8_lossy(&added.stdout).contains(&hash));
+    let listed = run(&["model", "ls"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&hash));
+
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        input.path(),
+        br#"{"inputs":{"x":{"dtype":"f32","shape":[1,4],"data":[1,2,3,4]}}}"#,
+    )
+    .unwrap();
+    // The tensor plugin on `model`, with extra arguments.
+    let tensor = |model: &str, extra: &[&str]| {
+        let param = format!("model={model}");
+        let mut args = vec![
+            "plugin",
+            "run",
+            programs::TENSOR,
+            "--input",
+            input.path().to_str().unwrap(),
+            "--content-type",
+            "application/json",
+            "--param",
+            &param,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = tensor(&hash, &["--model", &hash]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"outputs\""));
+
+    // The same model given as a file: opened, named by its hash.
+    let by_file = tensor(&hash, &["--model", mlp.to_str().unwrap()]);
+    ok(&by_file);
+    assert_eq!(by_file.stdout, out.stdout);
+
+    // A model the task does not name is refused, though the node holds it.
+    let unnamed = tensor(&hash, &[]);
+    assert_eq!(unnamed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unnamed.stderr);
+    assert!(
+        err.contains(&hash) && err.contains("not among the models this task may open"),
+        "{err}"
+    );
+
+    // A hash the store lacks is a task failure that names it.
+    let missing = "ab".repeat(32);
+    let out = tensor(&missing, &["--model", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&missing) && err.contains("not held"), "{err}");
+
+    // A corrupt model file is refused by name.
+    let bad = data.path().join("bad.onnx");
+    std::fs::write(&bad, b"not an onnx model").unwrap();
+    let out = run(&["model", "add", bad.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+}
+
+#[test]
+fn bench_nn_json_names_and_ratios() {
+    if !ready() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterai"))
+        .args(["bench", "nn", "--json", "--scale", "0.01"])
+        .env(
+            "CLUSTERAI_PLUGIN_WASM_DIR",
+            std::path::Path::new(programs::TENSOR).parent().unwrap(),
+        )
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["suite"], "nn");
+    let names: Vec<String> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    for model in [
+        "mlp",
+        "ppocr-det",
+        "ppocr-cls",
+        "ppocr-rec",
+        "minilm-l6-int8",
+    ] {
+        for figure in [
+            "latency_p50",
+            "latency_p99",
+            "throughput_c1",
+            "throughput_c2",
+            "throughput_c4",
+        ] {
+            assert!(
+                names.contains(&format!("{figure}:{model}")),
+                "{figure}:{model} missing from {names:?}"
+            );
+        }
+    }
+    for r in v["results"].as_array().unwrap() {
+        let ratio = r["value"].as_f64().unwrap() / r["baseline_value"].as_f64().unwrap();
+        assert!((r["ratio"].as_f64().unwrap() - ratio).abs() < 1e-9);
+    }
+
+    // --models measures just the models named, and refuses a name it lacks.
+    let bench = |models: &str| {
+        Command::new(env!("CARGO_BIN_EXE_clusterai"))
+            .args([
+                "bench", "nn", "--json", "--scale", "0.01", "--models", models,
+            ])
+            .env(
+                "CLUSTERAI_PLUGIN_WASM_DIR",
+                std::path::Path::new(programs::TENSOR).parent().unwrap(),
+            )
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let out = bench("mlp");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["name"].as_str().unwrap().ends_with(":mlp"))
+    );
+    let out = bench("mlp,resnet");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no benchmark model \"resnet\""));
+}

@@ -1,0 +1,419 @@
+//! [`NnTaskCtx`]: the wasi-nn state of one task and the guest's operations
+//! (`load-by-name`, `load`, `init-execution-context`, `compute`, tensors),
+//! with every check that keeps a guest's mistakes from reaching ONNX Runtime.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clusterai_types::{ContentHash, ExecutionProvider, TaskPolicy};
+use wasmtime::component::ResourceTable;
+
+use crate::error::NnError;
+use crate::marshal;
+use crate::model::{Model, ModelInfo, Source};
+use crate::table::NnHost;
+use crate::tensor::{self, Tensor};
+use crate::wit::{ErrorCode, ExecutionTarget, GraphEncoding, TensorType};
+
+/// A graph the guest opened: a model from the host's table (or, when raw
+/// loading is allowed, from the guest's bytes).
+#[derive(Debug, Clone)]
+pub struct Graph {
+    model: Arc<Model>,
+}
+
+impl Graph {
+    /// The model's metadata.
+    pub fn info(&self) -> &ModelInfo {
+        &self.model.info
+    }
+}
+
+/// An execution context of a [`Graph`]; sessions are borrowed from the
+/// model's pool for each `compute`, so contexts are cheap.
+#[derive(Debug, Clone)]
+pub struct GraphExecutionContext {
+    model: Arc<Model>,
+}
+
+/// One inference a task ran: which model, on which provider. For receipts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderUse {
+    /// The model.
+    pub model: ContentHash,
+    /// The provider that ran it.
+    pub provider: ExecutionProvider,
+}
+
+/// Which models a task may open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelAccess {
+    /// Only these: the ones its plugin declares and its task names.
+    Only(Vec<ContentHash>),
+    /// Any model the host holds (host-side callers: benchmarks, tools).
+    Any,
+}
+
+/// The wasi-nn state of one task: the host, the task's deadline and bounds,
+/// the models it may open, the tensor bytes it holds and the providers its
+/// inferences ran on.
+#[derive(Debug)]
+pub struct NnTaskCtx {
+    host: NnHost,
+    deadline: Option<Instant>,
+    access: ModelAccess,
+    max_compute_output_bytes: usize,
+    max_task_tensor_bytes: usize,
+    held_bytes: usize,
+    used: Vec<ProviderUse>,
+}
+
+/// What the linker's host functions borrow from the store: the task's
+/// wasi-nn state and the store's resource table.
+#[derive(Debug)]
+pub struct NnView<'a> {
+    /// The task's wasi-nn state.
+    pub ctx: &'a mut NnTaskCtx,
+    /// The store's resource table (shared with wasi and other capabilities).
+    pub table: &'a mut ResourceTable,
+}
+
+fn as_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+impl NnTaskCtx {
+    pub(crate) fn new(
+        host: NnHost,
+        policy: &TaskPolicy,
+        access: ModelAccess,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            host,
+            deadline,
+            access,
+            max_compute_output_bytes: as_usize(policy.max_compute_output_bytes),
+            max_task_tensor_bytes: as_usize(policy.max_task_tensor_bytes),
+            held_bytes: 0,
+            used: Vec::new(),
+        }
+    }
+
+    /// The host this task runs on.
+    pub fn host(&self) -> &NnHost {
+        &self.host
+    }
+
+    /// The providers the task's inferences ran on, one entry per `compute`.
+    pub fn providers_used(&self) -> &[ProviderUse] {
+        &self.used
+    }
+
+    /// Tensor bytes the task holds in the host now.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    pub(crate) fn release_bytes(&mut self, n: usize) {
+        self.held_bytes = self.held_bytes.saturating_sub(n);
+    }
+
+    /// A tensor the guest built, counted against the task's budget; over the
+    /// budget it is kept without its data and `compute` reports why.
+    pub fn new_tensor(&mut self, dims: Vec<u32>, ty: TensorType, data: Vec<u8>) -> Tensor {
+        let cap = self.max_task_tensor_bytes;
+        let len = data.len();
+        if self.held_bytes.saturating_add(len) > cap {
+            return Tensor::refused(
+                dims,
+                ty,
+                format!(
+                    "a tensor of {len} bytes would take the task's tensors to {} bytes, over the \
+                     task's cap of {cap} bytes",
+                    self.held_bytes.saturating_add(len)
+                ),
+            );
+        }
+        self.held_bytes += len;
+        Tensor::new(dims, ty, data)
+    }
+
+    /// `wasi:nn/graph.load-by-name`: `name` is the 64-hex BLAKE3 hash of a
+    /// model the task may open and the host holds (or its source has).
+    pub fn load_by_name(&mut self, name: &str) -> Result<Graph, NnError> {
+        let hash: ContentHash = name.parse().map_err(|e| {
+            NnError::new(
+                ErrorCode::NotFound,
+                format!("model name {name:?} is not a content hash: {e}"),
+            )
+        })?;
+        if let ModelAccess::Only(allowed) = &self.access
+            && !allowed.contains(&hash)
+        {
+            return Err(NnError::new(
+                ErrorCode::Security,
+                format!(
+                    "model {hash} is not among the models this task may open (the ones its \
+                     plugin declares and its task names)"
+                ),
+            ));
+        }
+        let model = self.host.open(hash)?.ok_or_else(|| {
+            NnError::new(
+                ErrorCode::NotFound,
+                format!("model {hash} is not held by this node"),
+            )
+        })?;
+        Ok(Graph { model })
+    }
+
+    /// `wasi:nn/graph.load`: model bytes from the guest, only when the node
+    /// allows it, only ONNX, only under the size cap. The graph lives as long
+    /// as the guest holds it and is not added to the host's table.
+    pub fn load(
+        &mut self,
+        builders: Vec<Vec<u8>>,
+        encoding: GraphEncoding,
+        _target: ExecutionTarget,
+    ) -> Result<Graph, NnError> {
+        let inner = &self.host.inner;
+        let settings = &inner.settings;
+        if !settings.allow_raw_load {
+            return Err(NnError::new(
+                ErrorCode::Security,
+                "loading model bytes from a plugin is disabled on this node; open a model by its \
+                 hash with load-by-name",
+            ));
+        }
+        if !matches!(encoding, GraphEncoding::Onnx | GraphEncoding::Autodetect) {
+            return Err(NnError::new(
+                ErrorCode::InvalidEncoding,
+                format!("this node runs ONNX models only, not {encoding:?}"),
+            ));
+        }
+        let [bytes] = <[Vec<u8>; 1]>::try_from(builders).map_err(|b| {
+            NnError::invalid(format!(
+                "an ONNX model is one buffer, got {} buffers",
+                b.len()
+            ))
+        })?;
+        if bytes.len() > settings.max_raw_model_bytes {
+            return Err(NnError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the model is {} bytes, over this node's cap of {} bytes for plugin-supplied models",
+                    bytes.len(),
+                    settings.max_raw_model_bytes
+                ),
+            ));
+        }
+        let hash = ContentHash::of(&bytes);
+        let bytes: Arc<[u8]> = bytes.into();
+        let model = Model::new(
+            inner.env.clone(),
+            settings.clone(),
+            hash,
+            &bytes,
+            Source::Bytes(bytes.clone()),
+        )
+        .map_err(|e| {
+            NnError::new(
+                ErrorCode::InvalidEncoding,
+                format!("the model bytes are not a model ONNX Runtime can open: {e}"),
+            )
+        })?;
+        Ok(Graph {
+            model: Arc::new(model),
+        })
+    }
+
+    /// `wasi:nn/graph.init-execution-context`.
+    pub fn init_execution_context(
+        &mut self,
+        graph: &Graph,
+    ) -> Result<GraphExecutionContext, NnError> {
+        Ok(GraphExecutionContext {
+            model: graph.model.clone(),
+        })
+    }
+
+    /// `wasi:nn/inference.compute`: checks every input against the model's
+    /// declared inputs, runs the model under the deadline and returns all
+    /// outputs (counted against the task's budget).
+    pub fn compute(
+        &mut self,
+        exec: &GraphExecutionContext,
+        mut inputs: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, Tensor)>, NnError> {
+        let model = &exec.model;
+        let inner = &self.host.inner;
+        let hash = model.info.hash;
+        check_inputs(&model.info, &inputs)?;
+
+        let now = Instant::now();
+        let deadline = match (self.deadline, inner.settings.call_timeout.map(|t| now + t)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if deadline.is_some_and(|d| d <= now) {
+            return Err(NnError::new(
+                ErrorCode::Timeout,
+                format!("model {hash}: the task's deadline has passed"),
+            ));
+        }
+
+        let mut lease = model.lease(deadline)?;
+        let outputs = {
+            let values = marshal::ort_inputs(&inner.cpu, &mut inputs)?;
+            let pooled = lease.pooled();
+            let _armed = match deadline {
+                Some(d) => {
+                    // A termination that landed after the previous run ended
+                    // must not stop this one.
+                    pooled
+                        .run_options
+                        .unterminate()
+                        .map_err(|e| NnError::runtime(format!("resetting run options: {e}")))?;
+                    Some(inner.watchdog.arm(d, pooled.run_options.clone()))
+                }
+                None => None,
+            };
+            let result = match deadline {
+                Some(_) => pooled
+                    .session
+                    .run_with_options(values, pooled.run_options.as_ref()),
+                None => pooled.session.run(values),
+            };
+            match result {
+                Ok(o) => o
+                    .into_iter()
+                    .map(|(name, value)| (name.to_string(), value))
+                    .collect::<Vec<_>>(),
+                Err(e) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(NnError::new(
+                            ErrorCode::Timeout,
+                            format!("model {hash}: terminated at the deadline ({e})"),
+                        ));
+                    }
+                    return Err(NnError::runtime(format!("model {hash}: ONNX Runtime: {e}")));
+                }
+            }
+        };
+        drop(lease);
+
+        let result = marshal::outputs(hash, outputs, self.max_compute_output_bytes)?;
+        let total: usize = result.iter().map(|(_, t)| t.held_bytes()).sum();
+        let held = self.held_bytes.saturating_add(total);
+        if held > self.max_task_tensor_bytes {
+            return Err(NnError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "model {hash}: {total} output bytes would take the task's tensors to {held} \
+                     bytes, over the task's cap of {} bytes",
+                    self.max_task_tensor_bytes
+                ),
+            ));
+        }
+        self.held_bytes = held;
+        self.used.push(ProviderUse {
+            model: hash,
+            provider: model.info.execution_provider,
+        });
+        Ok(result)
+    }
+}
+
+/// Checks names, element types, ranks, fixed dimensions and byte lengths
+/// before ONNX Runtime sees anything.
+fn check_inputs(info: &ModelInfo, inputs: &[(String, Tensor)]) -> Result<(), NnError> {
+    let hash = info.hash;
+    for (i, (name, t)) in inputs.iter().enumerate() {
+        if let Some(why) = t.refusal() {
+            return Err(NnError::new(
+                ErrorCode::TooLarge,
+                format!("input {name:?}: {why}"),
+            ));
+        }
+        if inputs[..i].iter().any(|(n, _)| n == name) {
+            return Err(NnError::invalid(format!("input {name:?} is given twice")));
+        }
+        let Some(decl) = info.inputs.iter().find(|d| d.name == *name) else {
+            let names: Vec<&str> = info.inputs.iter().map(|d| d.name.as_str()).collect();
+            return Err(NnError::invalid(format!(
+                "model {hash} has no input {name:?}; its inputs are {names:?}"
+            )));
+        };
+        match decl.ort_type.and_then(tensor::from_ort) {
+            None => {
+                return Err(NnError::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!(
+                        "model {hash}: input {name:?} has element type {}, which wasi-nn cannot express",
+                        decl.dtype
+                    ),
+                ));
+            }
+            Some(want) if decl.ort_type == Some(ort::value::TensorElementType::Bool) => {
+                // bool travels as u8.
+                if t.ty() != want {
+                    return Err(NnError::invalid(format!(
+                        "input {name:?} of model {hash} is bool (send u8), got {}",
+                        tensor::type_name(t.ty())
+                    )));
+                }
+            }
+            Some(want) if want != t.ty() => {
+                return Err(NnError::invalid(format!(
+                    "input {name:?} of model {hash} is {}, got {}",
+                    tensor::type_name(want),
+                    tensor::type_name(t.ty())
+                )));
+            }
+            Some(_) => {}
+        }
+        let dims = t.dimensions();
+        if dims.len() != decl.shape.len() {
+            return Err(NnError::invalid(format!(
+                "input {name:?} of model {hash} has rank {} (shape {:?}), got rank {} (dimensions {dims:?})",
+                decl.shape.len(),
+                decl.shape,
+                dims.len()
+            )));
+        }
+        for (axis, (&want, &got)) in decl.shape.iter().zip(dims).enumerate() {
+            if want >= 0 && want != i64::from(got) {
+                return Err(NnError::invalid(format!(
+                    "input {name:?} of model {hash} has shape {:?}, got dimensions {dims:?} \
+                     (axis {axis} must be {want})",
+                    decl.shape
+                )));
+            }
+        }
+        let Some(expected) = tensor::expected_bytes(dims, t.ty()) else {
+            return Err(NnError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "input {name:?}: dimensions {dims:?} describe a tensor too large to address"
+                ),
+            ));
+        };
+        if t.ort_value().is_none() && t.bytes().len() != expected {
+            return Err(NnError::invalid(format!(
+                "input {name:?}: dimensions {dims:?} of {} need {expected} bytes, got {}",
+                tensor::type_name(t.ty()),
+                t.bytes().len()
+            )));
+        }
+    }
+    for decl in &info.inputs {
+        if !inputs.iter().any(|(n, _)| *n == decl.name) {
+            return Err(NnError::invalid(format!(
+                "model {hash} needs input {:?} ({} {:?}), which was not given",
+                decl.name, decl.dtype, decl.shape
+            )));
+        }
+    }
+    Ok(())
+}

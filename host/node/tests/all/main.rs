@@ -1,0 +1,6 @@
+//! The node's integration tests, one binary: the composition root wires the
+//! runtime, wasi-nn on ONNX Runtime and the blob store, so plugins doing
+//! real inference are tested here.
+
+mod common;
+mod plugins;

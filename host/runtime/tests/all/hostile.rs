@@ -1,0 +1,347 @@
+//! The hostile suite: every program in `plugins/test-programs` has a test
+//! module of its name (a program without one does not compile) asserting
+//! its specific error, and a runtime that has seen all of them still serves.
+
+use std::time::Duration;
+
+use clusterai_runtime::{
+    LoadError, PluginError, RunError, Runtime, RuntimeConfig, Stdio, TaskInput, TaskPolicy,
+};
+use clusterai_test_support::plugins::programs;
+
+/// Makes the check: `use self::<program>` needs a module of that name.
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports)]
+        use self::$name as _;
+    };
+}
+programs::foreach_hostile!(assert_test_exists);
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_concurrent_tasks: 4,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn run(rt: &Runtime, path: &str, policy: &TaskPolicy) -> RunError {
+    let plugin = rt.load(&read(path)).unwrap();
+    match plugin.run(&TaskInput::text("x"), Some(policy)) {
+        Ok(r) => panic!(
+            "{path} should fail, got {} bytes of output",
+            r.output.data.len()
+        ),
+        Err(e) => e,
+    }
+}
+
+fn limits() -> TaskPolicy {
+    TaskPolicy {
+        timeout: Duration::from_secs(20),
+        ..TaskPolicy::default()
+    }
+}
+
+mod spin_forever {
+    use super::*;
+
+    #[test]
+    fn runs_out_of_fuel() {
+        let rt = runtime();
+        let l = TaskPolicy {
+            fuel: 50_000_000,
+            ..limits()
+        };
+        let err = run(&rt, programs::SPIN_FOREVER, &l);
+        assert!(
+            matches!(err, RunError::FuelExhausted { limit: 50_000_000 }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("fuel exhausted"), "{err}");
+    }
+
+    #[test]
+    fn hits_the_deadline() {
+        let rt = runtime();
+        let l = TaskPolicy {
+            fuel: u64::MAX / 2,
+            timeout: Duration::from_millis(200),
+            ..limits()
+        };
+        let started = std::time::Instant::now();
+        let err = run(&rt, programs::SPIN_FOREVER, &l);
+        assert!(
+            matches!(err, RunError::Timeout { limit } if limit == Duration::from_millis(200)),
+            "{err:?}"
+        );
+        // Generous bound: the point is that it stops, on a loaded machine.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
+mod memory_bomb {
+    use super::*;
+
+    #[test]
+    fn hits_the_memory_limit() {
+        let rt = runtime();
+        let l = TaskPolicy {
+            memory_bytes: 64 << 20,
+            ..limits()
+        };
+        let err = run(&rt, programs::MEMORY_BOMB, &l);
+        match err {
+            RunError::MemoryLimit { requested, limit } => {
+                assert_eq!(limit, 64 << 20);
+                assert!(requested > limit);
+            }
+            other => panic!("expected a memory limit, got {other:?}"),
+        }
+    }
+}
+
+mod residue {
+    use super::*;
+
+    #[test]
+    fn no_task_sees_what_an_earlier_task_left_in_memory() {
+        // One slot, reused: pooled memories are reset between tasks (kept
+        // resident, and with PAGEMAP_SCAN where the kernel has it), never handed
+        // over with the last task's bytes. Both the kept-resident part and what
+        // lies above it are checked, as well as the way a small task follows a
+        // large one.
+        for keep_resident_bytes in [0, 1 << 20, 16 << 20] {
+            let rt = Runtime::new(RuntimeConfig {
+                max_concurrent_tasks: 1,
+                keep_resident_bytes,
+                ..RuntimeConfig::default()
+            })
+            .unwrap();
+            let plugin = rt.load(&read(programs::RESIDUE)).unwrap();
+            for round in 0..3 {
+                let wrote = plugin.run(&TaskInput::text("write"), None).unwrap();
+                let wrote = String::from_utf8(wrote.output.data).unwrap();
+                let at = wrote.strip_prefix("wrote ").unwrap();
+                let read = plugin.run(&TaskInput::text("read"), None).unwrap();
+                // The same addresses, in the same slot, and nothing left there.
+                assert_eq!(
+                    String::from_utf8(read.output.data).unwrap(),
+                    format!("non-zero=0 {at}"),
+                    "keep_resident {keep_resident_bytes}, round {round}"
+                );
+            }
+        }
+    }
+}
+
+mod stack_overflow {
+    use super::*;
+
+    #[test]
+    fn overflows_the_stack() {
+        let rt = runtime();
+        let err = run(&rt, programs::STACK_OVERFLOW, &limits());
+        assert!(matches!(err, RunError::StackOverflow), "{err:?}");
+    }
+}
+
+mod panic {
+    use super::*;
+
+    #[test]
+    fn is_reported_with_its_message() {
+        let rt = runtime();
+        let err = run(&rt, programs::PANIC, &limits());
+        match &err {
+            RunError::Panic { message } => {
+                assert!(
+                    message.contains("deliberate panic after reading 1 bytes"),
+                    "{message}"
+                );
+                assert!(message.contains("src/lib.rs"), "{message}");
+            }
+            other => panic!("expected a panic, got {other:?}"),
+        }
+    }
+}
+
+mod huge_output {
+    use super::*;
+
+    #[test]
+    fn is_refused() {
+        let rt = runtime();
+        let err = run(&rt, programs::HUGE_OUTPUT, &limits());
+        assert!(
+            matches!(err, RunError::OutputTooLarge { size, limit } if size == 32 << 20 && limit == 16 << 20),
+            "{err:?}"
+        );
+    }
+}
+
+mod stdout_flood {
+    use super::*;
+
+    #[test]
+    fn hits_the_stdio_cap() {
+        let rt = runtime();
+        let err = run(&rt, programs::STDOUT_FLOOD, &limits());
+        assert!(
+            matches!(err, RunError::StdioLimit { stream: Stdio::Stdout, limit } if limit == 64 << 10),
+            "{err:?}"
+        );
+    }
+}
+
+mod escape {
+    use super::*;
+
+    #[test]
+    fn attempts_are_all_denied() {
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::ESCAPE)).unwrap();
+        let out = plugin.run(&TaskInput::text("x"), Some(&limits())).unwrap();
+        let text = String::from_utf8(out.output.data).unwrap();
+        for attempt in [
+            "read-file",
+            "list-dir",
+            "write-file",
+            "env",
+            "args",
+            "tcp",
+            "udp",
+            "dns",
+        ] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{attempt}:")))
+                .unwrap();
+            assert!(line.contains("denied"), "{attempt} was not denied: {line}");
+        }
+        assert!(
+            text.contains("clock: frozen: wall=0 monotonic_delta=0ns"),
+            "{text}"
+        );
+        assert!(!std::path::Path::new("/tmp/clusterai-escape").exists());
+
+        // Randomness is seeded from the input: same input, same bytes; other input, other bytes.
+        let again = plugin.run(&TaskInput::text("x"), None).unwrap();
+        let other = plugin.run(&TaskInput::text("y"), None).unwrap();
+        let random = |d: &[u8]| {
+            String::from_utf8_lossy(d)
+                .lines()
+                .last()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(random(&again.output.data), random(text.as_bytes()));
+        assert_ne!(random(&other.output.data), random(text.as_bytes()));
+        // The seed covers the parameters too, also when one is added to an input
+        // that has run before (the digest is computed once per input, then kept).
+        let input = TaskInput::text("x");
+        let first = plugin.run(&input, None).unwrap();
+        let with_param = plugin.run(&input.clone().param("k", "v"), None).unwrap();
+        assert_eq!(random(&first.output.data), random(text.as_bytes()));
+        assert_ne!(random(&with_param.output.data), random(text.as_bytes()));
+    }
+}
+
+mod forbidden_import {
+    use super::*;
+
+    #[test]
+    fn is_refused_at_load() {
+        let rt = runtime();
+        match rt.load(&read(programs::FORBIDDEN_IMPORT)) {
+            Err(LoadError::ForbiddenImport { import, .. }) => {
+                assert_eq!(import, "evil:escape/shell@0.1.0")
+            }
+            other => panic!("expected a forbidden import, got {other:?}"),
+        }
+    }
+}
+
+mod malformed {
+    use super::*;
+
+    #[test]
+    fn names_the_offset() {
+        let rt = runtime();
+        match rt.load(&read(programs::MALFORMED)) {
+            Err(
+                e @ LoadError::Invalid {
+                    offset: Some(_), ..
+                },
+            ) => {
+                assert!(e.to_string().contains("at byte offset 0x"), "{e}");
+            }
+            other => panic!("expected an invalid binary with an offset, got {other:?}"),
+        }
+    }
+}
+
+mod not_a_component {
+    use super::*;
+
+    #[test]
+    fn is_refused_as_a_core_module() {
+        let rt = runtime();
+        let err = rt.load(&read(programs::NOT_A_COMPONENT)).unwrap_err();
+        assert!(matches!(err, LoadError::NotAComponent), "{err:?}");
+        assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
+    }
+
+    #[test]
+    fn not_wasm_at_all() {
+        let rt = runtime();
+        let err = rt.load(b"\x89PNG\r\n\x1a\n....").unwrap_err();
+        assert!(
+            matches!(err, LoadError::NotWasm { ref found } if found == b"\x89PNG"),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn whole_suite_in_one_process_then_a_good_task() {
+    let rt = runtime();
+    let hello = rt.load(&read(programs::HELLO)).unwrap();
+    let l = TaskPolicy {
+        fuel: 200_000_000,
+        memory_bytes: 64 << 20,
+        ..limits()
+    };
+    for _round in 0..3 {
+        for path in [
+            programs::SPIN_FOREVER,
+            programs::MEMORY_BOMB,
+            programs::STACK_OVERFLOW,
+            programs::PANIC,
+            programs::HUGE_OUTPUT,
+            programs::STDOUT_FLOOD,
+        ] {
+            run(&rt, path, &l);
+        }
+        for path in [
+            programs::FORBIDDEN_IMPORT,
+            programs::MALFORMED,
+            programs::NOT_A_COMPONENT,
+        ] {
+            assert!(rt.load(&read(path)).is_err());
+        }
+        let out = hello.run(&TaskInput::text("survivor"), None).unwrap();
+        assert_eq!(out.output.data, b"Hello, survivor!\n");
+    }
+    // A plugin error is an answer, not a fault.
+    let err = hello.run(&TaskInput::text("   "), None).unwrap_err();
+    assert!(
+        matches!(err, RunError::Plugin(PluginError::InvalidInput(_))),
+        "{err:?}"
+    );
+}

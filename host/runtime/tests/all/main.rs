@@ -1,0 +1,4 @@
+//! The runtime's integration tests, one binary (it links wasmtime once).
+
+mod hostile;
+mod runtime;

@@ -1,0 +1,274 @@
+//! What goes wrong in a fetch: each provider's problem ([`ProviderProblem`],
+//! [`ProblemKind`]), the fetch's error ([`FetchError`]), and how an
+//! iroh-blobs get error is told apart into a provider's fault or our own
+//! store's.
+
+use std::fmt;
+
+use clusterai_types::ContentHash;
+use iroh_blobs::get::GetError;
+use iroh_blobs::get::fsm::{AtBlobHeaderNextError, DecodeError};
+use serde::Serialize;
+
+use crate::store::{StoreError, is_disk_full_io};
+
+/// What went wrong with one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Could not be dialed.
+    Unreachable,
+    /// Does not have the blob.
+    NotFound,
+    /// Refused us (we are not on its allow-list, or it does not serve the hash).
+    Refused,
+    /// Sent data that failed BLAKE3 verification.
+    Corrupt,
+    /// Died or stalled mid-transfer.
+    Died,
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unreachable => "unreachable",
+            Self::NotFound => "does not have it",
+            Self::Refused => "refused",
+            Self::Corrupt => "sent corrupt data",
+            Self::Died => "died mid-transfer",
+        })
+    }
+}
+
+/// One provider's problem during a fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderProblem {
+    /// The provider's node id.
+    pub node: String,
+    /// What kind of problem.
+    pub kind: ProblemKind,
+    /// Details.
+    pub message: String,
+}
+
+fn list(problems: &[ProviderProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{} {} ({})", short(&p.node), p.kind, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn short(node: &str) -> &str {
+    node.get(..10).unwrap_or(node)
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// A `--from` value is neither a ticket nor a node address.
+    #[error("malformed provider {input:?}: {reason}: {source}")]
+    MalformedProvider {
+        /// What was given.
+        input: String,
+        /// Which part is wrong.
+        reason: String,
+        /// The parser's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No provider was given.
+    #[error("no provider given for {0}")]
+    NoProviders(ContentHash),
+    /// No provider could be reached.
+    #[error("no provider of {hash} could be reached: {}", list(.problems))]
+    Unreachable {
+        /// The blob.
+        hash: ContentHash,
+        /// Each provider's problem.
+        problems: Vec<ProviderProblem>,
+    },
+    /// Every provider that answered said it does not have the blob.
+    #[error("unknown hash {hash}: no provider has it: {}", list(.problems))]
+    UnknownHash {
+        /// The blob.
+        hash: ContentHash,
+        /// Each provider's problem.
+        problems: Vec<ProviderProblem>,
+    },
+    /// Every provider refused us.
+    #[error("every provider of {hash} refused us: {}", list(.problems))]
+    Refused {
+        /// The blob.
+        hash: ContentHash,
+        /// Each provider's problem.
+        problems: Vec<ProviderProblem>,
+    },
+    /// Every provider served corrupt data (none of it was kept).
+    #[error("every provider of {hash} sent data that failed verification: {}", list(.problems))]
+    Corrupt {
+        /// The blob.
+        hash: ContentHash,
+        /// Each provider's problem.
+        problems: Vec<ProviderProblem>,
+    },
+    /// The providers failed in different ways before the blob was complete;
+    /// what was verified so far is kept for a later resume.
+    #[error("fetch of {hash} failed with {missing} bytes missing: {}", list(.problems))]
+    Incomplete {
+        /// The blob.
+        hash: ContentHash,
+        /// Bytes still missing.
+        missing: u64,
+        /// Each provider's problem.
+        problems: Vec<ProviderProblem>,
+    },
+    /// The blob is a collection whose metadata is malformed.
+    #[error("{hash} is not a valid collection: {source}")]
+    BadCollection {
+        /// The blob.
+        hash: ContentHash,
+        /// What is wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The local store failed (disk full, budget exceeded, ...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl FetchError {
+    /// The error for a fetch that ended with these provider problems and
+    /// `missing` bytes still missing: a specific one when every provider
+    /// failed the same way, [`FetchError::Incomplete`] otherwise.
+    pub(super) fn from_problems(
+        hash: ContentHash,
+        missing: u64,
+        problems: Vec<ProviderProblem>,
+    ) -> Self {
+        let all = |k: ProblemKind| !problems.is_empty() && problems.iter().all(|p| p.kind == k);
+        if all(ProblemKind::Unreachable) {
+            Self::Unreachable { hash, problems }
+        } else if problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::NotFound || p.kind == ProblemKind::Unreachable)
+            && problems.iter().any(|p| p.kind == ProblemKind::NotFound)
+        {
+            Self::UnknownHash { hash, problems }
+        } else if all(ProblemKind::Refused) {
+            Self::Refused { hash, problems }
+        } else if all(ProblemKind::Corrupt) {
+            Self::Corrupt { hash, problems }
+        } else {
+            Self::Incomplete {
+                hash,
+                missing,
+                problems,
+            }
+        }
+    }
+}
+
+/// Turns a get error into a provider problem.
+pub(super) fn classify(e: &GetError) -> (ProblemKind, String) {
+    let message = e.to_string();
+    match error_code(e) {
+        Some(c) if c == iroh_blobs::protocol::ERR_PERMISSION => {
+            return (ProblemKind::Refused, message);
+        }
+        // iroh-blobs answers a request for data it does not have by resetting
+        // the stream with its "internal" code; our providers refuse (rather
+        // than fail) everything they hold but do not serve, so this means
+        // "does not have it".
+        Some(c) if c == iroh_blobs::protocol::ERR_INTERNAL => {
+            return (
+                ProblemKind::NotFound,
+                format!("does not have the requested data ({message})"),
+            );
+        }
+        _ => {}
+    }
+    match e {
+        GetError::Decode { source, .. } => match source {
+            DecodeError::ParentHashMismatch { .. } | DecodeError::LeafHashMismatch { .. } => {
+                (ProblemKind::Corrupt, message)
+            }
+            DecodeError::ChunkNotFound { .. }
+            | DecodeError::ParentNotFound { .. }
+            | DecodeError::LeafNotFound { .. } => (ProblemKind::NotFound, message),
+            _ => (ProblemKind::Died, message),
+        },
+        GetError::AtBlobHeaderNext {
+            source: AtBlobHeaderNextError::NotFound { .. },
+            ..
+        } => (ProblemKind::NotFound, message),
+        _ => (ProblemKind::Died, message),
+    }
+}
+
+/// The QUIC application error code the provider closed the stream or the
+/// connection with, wherever it sits in the error's chain.
+fn error_code(e: &GetError) -> Option<iroh::endpoint::VarInt> {
+    use iroh::endpoint::{ConnectionError, ReadError, WriteError};
+    fn of(e: &(dyn std::error::Error + 'static)) -> Option<iroh::endpoint::VarInt> {
+        if let Some(r) = e.downcast_ref::<ReadError>() {
+            return match r {
+                ReadError::Reset(code) => Some(*code),
+                ReadError::ConnectionLost(ConnectionError::ApplicationClosed(ac)) => {
+                    Some(ac.error_code)
+                }
+                _ => None,
+            };
+        }
+        if let Some(w) = e.downcast_ref::<WriteError>() {
+            return match w {
+                WriteError::Stopped(code) => Some(*code),
+                WriteError::ConnectionLost(ConnectionError::ApplicationClosed(ac)) => {
+                    Some(ac.error_code)
+                }
+                _ => None,
+            };
+        }
+        if let Some(ConnectionError::ApplicationClosed(ac)) = e.downcast_ref::<ConnectionError>() {
+            return Some(ac.error_code);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            return of(inner);
+        }
+        None
+    }
+    if let Some(code) = e.iroh_error_code() {
+        return Some(code);
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(code) = of(err) {
+            return Some(code);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// Tells a failure of our own store (writing what arrived) from the
+/// provider's: the store's error, with its source, or the get error back.
+pub(super) fn local_failure(e: GetError) -> Result<StoreError, GetError> {
+    const OP: &str = "storing fetched data";
+    match e {
+        GetError::LocalFailure { source, .. } => {
+            // n0's `AnyError` hides an error it wraps directly from
+            // `source()`; its own `downcast_ref` sees it.
+            let full = source
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(is_disk_full_io);
+            Ok(StoreError::backend_or_disk_full(OP, source, full))
+        }
+        GetError::Decode {
+            source: DecodeError::Write { source, .. },
+            ..
+        } => Ok(StoreError::backend(OP, source)),
+        e => Err(e),
+    }
+}
