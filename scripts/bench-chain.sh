@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gas of a k=3 task lifecycle on the optimised contract artifacts, in
-# cosmwasm-vm, against a cw20 transfer (issue 5).
+# cosmwasm-vm, against a cw20 transfer.
 #
 # Usage: scripts/bench-chain.sh [--json]
 #   Builds the artifacts (scripts/test-contracts.sh --artifacts-only), then runs

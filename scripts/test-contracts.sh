@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds, checks and tests the CosmWasm contracts (issue 5) beyond what
+# Builds, checks and tests the CosmWasm contracts beyond what
 # `cargo test --workspace` covers:
 #
 #   1. set-up (idempotent): the wasm32 target, wasm-opt from npm binaryen and

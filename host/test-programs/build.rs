@@ -16,6 +16,8 @@ fn main() {
         .expect("repository root");
     let plugins = root.join("plugins");
     watch(&root.join("wit"));
+    // The SDK generates its model constants from the manifest.
+    watch(&root.join("models/models.toml"));
     watch(&plugins.join("Cargo.toml"));
     watch(&plugins.join("Cargo.lock"));
     for group in ["sdk", "examples", "test-programs"] {

@@ -46,7 +46,7 @@ fn honest_lifecycle_pays_nodes_creator_and_treasury() {
     );
     assert_eq!(e.balance(&e.models.clone()).unwrap(), PLUGIN_ROYALTY);
     assert_eq!(e.balance(&e.registry.clone()).unwrap(), 4 * NODE_STAKE);
-    // Every step used gas. The goal: a lifecycle under 30 cw20
+    // Every step used gas. The goal: a lifecycle under 30 cw20
     // transfers (docs/contracts.md, "Gas").
     assert!(gas.cw20_transfer > 0 && gas.post > 0 && gas.settle > 0);
     assert!(

@@ -35,7 +35,7 @@ fn to_iroh(hash: ContentHash) -> iroh_blobs::Hash {
 /// Settings of the transfer benchmark.
 #[derive(Debug, Clone)]
 pub struct TransferBench {
-    /// Bytes of the blob for the uncapped runs (the issue asks for 256 MiB).
+    /// Bytes of the blob for the uncapped runs (256 MiB by default).
     pub size: u64,
     /// Bytes of the blob for the capped two-provider comparison.
     pub capped_size: u64,

@@ -37,3 +37,32 @@ macro_rules! ensure_usage {
     };
 }
 pub(crate) use ensure_usage;
+
+/// An error and its causes on one line, `a: b: c`, leaving out a cause whose
+/// text the line already holds (library errors often print their source in
+/// their own message as well as returning it).
+pub(crate) fn chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_leaves_out_repeated_causes() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(io).context("writing x: disk on fire");
+        assert_eq!(chain(&e), "writing x: disk on fire");
+        let e = anyhow::Error::new(std::io::Error::other("root")).context("outer");
+        assert_eq!(chain(&e), "outer: root");
+    }
+}

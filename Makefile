@@ -1,0 +1,60 @@
+# Every task of the project in one place. Each target calls the script that
+# does the work; the scripts do their own set-up and are safe to run twice.
+# `make help` lists the targets.
+
+.PHONY: help setup run test ci bench bench-runtime bench-nn bench-transfer bench-chain gpu-check bless contracts plugins docs fmt lint env
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+setup:  ## Wasm targets, plugin builds, ONNX Runtime and the pinned models
+	scripts/setup.sh
+
+run:  ## The main job: the example plugins doing real work through the sandbox
+	scripts/run.sh
+
+test:  ## All the tests (as CI runs them, without the lints)
+	scripts/test.sh
+
+ci:  ## What CI runs: the tests, formatting, lints, docs
+	bash .ci/run
+
+bench: bench-runtime bench-nn bench-transfer bench-chain  ## Every benchmark suite
+
+bench-runtime:  ## Warm task start and cached load against the naive path
+	cargo run --release -q -p clusterai-cli -- bench runtime
+
+bench-nn:  ## Each model through the plugin path against native ONNX Runtime
+	cargo run --release -q -p clusterai-cli -- bench nn
+
+bench-transfer:  ## Blobs over iroh against a TCP copy
+	cargo run --release -q -p clusterai-cli -- bench transfer
+
+bench-chain:  ## Contract gas in cosmwasm-vm against a cw20 transfer
+	scripts/bench-chain.sh
+
+gpu-check:  ## CUDA against CPU, on a machine with an NVIDIA GPU
+	scripts/gpu-check.sh
+
+bless:  ## Regenerate the golden files (contract schemas; the OpenAPI document)
+	for c in cosmwasm-contracts/contracts/*/; do (cd "$$c" && cargo run -q --bin schema >/dev/null); done
+	BLESS=1 cargo test -q -p clusterai-node openapi
+
+contracts:  ## Build the contracts for wasm, check them, run them in cosmwasm-vm
+	scripts/test-contracts.sh
+
+plugins:  ## Build the plugins for wasm32-wasip2
+	scripts/build-plugins.sh
+
+docs:  ## API docs, warnings as errors
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+fmt:  ## Format everything
+	cargo fmt --all && (cd plugins && cargo fmt --all)
+
+lint:  ## Clippy with warnings as errors, host and plugins
+	cargo clippy --workspace --all-targets -- -D warnings
+	cd plugins && cargo clippy --workspace --all-targets --target wasm32-wasip2 -- -D warnings
+
+env:  ## Where this machine keeps the node's data and caches
+	cargo run -q -p clusterai-cli -- env
