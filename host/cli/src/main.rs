@@ -41,6 +41,15 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Show where this node keeps its data and caches.
     Env,
+    /// Run a node: init, start, tokens.
+    #[command(subcommand)]
+    Node(commands::node::NodeCommand),
+    /// Submit tasks to a node and follow them.
+    #[command(subcommand)]
+    Task(commands::task::TaskCommand),
+    /// Check signed receipts.
+    #[command(subcommand)]
+    Receipt(commands::receipt::ReceiptCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +63,9 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => commands::bench::run(args, cli.json),
         Command::Env => commands::env::run(cli.json),
+        Command::Node(cmd) => commands::node::run(cmd, cli.json),
+        Command::Task(cmd) => commands::task::run(cmd, cli.json),
+        Command::Receipt(cmd) => commands::receipt::run(cmd, cli.json),
     };
     match result {
         Ok(code) => code,

@@ -36,13 +36,16 @@ pub struct GraphExecutionContext {
     model: Arc<Model>,
 }
 
-/// One inference a task ran: which model, on which provider. For receipts.
+/// One inference a task ran: which model, on which provider, for how long.
+/// For receipts and metrics.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ProviderUse {
     /// The model.
     pub model: ContentHash,
     /// The provider that ran it.
     pub provider: ExecutionProvider,
+    /// Time inside ONNX Runtime's run, in microseconds.
+    pub micros: u64,
 }
 
 /// Which models a task may open.
@@ -264,6 +267,7 @@ impl NnTaskCtx {
         }
 
         let mut lease = model.lease(deadline)?;
+        let run_micros;
         let outputs = {
             let values = marshal::ort_inputs(&inner.cpu, &mut inputs)?;
             let pooled = lease.pooled();
@@ -279,12 +283,14 @@ impl NnTaskCtx {
                 }
                 None => None,
             };
+            let started = Instant::now();
             let result = match deadline {
                 Some(_) => pooled
                     .session
                     .run_with_options(values, pooled.run_options.as_ref()),
                 None => pooled.session.run(values),
             };
+            run_micros = started.elapsed().as_micros() as u64;
             match result {
                 Ok(o) => o
                     .into_iter()
@@ -320,6 +326,7 @@ impl NnTaskCtx {
         self.used.push(ProviderUse {
             model: hash,
             provider: model.info.execution_provider,
+            micros: run_micros,
         });
         Ok(result)
     }

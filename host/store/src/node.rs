@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clusterai_types::ContentHash;
@@ -117,6 +118,8 @@ pub struct Node {
     allow: AllowList,
     reputation: Reputation,
     idle_timeout: Duration,
+    /// Payload bytes of finished transfers served to peers.
+    served: Arc<AtomicU64>,
 }
 
 impl Node {
@@ -139,7 +142,13 @@ impl Node {
                 return Err(e);
             }
         };
-        let events = spawn_event_handler(store.clone(), allow.clone(), config.serve_rate_limit);
+        let served = Arc::new(AtomicU64::new(0));
+        let events = spawn_event_handler(
+            store.clone(),
+            allow.clone(),
+            config.serve_rate_limit,
+            served.clone(),
+        );
         let handler = GuardedBlobs {
             store: store.api().clone(),
             events,
@@ -157,6 +166,7 @@ impl Node {
             allow,
             reputation,
             idle_timeout: config.idle_timeout,
+            served,
         })
     }
 
@@ -230,6 +240,12 @@ impl Node {
                 ..options
             },
         )
+    }
+
+    /// Payload bytes this node has served to peers (finished or aborted
+    /// transfers).
+    pub fn bytes_served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// Stops serving, closes the endpoint and then the store.
@@ -330,10 +346,16 @@ impl ProtocolHandler for GuardedBlobs {
 /// Answers the provider's intercept events: a request for a hash outside the
 /// hash policy is refused; when a serve rate limit is set, each 16 KiB piece
 /// waits for its slot.
-fn spawn_event_handler(store: BlobStore, allow: AllowList, rate_limit: Option<u64>) -> EventSender {
+fn spawn_event_handler(
+    store: BlobStore,
+    allow: AllowList,
+    rate_limit: Option<u64>,
+    served: Arc<AtomicU64>,
+) -> EventSender {
     let mask = EventMask {
-        get: RequestMode::Intercept,
-        get_many: RequestMode::Intercept,
+        // With the transfer log, so served bytes can be counted.
+        get: RequestMode::InterceptLog,
+        get_many: RequestMode::InterceptLog,
         observe: ObserveMode::Intercept,
         throttle: if rate_limit.is_some() {
             ThrottleMode::Intercept
@@ -350,11 +372,17 @@ fn spawn_event_handler(store: BlobStore, allow: AllowList, rate_limit: Option<u6
                 ProviderMessage::GetRequestReceived(msg) => {
                     let ok = hashes_allowed(&store, &allow, [msg.inner.request.hash]).await;
                     msg.tx.send(verdict(ok)).await.ok();
+                    if ok {
+                        count_served(msg.rx, served.clone());
+                    }
                 }
                 ProviderMessage::GetManyRequestReceived(msg) => {
                     let hashes = msg.inner.request.hashes.clone();
                     let ok = hashes_allowed(&store, &allow, hashes).await;
                     msg.tx.send(verdict(ok)).await.ok();
+                    if ok {
+                        count_served(msg.rx, served.clone());
+                    }
                 }
                 ProviderMessage::ObserveRequestReceived(msg) => {
                     let ok = hashes_allowed(&store, &allow, [msg.inner.request.hash]).await;
@@ -397,6 +425,28 @@ fn spawn_event_handler(store: BlobStore, allow: AllowList, rate_limit: Option<u6
         }
     });
     sender
+}
+
+/// Adds the payload bytes of a request's finished or aborted transfers to
+/// `served`.
+fn count_served(
+    mut updates: irpc::channel::mpsc::Receiver<iroh_blobs::provider::events::RequestUpdate>,
+    served: Arc<AtomicU64>,
+) {
+    use iroh_blobs::provider::events::RequestUpdate;
+    tokio::spawn(async move {
+        while let Ok(Some(update)) = updates.recv().await {
+            match update {
+                RequestUpdate::Completed(c) => {
+                    served.fetch_add(c.stats.payload_bytes_sent, Ordering::Relaxed);
+                }
+                RequestUpdate::Aborted(a) => {
+                    served.fetch_add(a.stats.payload_bytes_sent, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 fn verdict(ok: bool) -> Result<(), AbortReason> {

@@ -92,6 +92,20 @@ impl<'de> serde::Deserialize<'de> for ContentHash {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ContentHash {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{64}$"))
+            .description(Some("A BLAKE3 content hash, 64 lowercase hex characters"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ContentHash {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@ use crate::ContentHash;
 pub const MAX_TASK_MODELS: usize = 64;
 
 /// Every limit one task runs under, and the models it may open.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TaskPolicy {
@@ -46,6 +47,7 @@ pub struct TaskPolicy {
     pub fuel: u64,
     /// Wall-clock deadline of the whole task.
     #[serde(rename = "timeout_ms", with = "millis")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub timeout: Duration,
     /// Linear memory of the task's instance, in bytes.
     pub memory_bytes: u64,
@@ -87,6 +89,7 @@ impl Default for TaskPolicy {
 
 /// A buyer's wishes for one task: limits to lower, models to name. Every
 /// field is optional; an unknown field is an error.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyRequest {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a model's inferences ran: recorded per inference and in receipts,
 /// never guessed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionProvider {

@@ -13,6 +13,7 @@ use crate::signing::{self, SigningDomain};
 use crate::{ContentHash, ExecutionProvider};
 
 /// A result receipt, as the node signs it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
@@ -40,6 +41,7 @@ pub struct Receipt {
 }
 
 /// A receipt with the node's ed25519 signature.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedReceipt {

@@ -4,7 +4,10 @@ pub(crate) mod bench;
 pub(crate) mod blob;
 pub(crate) mod env;
 pub(crate) mod model;
+pub(crate) mod node;
 pub(crate) mod plugin;
+pub(crate) mod receipt;
+pub(crate) mod task;
 
 /// A multi-threaded tokio runtime for the commands that do network I/O.
 pub(crate) fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

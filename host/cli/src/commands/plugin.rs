@@ -73,7 +73,7 @@ pub(crate) fn run(cmd: PluginCommand, json: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn parse_param(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
