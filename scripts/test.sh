@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+echo "==> headless Chromium (the dashboard test)"
+scripts/setup-chromium.sh
 echo "==> cargo test --workspace"
 cargo test --workspace
 echo "==> plugin crates' unit tests (host target)"

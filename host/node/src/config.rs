@@ -92,7 +92,7 @@ models = []
 "#;
 
 /// Everything a node is configured with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
     /// The data directory; `None` takes [`env::data_dir`].
@@ -278,21 +278,6 @@ impl Default for InferenceConfig {
             cuda_fallback: CudaFallback::Error,
             intra_op_threads: 1,
             sessions_per_model: 2,
-        }
-    }
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        Self {
-            data_dir: None,
-            http: HttpConfig::default(),
-            iroh: IrohConfig::default(),
-            queue: QueueConfig::default(),
-            limits: TaskPolicy::default(),
-            inference: InferenceConfig::default(),
-            preload: PreloadConfig::default(),
-            auth: AuthConfig::default(),
         }
     }
 }

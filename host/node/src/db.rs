@@ -108,31 +108,30 @@ impl TaskDb {
         let db = Arc::new(Database::create(path).map_err(redb_err)?);
         // Create the tables so that readers find them.
         let txn = db.begin_write().map_err(redb_err)?;
-        {
+        let last = {
             txn.open_table(TASKS).map_err(redb_err)?;
             txn.open_table(INPUTS).map_err(redb_err)?;
             txn.open_table(OUTPUTS).map_err(redb_err)?;
             txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
             let order = txn.open_table(ORDER).map_err(redb_err)?;
-            let last = order
+            order
                 .last()
                 .map_err(redb_err)?
                 .map(|(k, _)| k.value())
-                .unwrap_or(0);
-            drop(order);
-            txn.commit().map_err(redb_err)?;
-            let (tx, rx) = mpsc::channel::<Job>();
-            let writer_db = db.clone();
-            std::thread::Builder::new()
-                .name("clusterai-taskdb".into())
-                .spawn(move || write_loop(&writer_db, rx))
-                .map_err(redb_err)?;
-            return Ok(Self {
-                db,
-                writer: tx,
-                next_seq: Arc::new(AtomicU64::new(last + 1)),
-            });
-        }
+                .unwrap_or(0)
+        };
+        txn.commit().map_err(redb_err)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("clusterai-taskdb".into())
+            .spawn(move || write_loop(&writer_db, rx))
+            .map_err(redb_err)?;
+        Ok(Self {
+            db,
+            writer: tx,
+            next_seq: Arc::new(AtomicU64::new(last + 1)),
+        })
     }
 
     /// The next acceptance number.

@@ -161,6 +161,8 @@ async fn put_record<T: Serialize>(
         serde_json::to_vec(record).map_err(|source| RegistryError::Record { hash, source })?;
     let meta = store.import_bytes(json).await?;
     store.set_tag(&format!("{prefix}{hash}"), meta).await?;
+    // The upload is answered "stored": make it survive a kill.
+    store.sync().await?;
     Ok(())
 }
 

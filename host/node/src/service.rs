@@ -584,7 +584,11 @@ impl Node {
         let data = Arc::new(data);
         let mut writes = vec![Write::Task(Box::new(record.clone()))];
         if input_in_blobs {
-            if let Err(e) = self.store().import_bytes(data.as_ref().clone()).await {
+            let kept = match self.store().import_bytes(data.as_ref().clone()).await {
+                Ok(_) => self.store().sync().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = kept {
                 self.scheduler.release();
                 return Err(internal(e));
             }
@@ -645,10 +649,7 @@ impl Node {
                 "{id:?} is not a task id (32 lowercase hex characters)"
             )));
         }
-        let record = match self.lock_pending().get(id) {
-            Some(p) => Some(p.record.clone()),
-            None => None,
-        };
+        let record = self.lock_pending().get(id).map(|p| p.record.clone());
         let record = match record {
             Some(r) => r,
             None => self

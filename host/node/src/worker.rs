@@ -169,13 +169,14 @@ impl Node {
         let size = result.output.data.len() as u64;
         let in_blobs = size > self.config.queue.inline_output_bytes;
         if in_blobs {
-            self.store()
-                .import_bytes(result.output.data.clone())
-                .await
-                .map_err(|e| TaskFailure {
-                    kind: "host-error".into(),
-                    message: format!("keeping the output: {e}"),
-                })?;
+            let kept = match self.store().import_bytes(result.output.data.clone()).await {
+                Ok(_) => self.store().sync().await,
+                Err(e) => Err(e),
+            };
+            kept.map_err(|e| TaskFailure {
+                kind: "host-error".into(),
+                message: format!("keeping the output: {e}"),
+            })?;
         } else if let Err(e) = self.db.write_later(vec![Write::Output(
             record.id.clone(),
             result.output.data.clone(),

@@ -7,11 +7,13 @@
 //!   whichever way it ends.
 //! - [`wait`]: readiness waits with a deadline (a condition, a TCP port, a
 //!   line of output).
+//! - [`http`]: a minimal HTTP client for nodes running as child processes.
 //! - [`plugins`]: the built plugins and hostile test programs, found only
 //!   through the `clusterai-test-programs` build.
 
 #![deny(missing_docs)]
 
+pub mod http;
 pub mod plugins;
 pub mod skip;
 pub mod wait;

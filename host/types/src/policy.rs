@@ -35,6 +35,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::ContentHash;
 
+/// The default wall-clock deadline of a task.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[cfg(feature = "openapi")]
+fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT.as_millis() as u64
+}
+
 /// The most models one task may name.
 pub const MAX_TASK_MODELS: usize = 64;
 
@@ -47,7 +55,10 @@ pub struct TaskPolicy {
     pub fuel: u64,
     /// Wall-clock deadline of the whole task.
     #[serde(rename = "timeout_ms", with = "millis")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, default = default_timeout_ms)
+    )]
     pub timeout: Duration,
     /// Linear memory of the task's instance, in bytes.
     pub memory_bytes: u64,
@@ -73,7 +84,7 @@ impl Default for TaskPolicy {
     fn default() -> Self {
         Self {
             fuel: 20_000_000_000,
-            timeout: Duration::from_secs(30),
+            timeout: DEFAULT_TIMEOUT,
             memory_bytes: 512 << 20,
             max_input_bytes: 64 << 20,
             max_output_bytes: 16 << 20,

@@ -84,8 +84,15 @@ impl Client {
             base.starts_with("http://") || base.starts_with("https://"),
             UsageError(format!("--node must be an http:// URL, got {:?}", node.url))
         );
+        // The tree's reqwest takes TLS without a built-in provider (iroh
+        // chooses ring); install ring once so that https:// nodes work.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("clusterai/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
         Ok(Self {
-            http: reqwest::Client::new(),
+            http,
             base,
             token: node.token.clone(),
         })

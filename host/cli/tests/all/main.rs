@@ -6,4 +6,5 @@ mod blob;
 mod blob_processes;
 mod env;
 mod nn;
+mod node;
 mod plugin;

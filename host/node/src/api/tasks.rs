@@ -28,6 +28,7 @@ const MAX_WAIT_SECS: f64 = 300.0;
 
 /// `?wait=SECONDS`: answer with the result if the task finishes within it.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct WaitQuery {
     /// Seconds to wait for the task to finish (0 to 300).
@@ -80,6 +81,7 @@ pub struct TaskPage {
 
 /// `GET /v1/tasks` filters and paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     /// Only tasks in this state.

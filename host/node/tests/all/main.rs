@@ -2,5 +2,8 @@
 //! runtime, wasi-nn on ONNX Runtime and the blob store, so plugins doing
 //! real inference are tested here.
 
+mod api;
 mod common;
+mod harness;
+mod openapi;
 mod plugins;

@@ -320,6 +320,16 @@ impl BlobStore {
         self.config.budget
     }
 
+    /// Commits every change made so far (imports, pins, tags) to the store's
+    /// database, so that they survive the process being killed. The store
+    /// batches its writes; call this where a caller is told "kept".
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.store
+            .sync_db()
+            .await
+            .map_err(|e| StoreError::backend("committing", e))
+    }
+
     /// Flushes and closes the store. Other clones become unusable.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         self.gc.close();
