@@ -144,6 +144,18 @@ impl TaskDb {
     /// durable commit (a crash before that loses them, which the caller
     /// accepts: a task's `running` state, say).
     pub async fn write(&self, writes: Vec<Write>, durable: bool) -> Result<(), DbError> {
+        self.enqueue(writes, durable)?.await
+    }
+
+    /// Queues `writes` now (so that every later write commits after them)
+    /// and answers a future that resolves once they are committed, durably
+    /// with `durable`. A caller that need not wait (a worker moving on to
+    /// its next task) hands the future to whoever must.
+    pub fn enqueue(
+        &self,
+        writes: Vec<Write>,
+        durable: bool,
+    ) -> Result<impl Future<Output = Result<(), DbError>> + Send + 'static, DbError> {
         let (tx, rx) = oneshot::channel();
         self.writer
             .send(Job {
@@ -152,7 +164,7 @@ impl TaskDb {
                 done: Some(tx),
             })
             .map_err(|_| DbError::Closed)?;
-        rx.await.map_err(|_| DbError::Closed)?
+        Ok(async move { rx.await.map_err(|_| DbError::Closed)? })
     }
 
     /// Queues `writes` without waiting for them (not durable).

@@ -27,7 +27,7 @@ impl Node {
         }
     }
 
-    async fn run_task(&self, id: &str) {
+    async fn run_task(self: &Arc<Self>, id: &str) {
         enum Start {
             Gone,
             Cancelled(TaskRecord),
@@ -54,7 +54,7 @@ impl Node {
         let (record, input) = match start {
             Start::Gone => return,
             Start::Cancelled(r) => {
-                self.finish(r, TaskState::Cancelled, None).await;
+                self.finish(r, TaskState::Cancelled, None);
                 return;
             }
             Start::Run(r, i) => (r, i),
@@ -76,11 +76,23 @@ impl Node {
         );
         self.running.fetch_add(1, Ordering::Relaxed);
         let outcome = self.execute(&record, input).await;
+        // Still counted as running until its end is queued for the
+        // database: a clean stop waits for that, then commits it.
+        self.record_end(id, record, outcome).await;
         self.running.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Keeps a run's output and receipt, or its failure, or its cancellation.
+    async fn record_end(
+        self: &Arc<Self>,
+        id: &str,
+        record: TaskRecord,
+        outcome: Result<TaskResult, TaskFailure>,
+    ) {
         let cancelled = self.lock_pending().get(id).is_some_and(|p| p.cancel);
         let record = self.lock_pending().remove(id).map_or(record, |p| p.record);
         if cancelled {
-            self.finish(record, TaskState::Cancelled, None).await;
+            self.finish(record, TaskState::Cancelled, None);
             return;
         }
         match outcome {
@@ -90,17 +102,14 @@ impl Node {
                         record,
                         TaskState::Succeeded,
                         Some(Outcome::Success(Box::new(success))),
-                    )
-                    .await;
+                    );
                 }
                 Err(failure) => {
-                    self.finish(record, TaskState::Failed, Some(Outcome::Failure(failure)))
-                        .await;
+                    self.finish(record, TaskState::Failed, Some(Outcome::Failure(failure)));
                 }
             },
             Err(failure) => {
-                self.finish(record, TaskState::Failed, Some(Outcome::Failure(failure)))
-                    .await;
+                self.finish(record, TaskState::Failed, Some(Outcome::Failure(failure)));
             }
         }
     }
@@ -253,9 +262,15 @@ impl Node {
         })
     }
 
-    /// Records how a task ended (durably), tells its followers, frees its room.
-    pub(crate) async fn finish(
-        &self,
+    /// Records how a task ended, durably. The worker moves on to its next
+    /// task at once: the commit joins the other workers' and submitters'
+    /// in one group, instead of each worker waiting out an fsync per task.
+    /// Only once the commit is on disk are followers told and the task's
+    /// room freed, so nobody sees a result a crash could take back; the
+    /// write is queued before the worker moves on, so a clean stop's final
+    /// commit carries it.
+    pub(crate) fn finish(
+        self: &Arc<Self>,
         mut record: TaskRecord,
         state: TaskState,
         outcome: Option<Outcome>,
@@ -264,15 +279,26 @@ impl Node {
         record.state = state;
         record.finished_ms = Some(now);
         record.outcome = outcome;
-        if let Err(e) = self
+        let committed = self
             .db
-            .write(vec![Write::Task(Box::new(record.clone()))], true)
-            .await
-        {
-            // The task stays unfinished in the database and runs again
-            // after a restart.
-            tracing::error!(task = %record.id, error = %e, "recording a finished task");
-        }
+            .enqueue(vec![Write::Task(Box::new(record.clone()))], true);
+        let node = self.clone();
+        tokio::spawn(async move {
+            let result = match committed {
+                Ok(commit) => commit.await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                // The task stays unfinished in the database and runs again
+                // after a restart.
+                tracing::error!(task = %record.id, error = %e, "recording a finished task");
+            }
+            node.announce_finished(record, state, now);
+        });
+    }
+
+    /// Tells a finished task's followers, counts it, frees its room.
+    fn announce_finished(&self, record: TaskRecord, state: TaskState, now: u64) {
         let (failure, usage) = match &record.outcome {
             Some(Outcome::Failure(f)) => (Some(f.clone()), None),
             Some(Outcome::Success(s)) => (None, Some(s.usage)),
