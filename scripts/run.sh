@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the example plugins doing real AI work through the sandbox
-# (wasmtime, wasi:nn on ONNX Runtime, pretrained models found by hash).
+# (wasmtime, wasi:nn on ONNX Runtime, pretrained models found by hash), first
+# as a plugin developer runs them, then served by a local node over HTTP with
+# signed receipts. KEEP_NODE=1 leaves the node serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -45,3 +47,73 @@ echo '{"inputs":{"x":{"dtype":"f32","shape":[1,4],"data":[1,2,3,4]}}}' \
   | "$clusterai" plugin run "$plugins/tensor.wasm" --input - --content-type application/json \
       --model "$mlp" --param "model=$mlp"
 echo
+
+echo
+echo "==> a local node serving them: HTTP API, durable queue, signed receipts"
+node_dir=$(mktemp -d)
+node_pid=
+stop_node() {
+  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
+    kill -TERM "$node_pid"
+    wait "$node_pid" || true
+  fi
+  rm -rf "$node_dir"
+}
+trap stop_node EXIT
+# The node keeps its key, blobs and tasks in the data directory above (the
+# models are already there); this config only picks free ports and preloads.
+{
+  echo "[http]"
+  echo "bind = \"127.0.0.1:0\""
+  echo "[iroh]"
+  echo "bind = \"127.0.0.1:0\""
+  echo "[preload]"
+  printf 'plugins = ['; for p in hello ocr embed tensor; do printf '"%s", ' "$PWD/$plugins/$p.wasm"; done; echo ']'
+  printf 'models = ['; for m in "$CLUSTERAI_MODELS_CACHE"/*.onnx; do printf '"%s", ' "$m"; done; echo ']'
+} > "$node_dir/config.toml"
+"$clusterai" node start --config "$node_dir/config.toml" --json > "$node_dir/started.json" &
+node_pid=$!
+for _ in $(seq 600); do
+  [ -s "$node_dir/started.json" ] && break
+  kill -0 "$node_pid" 2>/dev/null || { echo "the node did not start" >&2; exit 1; }
+  sleep 0.1
+done
+export CLUSTERAI_NODE
+CLUSTERAI_NODE=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["http"])' "$node_dir/started.json")
+dashboard=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["dashboard"])' "$node_dir/started.json")
+for _ in $(seq 600); do
+  curl -fs "$CLUSTERAI_NODE/readyz" >/dev/null && break
+  sleep 0.1
+done
+echo "node $CLUSTERAI_NODE ready: $(curl -fs "$CLUSTERAI_NODE/v1/plugins" | python3 -c 'import json,sys; print(", ".join(p["name"] for p in json.load(sys.stdin)))')"
+
+echo "--- hello"
+echo "ClusterAI" | "$clusterai" task submit --plugin "$plugins/hello.wasm" --input - --wait
+echo "--- ocr"
+"$clusterai" task submit --plugin "$plugins/ocr.wasm" --input plugins/examples/ocr/golden/text.png --wait
+echo "--- embed, with its signed receipt"
+"$clusterai" task submit --plugin "$plugins/embed.wasm" --input plugins/examples/embed/golden/sentences.txt \
+  --wait --json > "$node_dir/embed.json"
+python3 - "$node_dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+r = json.load(open(f"{d}/embed.json"))
+json.dump(r["receipt"], open(f"{d}/receipt.json", "w"))
+print("task", r["task"]["id"], "took", r["task"]["usage"]["wall_us"], "us;", len(r["inferences"]), "inferences")
+print("receipt:", json.dumps(r["receipt"]["receipt"], indent=1)[:900])
+PY
+task=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["task"]["id"])' "$node_dir/embed.json")
+"$clusterai" task get "$task" | sed -n 1,3p
+curl -fs "$CLUSTERAI_NODE/v1/tasks/$task/output" > "$node_dir/embed.out"
+"$clusterai" receipt verify "$node_dir/receipt.json" --plugin "$plugins/embed.wasm" \
+  --input plugins/examples/embed/golden/sentences.txt --output "$node_dir/embed.out"
+echo "--- the node's figures"
+curl -fs "$CLUSTERAI_NODE/metrics" | grep -E '^clusterai_(tasks_total|queue_depth|inference_seconds_count)' | sed -n 1,8p
+echo "dashboard: $dashboard"
+if [ "${KEEP_NODE:-0}" = 1 ]; then
+  echo "serving until Ctrl-C"
+  wait "$node_pid" || true
+fi
+kill -TERM "$node_pid"
+wait "$node_pid" && echo "node stopped cleanly (exit 0)"
+node_pid=

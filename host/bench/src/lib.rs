@@ -21,6 +21,8 @@ pub mod catn;
 pub mod report;
 
 #[cfg(feature = "suites")]
+pub mod api;
+#[cfg(feature = "suites")]
 pub mod gpu;
 #[cfg(feature = "suites")]
 pub mod nn;

@@ -436,7 +436,7 @@ impl Node {
 
     /// The loaded plugin `hash`: from memory, else from the store (loaded
     /// through the compile cache).
-    pub(crate) async fn plugin(&self, hash: ContentHash) -> Result<Plugin, Refusal> {
+    pub async fn plugin(&self, hash: ContentHash) -> Result<Plugin, Refusal> {
         if let Some(p) = self
             .plugins
             .read()

@@ -2,6 +2,9 @@
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use clusterai_bench::BenchReport;
 use clusterai_runtime::RuntimeConfig;
@@ -29,6 +32,9 @@ enum Suite {
     Nn,
     /// A 256 MiB blob over iroh vs. a TCP copy; two providers vs. one; BLAKE3.
     Transfer,
+    /// A node over HTTP on loopback (durable queue, signed receipts) vs. the
+    /// same tasks in-process: tasks/s and latency.
+    Api,
     /// Each pinned model on CUDA vs. CPU, and how far their outputs differ
     /// (needs an NVIDIA GPU and the GPU build of ONNX Runtime).
     Gpu,
@@ -50,6 +56,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         Suite::Transfer => transfer(args.scale)?,
         Suite::Nn => nn(args.scale, &args.models)?,
         Suite::Gpu => gpu(args.scale, &args.models)?,
+        Suite::Api => api(args.scale)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -116,6 +123,26 @@ fn gpu(scale: f64, only: &[String]) -> anyhow::Result<BenchReport> {
     let mut models = clusterai_bench::nn::BenchModel::pinned()?;
     select(&mut models, only)?;
     clusterai_bench::gpu::run(&super::plugin::example_plugin("tensor")?, &models, runs, 4)
+}
+
+fn api(scale: f64) -> anyhow::Result<BenchReport> {
+    let image = super::plugin::repo_path("plugins/examples/ocr/golden/text.png")
+        .context("the OCR sample image (plugins/examples/ocr/golden) is not here")?;
+    let models = clusterai_types::models::ALL
+        .iter()
+        .filter(|m| m.kind == clusterai_types::models::ModelKind::Onnx)
+        .map(|m| m.cached_path())
+        .collect();
+    let bench = clusterai_bench::api::ApiBench {
+        hello: super::plugin::example_plugin("hello")?,
+        ocr: super::plugin::example_plugin("ocr")?,
+        ocr_image: std::fs::read(&image)
+            .with_context(|| format!("cannot read {}", image.display()))?,
+        models,
+        measure: Duration::from_secs(5).mul_f64(scale),
+        latency_samples: ((300.0 * scale).round() as usize).max(10),
+    };
+    super::async_runtime()?.block_on(clusterai_bench::api::run(&bench))
 }
 
 fn transfer(scale: f64) -> anyhow::Result<BenchReport> {
