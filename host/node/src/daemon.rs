@@ -74,7 +74,9 @@ pub async fn run(config: NodeConfig, on_ready: impl FnOnce(&Daemon)) -> anyhow::
     daemon.stop(SHUTDOWN_GRACE).await
 }
 
-async fn wait_for_signal() {
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: how every long-running command
+/// of the CLI learns to stop.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

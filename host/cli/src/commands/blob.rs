@@ -414,25 +414,7 @@ async fn serve(
 }
 
 async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                tokio::signal::ctrl_c().await.ok();
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.ok();
-    }
+    clusterai_node::daemon::wait_for_signal().await;
     // Let in-flight transfers see the shutdown rather than a reset.
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
