@@ -2,7 +2,7 @@
 # does the work; the scripts do their own set-up and are safe to run twice.
 # `make help` lists the targets.
 
-.PHONY: help setup run test ci bench bench-runtime bench-nn bench-transfer bench-chain gpu-check bless contracts plugins docs fmt lint env
+.PHONY: help setup run test ci node bench bench-runtime bench-nn bench-transfer bench-api bench-chain gpu-check bless contracts plugins docs fmt lint env
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -10,7 +10,7 @@ help:  ## List the targets
 setup:  ## Wasm targets, plugin builds, ONNX Runtime and the pinned models
 	scripts/setup.sh
 
-run:  ## The main job: the example plugins doing real work through the sandbox
+run:  ## The main job: the example plugins doing real work through the sandbox, then served by a local node
 	scripts/run.sh
 
 test:  ## All the tests (as CI runs them, without the lints)
@@ -19,7 +19,10 @@ test:  ## All the tests (as CI runs them, without the lints)
 ci:  ## What CI runs: the tests, formatting, lints, docs
 	bash .ci/run
 
-bench: bench-runtime bench-nn bench-transfer bench-chain  ## Every benchmark suite
+node:  ## A local node in the foreground (config and data in the data directory)
+	cargo run --release -q -p clusterai-cli -- node start
+
+bench: bench-runtime bench-nn bench-transfer bench-api bench-chain  ## Every benchmark suite
 
 bench-runtime:  ## Warm task start and cached load against the naive path
 	cargo run --release -q -p clusterai-cli -- bench runtime
@@ -29,6 +32,9 @@ bench-nn:  ## Each model through the plugin path against native ONNX Runtime
 
 bench-transfer:  ## Blobs over iroh against a TCP copy
 	cargo run --release -q -p clusterai-cli -- bench transfer
+
+bench-api:  ## A node over HTTP (durable queue, receipts) against the same tasks in-process
+	cargo run --release -q -p clusterai-cli -- bench api
 
 bench-chain:  ## Contract gas in cosmwasm-vm against a cw20 transfer
 	scripts/bench-chain.sh
