@@ -15,7 +15,7 @@ use crate::capability::{Capability, Extensions, TaskContext};
 use crate::error::{LoadError, PluginError, RunError, Stdio};
 use crate::host::{HostState, LogLine, MemoryLimitExceeded};
 use crate::inspect::PLUGIN_EXPORT;
-use crate::runtime::{Runtime, Slots};
+use crate::runtime::{EpochTicker, Runtime, Slots};
 
 /// What a plugin says about itself (`describe()`), checked by the host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -210,6 +210,8 @@ struct PluginInner {
     engine: Engine,
     capabilities: Vec<Arc<dyn Capability>>,
     slots: Arc<Slots>,
+    /// Keeps deadlines firing while this plugin can run.
+    _ticker: Arc<EpochTicker>,
     default_policy: TaskPolicy,
     epoch_tick: Duration,
     cache: CacheOutcome,
@@ -270,6 +272,7 @@ impl Plugin {
                 engine,
                 capabilities: config.capabilities.clone(),
                 slots: runtime.inner.slots.clone(),
+                _ticker: runtime.inner.ticker.clone(),
                 default_policy: config.policy.clone(),
                 epoch_tick: config.epoch_tick,
                 cache,

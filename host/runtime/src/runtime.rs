@@ -43,7 +43,9 @@ pub(crate) struct Inner {
     pub(crate) slots: Arc<Slots>,
     /// Plugins loaded in this process, by content hash.
     loaded: Mutex<HashMap<ContentHash, Plugin>>,
-    ticker_stop: Arc<AtomicBool>,
+    /// Shared with every loaded plugin, so that a task still running when
+    /// the runtime is dropped keeps its deadline.
+    pub(crate) ticker: Arc<EpochTicker>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -54,9 +56,15 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-impl Drop for Inner {
+/// Stops the epoch ticker when the last runtime or plugin holding it goes.
+#[derive(Debug)]
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -74,6 +82,7 @@ impl Runtime {
         };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        let ticker = Arc::new(EpochTicker { stop: ticker_stop });
         Ok(Self {
             inner: Arc::new(Inner {
                 slots: Arc::new(Slots::new(config.max_concurrent_tasks as usize)),
@@ -82,7 +91,7 @@ impl Runtime {
                 config,
                 cache,
                 loaded: Mutex::new(HashMap::new()),
-                ticker_stop,
+                ticker,
             }),
         })
     }
@@ -218,7 +227,7 @@ fn engine_config(config: &RuntimeConfig) -> Config {
 }
 
 /// Advances the engine's epoch every `tick` so that deadlines can interrupt
-/// running wasm; stops when the runtime is dropped.
+/// running wasm; stops once the runtime and every plugin it loaded are gone.
 fn spawn_epoch_ticker(engine: Engine, tick: std::time::Duration, stop: Arc<AtomicBool>) {
     let spawned = std::thread::Builder::new()
         .name("clusterai-epoch".into())

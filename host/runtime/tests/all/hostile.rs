@@ -83,6 +83,28 @@ mod spin_forever {
         // Generous bound: the point is that it stops, on a loaded machine.
         assert!(started.elapsed() < Duration::from_secs(10));
     }
+
+    /// A node that drops its runtime while a task runs (a stop, an embedder
+    /// letting go) must not leave that task bounded by fuel alone.
+    #[test]
+    fn hits_the_deadline_after_its_runtime_is_dropped() {
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::SPIN_FOREVER)).unwrap();
+        drop(rt);
+        // Enough fuel for tens of seconds of spinning: without its deadline
+        // the task ends in `FuelExhausted`, late.
+        let l = TaskPolicy {
+            fuel: 500_000_000_000,
+            timeout: Duration::from_millis(200),
+            ..limits()
+        };
+        let started = std::time::Instant::now();
+        let err = plugin
+            .run(&TaskInput::text("x"), Some(&l))
+            .expect_err("spins forever");
+        assert!(matches!(err, RunError::Timeout { .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }
 
 mod memory_bomb {
