@@ -391,6 +391,16 @@ impl NodeConfig {
                 ));
             }
         }
+        for o in &self.http.cors_origins {
+            let origin_like = o.split_once("://").is_some_and(|(scheme, host)| {
+                matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+            });
+            if !origin_like || o.parse::<axum::http::HeaderValue>().is_err() {
+                return Err(format!(
+                    "[http] cors_origins: {o:?} is not an origin (scheme://host[:port], no path)"
+                ));
+            }
+        }
         for a in &self.iroh.allow {
             if a.parse::<iroh::EndpointId>().is_err() {
                 return Err(format!("[iroh] allow: {a:?} is not a node id"));
@@ -453,6 +463,11 @@ mod tests {
             ),
             ("[iroh]\nallow = [\"nope\"]\n", "node id"),
             ("[http]\nbind = 5\n", "bind"),
+            ("[http]\ncors_origins = [\"*\"]\n", "cors_origins"),
+            (
+                "[http]\ncors_origins = [\"https://app.example/path\"]\n",
+                "not an origin",
+            ),
         ] {
             let e = NodeConfig::parse(text, Path::new("c.toml")).unwrap_err();
             assert!(e.to_string().contains(needle), "{text}: {e}");

@@ -634,3 +634,132 @@ impl TestNode {
         a.json()["hash"].as_str().unwrap().to_string()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_tasks_expire_after_the_retention_and_unfinished_ones_stay() {
+    let n = start(|c| {
+        c.queue.retention_secs = 1;
+        c.queue.workers = 1;
+        // The spinning task must outlive the retention: its deadline, not
+        // its fuel, ends it.
+        c.limits.fuel = 10_000_000_000_000;
+    })
+    .await;
+    let hello = n.upload("hello").await;
+    let spin = n.upload("spin_forever").await;
+    let done = n
+        .post_json("/v1/tasks?wait=30", &hello_task(&hello, "old"))
+        .await
+        .json();
+    let done = done["task"]["id"].as_str().unwrap().to_string();
+    // One task runs (the only worker spins), one waits behind it.
+    let slow = json!({ "plugin": spin, "input": {"text": "x"}, "limits": {"timeout_ms": 4000} });
+    let running = n.post_json("/v1/tasks", &slow).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let queued = n.post_json("/v1/tasks", &slow).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Within the retention nothing goes.
+    assert_eq!(n.node.expire().await.unwrap(), 0);
+    assert_eq!(
+        n.get(&format!("/v1/tasks/{done}/output")).await.status,
+        StatusCode::OK
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(n.node.expire().await.unwrap(), 1);
+    for path in ["", "/result", "/output", "/receipt"] {
+        let a = n.get(&format!("/v1/tasks/{done}{path}")).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(a.error_code(), "not_found");
+    }
+    for id in [&running, &queued] {
+        let a = n.get(&format!("/v1/tasks/{id}")).await;
+        assert_eq!(a.status, StatusCode::OK);
+        let state = a.json()["state"].clone();
+        assert!(
+            matches!(state.as_str(), Some("running" | "queued")),
+            "{}",
+            a.json()
+        );
+    }
+    // A second pass finds nothing more to expire.
+    assert_eq!(n.node.expire().await.unwrap(), 0);
+    for id in [&queued, &running] {
+        n.call(
+            Method::POST,
+            &format!("/v1/tasks/{id}/cancel"),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_off_by_default_and_allows_only_the_configured_origins() {
+    let preflight = [
+        ("origin", "https://app.example"),
+        ("access-control-request-method", "POST"),
+        (
+            "access-control-request-headers",
+            "authorization, content-type",
+        ),
+    ];
+    let closed = start(|_| {}).await;
+    for a in [
+        closed
+            .call(
+                Method::GET,
+                "/v1/plugins",
+                &[("origin", "https://app.example")],
+                Body::empty(),
+            )
+            .await,
+        closed
+            .call(Method::OPTIONS, "/v1/tasks", &preflight, Body::empty())
+            .await,
+    ] {
+        assert!(
+            !a.headers.contains_key("access-control-allow-origin"),
+            "{:?}",
+            a.headers
+        );
+    }
+
+    let open = start(|c| c.http.cors_origins = vec!["https://app.example".into()]).await;
+    let a = open
+        .call(Method::OPTIONS, "/v1/tasks", &preflight, Body::empty())
+        .await;
+    assert!(a.status.is_success(), "{}", a.status);
+    assert_eq!(
+        a.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let a = open
+        .call(
+            Method::GET,
+            "/v1/plugins",
+            &[("origin", "https://app.example")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let a = open
+        .call(
+            Method::GET,
+            "/v1/plugins",
+            &[("origin", "https://evil.example")],
+            Body::empty(),
+        )
+        .await;
+    assert!(!a.headers.contains_key("access-control-allow-origin"));
+}
