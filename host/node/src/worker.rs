@@ -59,11 +59,14 @@ impl Node {
             }
             Start::Run(r, i) => (r, i),
         };
-        // Not durable on its own: the next durable commit carries it; a
-        // crash before then re-runs the task, which is deterministic.
+        // The attempt is committed durably (in a group with other writes)
+        // while the task runs, without waiting: a node that dies during the
+        // run counts the attempt after a restart, so a task that keeps
+        // taking the node down ends failed after `max_attempts`. Only a
+        // death within the commit's first moments goes uncounted.
         if let Err(e) = self
             .db
-            .write_later(vec![Write::Task(Box::new(record.clone()))])
+            .enqueue(vec![Write::Task(Box::new(record.clone()))], true)
         {
             tracing::error!(error = %e, "recording a task start");
         }
