@@ -282,6 +282,9 @@ impl Node {
         record.state = state;
         record.finished_ms = Some(now);
         record.outcome = outcome;
+        // Counted before the result can be read anywhere, so that a caller
+        // holding it finds it in the figures too.
+        self.count_finished(&record, state, now);
         let committed = self
             .db
             .enqueue(vec![Write::Task(Box::new(record.clone()))], true);
@@ -300,12 +303,14 @@ impl Node {
         });
     }
 
-    /// Tells a finished task's followers, counts it, frees its room.
+    /// Tells a finished task's followers and frees its room.
     fn announce_finished(&self, record: TaskRecord, state: TaskState, now: u64) {
-        let (failure, usage) = match &record.outcome {
-            Some(Outcome::Failure(f)) => (Some(f.clone()), None),
-            Some(Outcome::Success(s)) => (None, Some(s.usage)),
-            None => (None, None),
+        // Room first: a follower that submits again on hearing the end
+        // must find it.
+        self.scheduler.finished();
+        let failure = match &record.outcome {
+            Some(Outcome::Failure(f)) => Some(f.clone()),
+            _ => None,
         };
         if let Some(Outcome::Success(s)) = &record.outcome {
             for line in &s.logs {
@@ -317,9 +322,18 @@ impl Node {
             TaskEvent::Finished {
                 at_ms: now,
                 state,
-                error: failure.clone(),
+                error: failure,
             },
         );
+    }
+
+    /// Counts a finished task in the metrics and the dashboard's figures.
+    fn count_finished(&self, record: &TaskRecord, state: TaskState, now: u64) {
+        let (failure, usage) = match &record.outcome {
+            Some(Outcome::Failure(f)) => (Some(f), None),
+            Some(Outcome::Success(s)) => (None, Some(s.usage)),
+            None => (None, None),
+        };
         let usage = usage.unwrap_or(UsageView {
             fuel: 0,
             wall_us: 0,
@@ -329,14 +343,11 @@ impl Node {
             &record.id,
             &record.plugin_name,
             state.as_str(),
-            failure
-                .as_ref()
-                .map(|f| (f.kind.as_str(), f.message.as_str())),
+            failure.map(|f| (f.kind.as_str(), f.message.as_str())),
             now.saturating_sub(record.created_ms) * 1000,
             usage.wall_us,
             usage.fuel,
             usage.peak_memory,
         );
-        self.scheduler.finished();
     }
 }
