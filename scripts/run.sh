@@ -78,9 +78,8 @@ for _ in $(seq 600); do
   kill -0 "$node_pid" 2>/dev/null || { echo "the node did not start" >&2; exit 1; }
   sleep 0.1
 done
+read -r CLUSTERAI_NODE dashboard < <(python3 -c 'import json,sys; s=json.loads(open(sys.argv[1]).readline()); print(s["http"], s["dashboard"])' "$node_dir/started.json")
 export CLUSTERAI_NODE
-CLUSTERAI_NODE=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["http"])' "$node_dir/started.json")
-dashboard=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["dashboard"])' "$node_dir/started.json")
 for _ in $(seq 600); do
   curl -fs "$CLUSTERAI_NODE/readyz" >/dev/null && break
   sleep 0.1

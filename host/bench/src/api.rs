@@ -26,7 +26,7 @@ use clusterai_types::{ContentHash, TaskPolicy};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::report::{BenchReport, BenchResult, percentile};
+use crate::report::{BenchReport, BenchResult, micros, percentile};
 
 /// What the suite runs and for how long.
 #[derive(Debug)]
@@ -46,12 +46,13 @@ pub struct ApiBench {
 }
 
 /// One kind of task, as the HTTP client and the in-process path send it.
+/// The in-process path builds its input once and shares it, as a caller
+/// of the runtime would.
 struct Job {
     body: Vec<u8>,
     plugin: Plugin,
-    input: Vec<u8>,
-    content_type: String,
-    policy: TaskPolicy,
+    input: Arc<TaskInput>,
+    policy: Arc<TaskPolicy>,
 }
 
 /// Runs the suite. Needs a multi-threaded tokio runtime.
@@ -156,27 +157,22 @@ async fn job(
         .limits
         .apply(&Default::default(), &[] as &[ContentHash])
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Both paths must do real work: one task in-process proves it.
-    check_local(&plugin, &input, content_type, &policy)?;
+    let (input, policy) = (
+        Arc::new(TaskInput::new(input, content_type)),
+        Arc::new(policy),
+    );
+    // Both paths must do real work: one task in-process proves it (on a
+    // blocking thread, as tasks run: capabilities may block on the store).
+    let (p, i, l) = (plugin.clone(), input.clone(), policy.clone());
+    tokio::task::spawn_blocking(move || p.run(&i, Some(&l)))
+        .await?
+        .with_context(|| format!("{} failed in-process", plugin.info().name))?;
     Ok(Job {
         body,
         plugin,
         input,
-        content_type: content_type.into(),
         policy,
     })
-}
-
-fn check_local(
-    plugin: &Plugin,
-    input: &[u8],
-    content_type: &str,
-    policy: &TaskPolicy,
-) -> anyhow::Result<()> {
-    plugin
-        .run(&TaskInput::new(input.to_vec(), content_type), Some(policy))
-        .map(|_| ())
-        .with_context(|| format!("{} failed in-process", plugin.info().name))
 }
 
 /// Tasks finished in a window, and each one's latency in µs.
@@ -211,7 +207,7 @@ async fn measure_http(
             while Instant::now() < end {
                 let t = Instant::now();
                 conn.submit(&body).await?;
-                latencies.push(t.elapsed().as_secs_f64() * 1e6);
+                latencies.push(micros(t.elapsed()));
             }
             anyhow::Ok(latencies)
         }));
@@ -233,25 +229,19 @@ async fn measure_local(
     let mut handles = Vec::new();
     for _ in 0..callers {
         let permits = permits.clone();
-        let (plugin, input, ct, policy) = (
-            job.plugin.clone(),
-            job.input.clone(),
-            job.content_type.clone(),
-            job.policy.clone(),
-        );
+        let (plugin, input, policy) = (job.plugin.clone(), job.input.clone(), job.policy.clone());
         handles.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < end {
                 let t = Instant::now();
                 let permit = permits.clone().acquire_owned().await?;
-                let (plugin, input, ct, policy) =
-                    (plugin.clone(), input.clone(), ct.clone(), policy.clone());
+                let (plugin, input, policy) = (plugin.clone(), input.clone(), policy.clone());
                 tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    plugin.run(&TaskInput::new(input, ct), Some(&policy))
+                    plugin.run(&input, Some(&policy))
                 })
                 .await??;
-                latencies.push(t.elapsed().as_secs_f64() * 1e6);
+                latencies.push(micros(t.elapsed()));
             }
             anyhow::Ok(latencies)
         }));
@@ -280,7 +270,7 @@ async fn latencies_c1_http(addr: SocketAddr, job: &Job, n: usize) -> anyhow::Res
     for _ in 0..n {
         let t = Instant::now();
         conn.submit(&job.body).await?;
-        out.push(t.elapsed().as_secs_f64() * 1e6);
+        out.push(micros(t.elapsed()));
     }
     Ok(out)
 }
@@ -288,16 +278,10 @@ async fn latencies_c1_http(addr: SocketAddr, job: &Job, n: usize) -> anyhow::Res
 async fn latencies_c1_local(job: &Job, n: usize) -> anyhow::Result<Vec<f64>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let (plugin, input, ct, policy) = (
-            job.plugin.clone(),
-            job.input.clone(),
-            job.content_type.clone(),
-            job.policy.clone(),
-        );
+        let (plugin, input, policy) = (job.plugin.clone(), job.input.clone(), job.policy.clone());
         let t = Instant::now();
-        tokio::task::spawn_blocking(move || plugin.run(&TaskInput::new(input, ct), Some(&policy)))
-            .await??;
-        out.push(t.elapsed().as_secs_f64() * 1e6);
+        tokio::task::spawn_blocking(move || plugin.run(&input, Some(&policy))).await??;
+        out.push(micros(t.elapsed()));
     }
     Ok(out)
 }

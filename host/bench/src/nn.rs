@@ -28,7 +28,7 @@ use ort::session::SessionInputValue;
 use ort::value::{DynTensor, Shape};
 
 use crate::catn;
-use crate::report::{BenchReport, BenchResult, percentile};
+use crate::report::{BenchReport, BenchResult, micros, percentile};
 
 /// One input of a benchmark model.
 #[derive(Debug, Clone)]
@@ -340,7 +340,7 @@ fn latencies(mut run: Runner, opts: &BenchOptions) -> anyhow::Result<Vec<f64>> {
     while samples.len() < opts.min_samples || start.elapsed() < opts.measure {
         let t = Instant::now();
         run()?;
-        samples.push(t.elapsed().as_secs_f64() * 1e6);
+        samples.push(micros(t.elapsed()));
         if samples.len() >= 100_000 {
             break;
         }

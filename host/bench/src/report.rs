@@ -85,6 +85,11 @@ impl BenchReport {
     }
 }
 
+/// A duration in µs, the unit of every latency figure.
+pub fn micros(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
 /// The `p`-th percentile (0..=100) of `samples`, by nearest rank; sorts in place.
 pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
     if samples.is_empty() {

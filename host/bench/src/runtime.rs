@@ -16,7 +16,7 @@ use clusterai_types::TaskPolicy;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Store};
 
-use crate::report::{BenchReport, BenchResult, percentile};
+use crate::report::{BenchReport, BenchResult, micros, percentile};
 
 /// How many samples to take of each figure.
 #[derive(Debug, Clone, Copy)]
@@ -135,10 +135,6 @@ fn load_times(engine: &Engine, wasm: &[u8], iterations: usize) -> anyhow::Result
         percentile(&mut cached, 50.0),
         percentile(&mut compiled, 50.0),
     ))
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }
 
 fn millis(d: Duration) -> f64 {

@@ -142,7 +142,7 @@ impl TaskDb {
     /// Applies `writes` in one transaction; with `durable`, returns once the
     /// commit is on disk. Without, the writes reach the disk with the next
     /// durable commit (a crash before that loses them, which the caller
-    /// accepts: a task's `running` state, say).
+    /// accepts: an output that its task's durable record follows).
     pub async fn write(&self, writes: Vec<Write>, durable: bool) -> Result<(), DbError> {
         self.enqueue(writes, durable)?.await
     }

@@ -92,8 +92,9 @@ impl Node {
         record: TaskRecord,
         outcome: Result<TaskResult, TaskFailure>,
     ) {
-        let cancelled = self.lock_pending().get(id).is_some_and(|p| p.cancel);
-        let record = self.lock_pending().remove(id).map_or(record, |p| p.record);
+        let pending = self.lock_pending().remove(id);
+        let cancelled = pending.as_ref().is_some_and(|p| p.cancel);
+        let record = pending.map_or(record, |p| p.record);
         if cancelled {
             self.finish(record, TaskState::Cancelled, None);
             return;

@@ -62,6 +62,28 @@ pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
 
+impl EpochTicker {
+    /// Advances `engine`'s epoch every `tick` on a thread of its own, so that
+    /// deadlines can interrupt running wasm, until the ticker is dropped.
+    fn start(engine: Engine, tick: std::time::Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("clusterai-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            });
+        if let Err(e) = spawned {
+            // Without a ticker deadlines cannot fire; fuel still bounds every task.
+            tracing::error!(error = %e, "cannot start the epoch ticker: wall-clock deadlines disabled");
+        }
+        Self { stop }
+    }
+}
+
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -80,9 +102,7 @@ impl Runtime {
             Some(dir) => Some(CompileCache::new(dir, &engine)?),
             None => None,
         };
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
-        let ticker = Arc::new(EpochTicker { stop: ticker_stop });
+        let ticker = Arc::new(EpochTicker::start(engine.clone(), config.epoch_tick));
         Ok(Self {
             inner: Arc::new(Inner {
                 slots: Arc::new(Slots::new(config.max_concurrent_tasks as usize)),
@@ -224,23 +244,6 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .cranelift_nan_canonicalization(config.deterministic)
         .relaxed_simd_deterministic(config.deterministic);
     cfg
-}
-
-/// Advances the engine's epoch every `tick` so that deadlines can interrupt
-/// running wasm; stops once the runtime and every plugin it loaded are gone.
-fn spawn_epoch_ticker(engine: Engine, tick: std::time::Duration, stop: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new()
-        .name("clusterai-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
-            }
-        });
-    if let Err(e) = spawned {
-        // Without a ticker deadlines cannot fire; fuel still bounds every task.
-        tracing::error!(error = %e, "cannot start the epoch ticker: wall-clock deadlines disabled");
-    }
 }
 
 /// A counting semaphore bounding tasks in flight (and so pool slots in use).
