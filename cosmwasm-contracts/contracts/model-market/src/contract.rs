@@ -2,21 +2,23 @@
 
 use crate::error::ContractError;
 use crate::msg::{
-    ConfigResponse, ExecuteMsg, InstantiateMsg, LicenceResponse, ListingKind, ListingResponse,
-    ListingsResponse, MigrateMsg, PendingRoyalty, QueryMsg, QuoteResponse, ReceiveMsg,
+    ConfigResponse, ExecuteMsg, InstantiateMsg, LicenceResponse, ListingDispute, ListingKind,
+    ListingResponse, ListingsResponse, MigrateMsg, PendingRoyalty, QueryMsg, QuoteResponse,
+    ReceiveMsg,
 };
 use crate::state::{
-    ACCRUED, Config, LICENCES, LISTINGS, Listing, TOTAL_ACCRUED, USES, load_config, save_config,
+    ACCRUED, Config, DISPUTES, LICENCES, LISTINGS, Listing, RECORDED, TOTAL_ACCRUED, USES,
+    load_config, save_config,
 };
 use clusterai_economy::asset::{Denom, no_funds};
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::RoyaltyShare;
 use clusterai_economy::migrate::migrate_version;
-use clusterai_economy::page_limit;
+use clusterai_economy::{MAX_TIME_PARAM, page_limit};
 use cosmwasm_std::{
-    Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdResult, Storage,
-    Uint128, from_json, to_json_binary,
+    Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdError, StdResult,
+    Storage, Uint128, from_json, to_json_binary,
 };
 use cw_storage_plus::Bound;
 use cw20::Cw20ReceiveMsg;
@@ -30,6 +32,17 @@ pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const MAX_QUOTE: usize = 17;
 /// Most shares in one royalty record.
 pub const MAX_SHARES: usize = 17;
+/// Shortest raise delay: long enough for buyers to see a raise coming.
+pub const MIN_RAISE_DELAY: u64 = 3_600;
+
+fn check_raise_delay(raise_delay: u64) -> Result<(), ContractError> {
+    if !(MIN_RAISE_DELAY..=MAX_TIME_PARAM).contains(&raise_delay) {
+        return Err(ContractError::InvalidConfig {
+            reason: format!("raise_delay must be {MIN_RAISE_DELAY} seconds to a year"),
+        });
+    }
+    Ok(())
+}
 
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
 /// Instantiates the market.
@@ -40,6 +53,7 @@ pub fn instantiate(
     msg: InstantiateMsg,
 ) -> Result<Response, ContractError> {
     no_funds(&info)?;
+    check_raise_delay(msg.raise_delay)?;
     let admin = match msg.admin {
         Some(a) => deps.api.addr_validate(&a)?,
         None => info.sender.clone(),
@@ -49,6 +63,7 @@ pub fn instantiate(
         denom: msg.denom.check(deps.api)?,
         max_royalty: msg.max_royalty,
         raise_delay: msg.raise_delay,
+        dispute_bond: msg.dispute_bond,
         task_market: None,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
@@ -74,7 +89,16 @@ pub fn execute(
             royalty,
         } => {
             no_funds(&info)?;
-            execute_list(deps, info.sender, hash, kind, name, licence_price, royalty)
+            execute_list(
+                deps,
+                env,
+                info.sender,
+                hash,
+                kind,
+                name,
+                licence_price,
+                royalty,
+            )
         }
         ExecuteMsg::SetLicencePrice { hash, price } => {
             no_funds(&info)?;
@@ -126,9 +150,18 @@ pub fn execute(
                         .map_err(cosmwasm_std::StdError::from)?
                 }
             };
-            execute_record(deps, &config, info.sender, paid, task_id, shares)
+            execute_record(deps, &env, &config, info.sender, paid, task_id, shares)
         }
         ExecuteMsg::Receive(wrapper) => execute_receive(deps, env, info, wrapper),
+        ExecuteMsg::DisputeListing { hash } => {
+            let config = load_config(deps.storage)?;
+            let paid = config.denom.native_payment(&info)?;
+            execute_dispute(deps, env, &config, info.sender, paid, hash)
+        }
+        ExecuteMsg::ResolveDispute { hash, to_claimant } => {
+            no_funds(&info)?;
+            execute_resolve(deps, info.sender, hash, to_claimant)
+        }
         ExecuteMsg::Withdraw {} => {
             no_funds(&info)?;
             execute_withdraw(deps, info.sender)
@@ -137,6 +170,11 @@ pub fn execute(
             no_funds(&info)?;
             let mut config: Config =
                 admin_config(deps.storage, &info.sender, "set the task market")?;
+            if let Some(set) = &config.task_market {
+                return Err(ContractError::TaskMarketAlreadySet {
+                    address: set.to_string(),
+                });
+            }
             config.task_market = Some(deps.api.addr_validate(&address)?);
             save_config(deps.storage, &config);
             Ok(Response::new()
@@ -146,12 +184,15 @@ pub fn execute(
         ExecuteMsg::UpdateConfig {
             max_royalty,
             raise_delay,
+            dispute_bond,
         } => {
             no_funds(&info)?;
             let mut config: Config =
                 admin_config(deps.storage, &info.sender, "update the configuration")?;
+            check_raise_delay(raise_delay)?;
             config.max_royalty = max_royalty;
             config.raise_delay = raise_delay;
+            config.dispute_bond = dispute_bond;
             save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_config"))
         }
@@ -181,8 +222,10 @@ fn creator_listing(
     Ok((key.to_vec(), listing))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn execute_list(
     deps: DepsMut,
+    env: Env,
     creator: Addr,
     hash: HexBinary,
     kind: ListingKind,
@@ -192,15 +235,15 @@ fn execute_list(
 ) -> Result<Response, ContractError> {
     let key = check_hash("hash", &hash)?;
     let config = load_config(deps.storage)?;
-    let licences_sold = match LISTINGS.may_load(deps.storage, &key)? {
+    let old = match LISTINGS.may_load(deps.storage, &key)? {
         // The creator may list again what they delisted; nobody else may take the hash.
-        Some(old) if old.delisted && old.creator == creator => old.licences_sold,
+        Some(old) if old.delisted && old.creator == creator => Some(old),
         Some(_) => {
             return Err(ContractError::AlreadyListed {
                 hash: hash.to_hex(),
             });
         }
-        None => 0,
+        None => None,
     };
     if name.is_empty() || name.len() > 64 {
         return Err(ContractError::InvalidName);
@@ -211,7 +254,7 @@ fn execute_list(
             max_royalty: config.max_royalty,
         });
     }
-    let listing = Listing {
+    let mut listing = Listing {
         kind,
         name,
         creator: creator.clone(),
@@ -219,14 +262,40 @@ fn execute_list(
         royalty,
         pending: None,
         delisted: false,
-        licences_sold,
+        licences_sold: 0,
     };
+    let mut effective_at = env.block.time;
+    if let Some(mut old) = old {
+        // A relist is a royalty change like any other: a raise over what
+        // was in force (or already waiting) keeps waiting its delay.
+        old.settle_pending(env.block.time);
+        listing.licences_sold = old.licences_sold;
+        listing.royalty = old.royalty;
+        listing.pending = old.pending;
+        if royalty <= old.royalty {
+            listing.royalty = royalty;
+            listing.pending = None;
+        } else if listing
+            .pending
+            .as_ref()
+            .is_none_or(|p| p.royalty != royalty)
+        {
+            effective_at = env.block.time.plus_seconds(config.raise_delay);
+            listing.pending = Some(PendingRoyalty {
+                royalty,
+                effective_at,
+            });
+        } else if let Some(p) = &listing.pending {
+            effective_at = p.effective_at;
+        }
+    }
     LISTINGS.save(deps.storage, &key, &listing)?;
     Ok(Response::new()
         .add_attribute("action", "list")
         .add_attribute("hash", hash.to_hex())
         .add_attribute("creator", creator)
-        .add_attribute("royalty", royalty))
+        .add_attribute("royalty", royalty)
+        .add_attribute("effective_at", effective_at.seconds().to_string()))
 }
 
 fn execute_set_royalty(
@@ -283,17 +352,149 @@ fn execute_receive(
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
         ReceiveMsg::BuyLicence { hash } => execute_buy_licence(deps, env, sender, paid, hash),
         ReceiveMsg::RecordRoyalties { task_id, shares } => {
-            execute_record(deps, &config, sender, paid, task_id, shares)
+            execute_record(deps, &env, &config, sender, paid, task_id, shares)
+        }
+        ReceiveMsg::DisputeListing { hash } => {
+            execute_dispute(deps, env, &config, sender, paid, hash)
         }
     }
 }
 
 fn credit(storage: &mut dyn Storage, who: &Addr, amount: Uint128) -> StdResult<()> {
     ACCRUED.update(storage, who, |a| -> StdResult<_> {
-        Ok(a.unwrap_or_default() + amount)
+        Ok(a.unwrap_or_default().checked_add(amount)?)
     })?;
-    TOTAL_ACCRUED.update(storage, |t| -> StdResult<_> { Ok(t + amount) })?;
+    TOTAL_ACCRUED.update(storage, |t| -> StdResult<_> { Ok(t.checked_add(amount)?) })?;
     Ok(())
+}
+
+/// Credits a listing's income to its creator, or holds it while the
+/// listing's authorship is disputed.
+fn credit_listing(
+    storage: &mut dyn Storage,
+    key: &[u8],
+    creator: &Addr,
+    amount: Uint128,
+) -> StdResult<()> {
+    match DISPUTES.may_load(storage, key)? {
+        Some(mut d) => {
+            d.held = d.held.checked_add(amount)?;
+            DISPUTES.save(storage, key, &d)?;
+            TOTAL_ACCRUED.update(storage, |t| -> StdResult<_> { Ok(t.checked_add(amount)?) })?;
+            Ok(())
+        }
+        None => credit(storage, creator, amount),
+    }
+}
+
+/// Refuses to credit `more` unless the market's balance backs it: what it
+/// owes must never exceed what it holds, whatever a caller claims to have paid.
+fn check_backed(
+    deps: Deps,
+    env: &Env,
+    config: &Config,
+    more: Uint128,
+) -> Result<(), ContractError> {
+    let owed = TOTAL_ACCRUED
+        .load(deps.storage)?
+        .checked_add(more)
+        .map_err(StdError::from)?;
+    let held = config.denom.balance(&deps.querier, &env.contract.address)?;
+    if owed > held {
+        return Err(ContractError::Unbacked { held, owed });
+    }
+    Ok(())
+}
+
+fn execute_dispute(
+    deps: DepsMut,
+    env: Env,
+    config: &Config,
+    claimant: Addr,
+    paid: Uint128,
+    hash: HexBinary,
+) -> Result<Response, ContractError> {
+    let key = check_hash("hash", &hash)?;
+    let listing =
+        LISTINGS
+            .may_load(deps.storage, &key)?
+            .ok_or_else(|| ContractError::NotListed {
+                hash: hash.to_hex(),
+            })?;
+    if listing.creator == claimant {
+        return Err(ContractError::OwnListing {
+            hash: hash.to_hex(),
+        });
+    }
+    if DISPUTES.has(deps.storage, &key) {
+        return Err(ContractError::AlreadyDisputed {
+            hash: hash.to_hex(),
+        });
+    }
+    if paid != config.dispute_bond {
+        return Err(ContractError::WrongBond {
+            bond: config.dispute_bond,
+            paid,
+        });
+    }
+    DISPUTES.save(
+        deps.storage,
+        &key,
+        &ListingDispute {
+            claimant: claimant.clone(),
+            bond: paid,
+            held: Uint128::zero(),
+            opened_at: env.block.time,
+        },
+    )?;
+    TOTAL_ACCRUED.update(deps.storage, |t| -> StdResult<_> {
+        Ok(t.checked_add(paid)?)
+    })?;
+    Ok(Response::new()
+        .add_attribute("action", "dispute_listing")
+        .add_attribute("hash", hash.to_hex())
+        .add_attribute("claimant", claimant)
+        .add_attribute("bond", paid))
+}
+
+fn execute_resolve(
+    deps: DepsMut,
+    sender: Addr,
+    hash: HexBinary,
+    to_claimant: bool,
+) -> Result<Response, ContractError> {
+    let _: Config = admin_config(deps.storage, &sender, "resolve a listing dispute")?;
+    let key = check_hash("hash", &hash)?;
+    let dispute =
+        DISPUTES
+            .may_load(deps.storage, &key)?
+            .ok_or_else(|| ContractError::NotDisputed {
+                hash: hash.to_hex(),
+            })?;
+    let mut listing = LISTINGS.load(deps.storage, &key)?;
+    let winner = if to_claimant {
+        // The squatted listing changes hands; a raise the squatter set up goes with them.
+        listing.creator = dispute.claimant.clone();
+        listing.pending = None;
+        LISTINGS.save(deps.storage, &key, &listing)?;
+        dispute.claimant
+    } else {
+        listing.creator
+    };
+    DISPUTES.remove(deps.storage, &key);
+    let total = dispute
+        .held
+        .checked_add(dispute.bond)
+        .map_err(StdError::from)?;
+    // Held income and bond were already counted as owed: move them to the winner.
+    ACCRUED.update(deps.storage, &winner, |a| -> StdResult<_> {
+        Ok(a.unwrap_or_default().checked_add(total)?)
+    })?;
+    Ok(Response::new()
+        .add_attribute("action", "resolve_dispute")
+        .add_attribute("hash", hash.to_hex())
+        .add_attribute("to", winner)
+        .add_attribute("amount", total))
 }
 
 fn execute_buy_licence(
@@ -334,7 +535,7 @@ fn execute_buy_licence(
     LICENCES.save(deps.storage, (&key, &buyer), &env.block.time)?;
     listing.licences_sold += 1;
     LISTINGS.save(deps.storage, &key, &listing)?;
-    credit(deps.storage, &listing.creator, paid)?;
+    credit_listing(deps.storage, &key, &listing.creator, paid)?;
     Ok(Response::new()
         .add_attribute("action", "buy_licence")
         .add_attribute("hash", hash.to_hex())
@@ -344,6 +545,7 @@ fn execute_buy_licence(
 
 fn execute_record(
     deps: DepsMut,
+    env: &Env,
     config: &Config,
     sender: Addr,
     paid: Uint128,
@@ -353,10 +555,18 @@ fn execute_record(
     if config.task_market.as_ref() != Some(&sender) {
         return Err(ContractError::NotTaskMarket);
     }
-    let sum: Uint128 = shares.iter().map(|s| s.amount).sum();
+    if RECORDED.has(deps.storage, task_id) {
+        return Err(ContractError::AlreadyRecorded { task_id });
+    }
+    let sum = shares
+        .iter()
+        .try_fold(Uint128::zero(), |a, s| a.checked_add(s.amount))
+        .map_err(StdError::from)?;
     if sum != paid || shares.len() > MAX_SHARES {
         return Err(ContractError::RoyaltyMismatch { shares: sum, paid });
     }
+    check_backed(deps.as_ref(), env, config, sum)?;
+    RECORDED.save(deps.storage, task_id, &())?;
     for s in &shares {
         let key = check_hash("hash", &s.hash)?;
         // A listing delisted after the task was posted still gets what the buyer agreed to.
@@ -365,7 +575,7 @@ fn execute_record(
                 Ok(u.unwrap_or_default() + 1)
             })?;
         }
-        credit(deps.storage, &s.creator, s.amount)?;
+        credit_listing(deps.storage, &key, &s.creator, s.amount)?;
     }
     Ok(Response::new()
         .add_attribute("action", "record_royalties")
@@ -380,7 +590,9 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
         return Err(ContractError::NothingToWithdraw);
     }
     ACCRUED.remove(deps.storage, &who);
-    TOTAL_ACCRUED.update(deps.storage, |t| -> StdResult<_> { Ok(t - amount) })?;
+    TOTAL_ACCRUED.update(deps.storage, |t| -> StdResult<_> {
+        Ok(t.checked_sub(amount)?)
+    })?;
     Ok(Response::new()
         .add_message(config.denom.transfer(&who, amount)?)
         .add_attribute("action", "withdraw")
@@ -398,6 +610,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             denom: config.denom,
             max_royalty: config.max_royalty,
             raise_delay: config.raise_delay,
+            dispute_bond: config.dispute_bond,
             task_market: config.task_market,
         }),
         QueryMsg::Listing { hash } => {
@@ -448,6 +661,7 @@ fn listing_response(
         .unwrap_or_default();
     let royalty = l.royalty_at(env.block.time, config.max_royalty);
     let pending = l.pending.filter(|p| p.effective_at > env.block.time);
+    let dispute = DISPUTES.may_load(deps.storage, hash.as_slice())?;
     Ok(ListingResponse {
         hash,
         kind: l.kind,
@@ -459,6 +673,7 @@ fn listing_response(
         delisted: l.delisted,
         licences_sold: l.licences_sold,
         uses,
+        dispute,
     })
 }
 
@@ -540,7 +755,8 @@ mod tests {
                 denom: "uclai".into(),
             },
             max_royalty: Uint128::new(100),
-            raise_delay: 10,
+            raise_delay: 3_600,
+            dispute_bond: Uint128::new(50),
         };
         instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
         let set = ExecuteMsg::SetTaskMarket {
@@ -567,13 +783,26 @@ mod tests {
             })
         );
         let paid = [Coin::new(11u128, "uclai")];
+        // The bank credits attached funds before the contract runs.
+        let me = mock_env().contract.address;
+        deps.querier.bank.update_balance(&me, paid.to_vec());
         execute(
             deps.as_mut(),
             mock_env(),
             message_info(&market, &paid),
-            record,
+            record.clone(),
         )
         .unwrap();
+        // The same task cannot be recorded twice.
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &paid),
+                record,
+            ),
+            Err(ContractError::AlreadyRecorded { task_id: 1 })
+        );
         assert_eq!(
             TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
             Uint128::new(11)
@@ -595,7 +824,8 @@ mod tests {
                 address: api.addr_make("token").to_string(),
             },
             max_royalty: Uint128::new(100),
-            raise_delay: 10,
+            raise_delay: 3_600,
+            dispute_bond: Uint128::new(50),
         };
         instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
         let set = ExecuteMsg::SetTaskMarket {
@@ -634,6 +864,31 @@ mod tests {
             TOTAL_ACCRUED.load(deps.as_ref().storage).unwrap(),
             Uint128::zero()
         );
+        // The token says what the market holds: a record the balance does
+        // not back is refused and changes nothing.
+        let held = std::rc::Rc::new(std::cell::Cell::new(10u128));
+        let seen = held.clone();
+        deps.querier.update_wasm(move |_| {
+            cosmwasm_std::SystemResult::Ok(cosmwasm_std::ContractResult::Ok(
+                cosmwasm_std::to_json_binary(&cw20::BalanceResponse {
+                    balance: Uint128::new(seen.get()),
+                })
+                .unwrap(),
+            ))
+        });
+        assert_eq!(
+            execute(
+                deps.as_mut(),
+                mock_env(),
+                message_info(&market, &[]),
+                record.clone(),
+            ),
+            Err(ContractError::Unbacked {
+                held: Uint128::new(10),
+                owed: Uint128::new(11)
+            })
+        );
+        held.set(11);
         execute(
             deps.as_mut(),
             mock_env(),

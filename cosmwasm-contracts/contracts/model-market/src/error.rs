@@ -100,6 +100,58 @@ pub enum ContractError {
     /// A change that changes nothing.
     #[error("the value is unchanged")]
     Unchanged,
+    /// A configuration value out of range.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The task market link is set once.
+    #[error("the task market is already set to {address}; it cannot be repointed")]
+    TaskMarketAlreadySet {
+        /// The market in place.
+        address: String,
+    },
+    /// A task's royalties were already recorded.
+    #[error("royalties of task {task_id} were already recorded")]
+    AlreadyRecorded {
+        /// The task.
+        task_id: u64,
+    },
+    /// The market would owe more than it holds.
+    #[error("the market holds {held} but would owe {owed}: refusing to credit unbacked income")]
+    Unbacked {
+        /// Its balance.
+        held: Uint128,
+        /// What it would owe.
+        owed: Uint128,
+    },
+    /// A dispute is already open.
+    #[error("{hash} is already disputed")]
+    AlreadyDisputed {
+        /// The listing.
+        hash: String,
+    },
+    /// No dispute is open.
+    #[error("{hash} is not disputed")]
+    NotDisputed {
+        /// The listing.
+        hash: String,
+    },
+    /// The creator cannot dispute their own listing.
+    #[error("the creator of {hash} cannot dispute it")]
+    OwnListing {
+        /// The listing.
+        hash: String,
+    },
+    /// The bond must be paid exactly.
+    #[error("a dispute bond is exactly {bond}, got {paid}")]
+    WrongBond {
+        /// The bond.
+        bond: Uint128,
+        /// Paid.
+        paid: Uint128,
+    },
 }
 
 impl From<AdminError> for ContractError {

@@ -4,7 +4,7 @@ use clusterai_economy::asset::Denom;
 use clusterai_economy::codec::{Reader, put_addr};
 pub use clusterai_economy::config::save as save_config;
 use clusterai_economy::config::{self, AdminConfig};
-use clusterai_economy::models::{ListingKind, PendingRoyalty};
+use clusterai_economy::models::{ListingDispute, ListingKind, PendingRoyalty};
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, StdResult, Storage, Timestamp, Uint128};
 use cw_storage_plus::{Item, Map};
@@ -20,6 +20,8 @@ pub struct Config {
     pub max_royalty: Uint128,
     /// Raise delay in seconds.
     pub raise_delay: u64,
+    /// Bond of a listing dispute.
+    pub dispute_bond: Uint128,
     /// The only caller of `RecordRoyalties`.
     pub task_market: Option<Addr>,
 }
@@ -42,6 +44,7 @@ impl AdminConfig for Config {
         }
         b.extend_from_slice(&self.max_royalty.u128().to_be_bytes());
         b.extend_from_slice(&self.raise_delay.to_be_bytes());
+        b.extend_from_slice(&self.dispute_bond.u128().to_be_bytes());
         match &self.task_market {
             Some(a) => {
                 b.push(1);
@@ -63,6 +66,7 @@ impl AdminConfig for Config {
         };
         let max_royalty = r.uint128()?;
         let raise_delay = r.u64()?;
+        let dispute_bond = r.uint128()?;
         let task_market = match r.u8()? {
             0 => None,
             1 => Some(r.addr()?),
@@ -74,6 +78,7 @@ impl AdminConfig for Config {
             denom,
             max_royalty,
             raise_delay,
+            dispute_bond,
             task_market,
         })
     }
@@ -143,7 +148,12 @@ pub const LICENCES: Map<(&[u8], &Addr), Timestamp> = Map::new("licences");
 pub const USES: Map<&[u8], u64> = Map::new("uses");
 /// Accrued income by creator.
 pub const ACCRUED: Map<&Addr, Uint128> = Map::new("accrued");
-/// Sum of accrued income.
+/// Open authorship disputes by hash.
+pub const DISPUTES: Map<&[u8], ListingDispute> = Map::new("disputes");
+/// Tasks whose royalties were recorded (each is recorded once).
+pub const RECORDED: Map<u64, ()> = Map::new("recorded");
+/// Everything the market owes: accrued income, income held by disputes and
+/// their bonds.
 pub const TOTAL_ACCRUED: Item<Uint128> = Item::new("total_accrued");
 
 #[cfg(test)]
@@ -164,6 +174,7 @@ mod tests {
                 denom,
                 max_royalty: Uint128::new(5000),
                 raise_delay: 86_400,
+                dispute_bond: Uint128::new(77),
                 task_market,
             };
             let b = c.encode();

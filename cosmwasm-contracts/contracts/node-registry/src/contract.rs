@@ -4,18 +4,20 @@ use crate::error::ContractError;
 use crate::msg::{
     Capabilities, Claim, ClaimsResponse, ConfigResponse, EligibleNode, EligibleResponse,
     ExecuteMsg, INITIAL_REPUTATION, InstantiateMsg, MAX_REPUTATION, MigrateMsg, NodeInfo,
-    NodeOutcome, NodeResponse, NodesResponse, Outcome, QueryMsg, ReceiveMsg, RegistryParams,
-    RegistryTotals, Requirements, SelectedResponse, draw,
+    NodeResponse, NodesResponse, Outcome, QueryMsg, ReceiveMsg, RegistryParams, RegistryTotals,
+    Requirements, SelectedResponse,
 };
+use crate::select::{self, ANY_POOL};
 use crate::state::{
-    BY_PROVIDER, CLAIMS, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, TOTALS, load_config,
-    load_node, may_load_node, save_config, save_node,
+    BY_PROVIDER, CLAIMS, Config, INFO, MAX_CLAIMS, MAX_SCAN, NODES, Node, REPORTED, TOTALS,
+    load_config, load_node, may_load_node, save_config, save_node,
 };
 use clusterai_economy::asset::no_funds;
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
+use clusterai_economy::market::{self, OutcomesResponse};
 use clusterai_economy::migrate::migrate_version;
-use clusterai_economy::{BPS_DENOMINATOR, page_limit};
+use clusterai_economy::{BPS_DENOMINATOR, MAX_TIME_PARAM, page_limit};
 use cosmwasm_std::{
     Addr, Binary, Deps, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp,
     Uint128, from_json, to_json_binary,
@@ -76,21 +78,28 @@ pub fn execute(
         ExecuteMsg::Register(node) => {
             let config = load_config(deps.storage)?;
             let amount = config.denom.native_payment(&info)?;
-            execute_register(deps, &config, info.sender, amount, node)
+            execute_register(deps, &env, &config, info.sender, amount, node)
         }
         ExecuteMsg::Stake {} => {
             let config = load_config(deps.storage)?;
             let amount = config.denom.native_payment(&info)?;
-            execute_stake(deps, &config, info.sender, amount)
+            execute_stake(deps, &env, &config, info.sender, amount)
         }
-        ExecuteMsg::Receive(wrapper) => execute_receive(deps, info, wrapper),
+        ExecuteMsg::Receive(wrapper) => execute_receive(deps, env, info, wrapper),
         ExecuteMsg::UpdateNode {
             iroh_node_id,
             receipt_key,
             capabilities,
         } => {
             no_funds(&info)?;
-            execute_update_node(deps, info.sender, iroh_node_id, receipt_key, capabilities)
+            execute_update_node(
+                deps,
+                &env,
+                info.sender,
+                iroh_node_id,
+                receipt_key,
+                capabilities,
+            )
         }
         ExecuteMsg::Unbond { amount } => {
             no_funds(&info)?;
@@ -100,14 +109,23 @@ pub fn execute(
             no_funds(&info)?;
             execute_claim(deps, env, info.sender)
         }
-        ExecuteMsg::ReportOutcomes { task_id, outcomes } => {
+        ExecuteMsg::ReportOutcomes { task_id } => {
             no_funds(&info)?;
-            execute_report(deps, env, info.sender, task_id, outcomes)
+            execute_report(deps, env, info.sender, task_id)
+        }
+        ExecuteMsg::Unjail {} => {
+            no_funds(&info)?;
+            execute_unjail(deps, env, info.sender)
         }
         ExecuteMsg::SetTaskMarket { address } => {
             no_funds(&info)?;
             let mut config: Config =
                 admin_config(deps.storage, &info.sender, "set the task market")?;
+            if let Some(set) = &config.task_market {
+                return Err(ContractError::TaskMarketAlreadySet {
+                    address: set.to_string(),
+                });
+            }
             config.task_market = Some(deps.api.addr_validate(&address)?);
             save_config(deps.storage, &config);
             Ok(Response::new()
@@ -148,8 +166,14 @@ fn check_params(p: &RegistryParams) -> Result<(), ContractError> {
     if p.absent_slash_bps > p.fault_slash_bps {
         return bad("absent_slash_bps must not exceed fault_slash_bps");
     }
-    if p.unbonding_period == 0 {
-        return bad("unbonding_period must be greater than zero");
+    if p.unbonding_period == 0 || p.unbonding_period > MAX_TIME_PARAM {
+        return bad("unbonding_period must be 1 second to a year");
+    }
+    if p.jail_duration == 0 || p.jail_duration > MAX_TIME_PARAM {
+        return bad("jail_duration must be 1 second to a year");
+    }
+    if p.jail_after_faults == 0 || p.jail_after_faults > 100 {
+        return bad("jail_after_faults must be 1 to 100");
     }
     if p.reputation_reward > MAX_REPUTATION
         || p.reputation_fault_penalty > MAX_REPUTATION
@@ -192,19 +216,76 @@ fn check_capabilities(c: &Capabilities) -> Result<(), ContractError> {
 
 fn execute_receive(
     deps: DepsMut,
+    env: Env,
     info: MessageInfo,
     wrapper: Cw20ReceiveMsg,
 ) -> Result<Response, ContractError> {
     let config = load_config(deps.storage)?;
     let (amount, sender) = config.denom.cw20_payment(deps.api, &info, &wrapper)?;
     match from_json::<ReceiveMsg>(&wrapper.msg)? {
-        ReceiveMsg::Register(node) => execute_register(deps, &config, sender, amount, node),
-        ReceiveMsg::Stake {} => execute_stake(deps, &config, sender, amount),
+        ReceiveMsg::Register(node) => execute_register(deps, &env, &config, sender, amount, node),
+        ReceiveMsg::Stake {} => execute_stake(deps, &env, &config, sender, amount),
     }
+}
+
+/// The weight `node` should have in the draw: its stake while that is at
+/// least the minimum and it is not jailed.
+fn target_weight(node: &Node, params: &RegistryParams) -> Uint128 {
+    if node.jailed_until.is_none() && node.stake >= params.min_stake {
+        node.stake
+    } else {
+        Uint128::zero()
+    }
+}
+
+/// Brings `node`'s weight in every pool it belongs to (`providers` and the
+/// pool of all nodes) in line with its stake and standing.
+fn reweigh(
+    storage: &mut dyn Storage,
+    env: &Env,
+    operator: &Addr,
+    node: &mut Node,
+    providers: &[String],
+    params: &RegistryParams,
+) -> StdResult<()> {
+    let new = target_weight(node, params);
+    if new == node.weight {
+        return Ok(());
+    }
+    let height = env.block.height;
+    select::set_weight(storage, ANY_POOL, operator, node.weight, new, height)?;
+    for p in providers {
+        select::set_weight(storage, p, operator, node.weight, new, height)?;
+    }
+    node.weight = new;
+    Ok(())
+}
+
+/// [`reweigh`] with the providers read from the node's registration.
+fn reweigh_registered(
+    storage: &mut dyn Storage,
+    env: &Env,
+    operator: &Addr,
+    node: &mut Node,
+    params: &RegistryParams,
+) -> StdResult<()> {
+    if target_weight(node, params) == node.weight {
+        return Ok(());
+    }
+    let info = INFO.load(storage, operator)?;
+    reweigh(
+        storage,
+        env,
+        operator,
+        node,
+        &info.capabilities.execution_providers,
+        params,
+    )
 }
 
 fn execute_register(
     deps: DepsMut,
+    env: &Env,
     config: &Config,
     operator: Addr,
     amount: Uint128,
@@ -225,7 +306,7 @@ fn execute_register(
     for p in &info.capabilities.execution_providers {
         BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
     }
-    let node = Node {
+    let mut node = Node {
         memory_mb: info.capabilities.memory_mb,
         stake: amount,
         reputation: INITIAL_REPUTATION,
@@ -233,9 +314,19 @@ fn execute_register(
         jailed_until: None,
         tasks_agreed: 0,
         tasks_wrong: 0,
+        tasks_withheld: 0,
         tasks_absent: 0,
         slashed_total: Uint128::zero(),
+        weight: Uint128::zero(),
     };
+    reweigh(
+        deps.storage,
+        env,
+        &operator,
+        &mut node,
+        &info.capabilities.execution_providers,
+        &config.params,
+    )?;
     INFO.save(deps.storage, &operator, &info)?;
     save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
@@ -250,6 +341,7 @@ fn execute_register(
 
 fn execute_stake(
     deps: DepsMut,
+    env: &Env,
     config: &Config,
     operator: Addr,
     amount: Uint128,
@@ -266,6 +358,7 @@ fn execute_stake(
         });
     }
     node.stake = new_stake;
+    reweigh_registered(deps.storage, env, &operator, &mut node, &config.params)?;
     save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked += amount;
@@ -279,6 +372,7 @@ fn execute_stake(
 
 fn execute_update_node(
     deps: DepsMut,
+    env: &Env,
     operator: Addr,
     iroh_node_id: Option<cosmwasm_std::HexBinary>,
     receipt_key: Option<cosmwasm_std::HexBinary>,
@@ -302,13 +396,34 @@ fn execute_update_node(
     }
     if let Some(caps) = capabilities {
         check_capabilities(&caps)?;
+        let mut node = load_node(deps.storage, &operator)?;
+        let height = env.block.height;
         for p in &info.capabilities.execution_providers {
             BY_PROVIDER.remove(deps.storage, (p, &operator));
+            if !caps.execution_providers.contains(p) {
+                select::set_weight(
+                    deps.storage,
+                    p,
+                    &operator,
+                    node.weight,
+                    Uint128::zero(),
+                    height,
+                )?;
+            }
         }
         for p in &caps.execution_providers {
             BY_PROVIDER.save(deps.storage, (p, &operator), &())?;
+            if !info.capabilities.execution_providers.contains(p) {
+                select::set_weight(
+                    deps.storage,
+                    p,
+                    &operator,
+                    Uint128::zero(),
+                    node.weight,
+                    height,
+                )?;
+            }
         }
-        let mut node = load_node(deps.storage, &operator)?;
         node.memory_mb = caps.memory_mb;
         save_node(deps.storage, &operator, &node);
         info.capabilities = caps;
@@ -356,6 +471,7 @@ fn execute_unbond(
     claims.push(Claim { amount, release_at });
     CLAIMS.save(deps.storage, &operator, &claims)?;
     node.stake = remaining;
+    reweigh_registered(deps.storage, &env, &operator, &mut node, &config.params)?;
     save_node(deps.storage, &operator, &node);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.staked -= amount;
@@ -446,37 +562,47 @@ fn execute_report(
     env: Env,
     sender: Addr,
     task_id: u64,
-    outcomes: Vec<NodeOutcome>,
 ) -> Result<Response, ContractError> {
     let config = load_config(deps.storage)?;
-    if config.task_market.as_ref() != Some(&sender) {
+    let Some(market) = config.task_market.as_ref().filter(|m| **m == sender) else {
         return Err(ContractError::NotTaskMarket);
+    };
+    if REPORTED.has(deps.storage, task_id) {
+        return Err(ContractError::AlreadyReported { task_id });
     }
+    // The outcomes come from the market's state, not from the message: a
+    // task that does not exist or is still open has none to give.
+    let report: OutcomesResponse = deps
+        .querier
+        .query_wasm_smart(market, &market::QueryMsg::Outcomes { task_id })?;
+    REPORTED.save(deps.storage, task_id, &())?;
+    let p = &config.params;
     let mut slashed = Uint128::zero();
-    let mut seen: Vec<&str> = Vec::with_capacity(outcomes.len());
-    for o in &outcomes {
-        if seen.contains(&o.node.as_str()) {
-            return Err(ContractError::DuplicateOutcome {
-                node: o.node.clone(),
-            });
-        }
-        seen.push(&o.node);
+    for o in &report.outcomes {
         let operator = deps.api.addr_validate(&o.node)?;
         let Some(mut node) = may_load_node(deps.storage, &operator)? else {
-            // A node assigned to the task may have left since; nothing to apply.
             continue;
         };
-        let p = &config.params;
         match o.outcome {
             Outcome::Agreed => {
-                node.reputation = (node.reputation + p.reputation_reward).min(MAX_REPUTATION);
-                node.consecutive_faults = 0;
-                node.tasks_agreed += 1;
+                // Tasks too small to count (k, reward, pool) earn no
+                // reputation and clear no faults: posting them to oneself
+                // buys nothing.
+                if report.counts {
+                    node.reputation = (node.reputation + p.reputation_reward).min(MAX_REPUTATION);
+                    node.consecutive_faults = 0;
+                    node.tasks_agreed += 1;
+                }
             }
             Outcome::Wrong => {
                 slashed += slash(deps.storage, &operator, &mut node, p.fault_slash_bps)?;
                 fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
                 node.tasks_wrong += 1;
+            }
+            Outcome::Withheld => {
+                slashed += slash(deps.storage, &operator, &mut node, p.fault_slash_bps)?;
+                fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
+                node.tasks_withheld += 1;
             }
             Outcome::Absent => {
                 slashed += slash(deps.storage, &operator, &mut node, p.absent_slash_bps)?;
@@ -484,6 +610,7 @@ fn execute_report(
                 node.tasks_absent += 1;
             }
         }
+        reweigh_registered(deps.storage, &env, &operator, &mut node, p)?;
         save_node(deps.storage, &operator, &node);
     }
     let mut res = Response::new()
@@ -494,6 +621,34 @@ fn execute_report(
         res = res.add_message(config.denom.transfer(&config.treasury, slashed)?);
     }
     Ok(res)
+}
+
+fn execute_unjail(deps: DepsMut, env: Env, operator: Addr) -> Result<Response, ContractError> {
+    let config = load_config(deps.storage)?;
+    let mut node =
+        may_load_node(deps.storage, &operator)?.ok_or_else(|| ContractError::NotRegistered {
+            operator: operator.to_string(),
+        })?;
+    match node.jailed_until {
+        None => {
+            return Err(ContractError::NotJailed {
+                operator: operator.to_string(),
+            });
+        }
+        Some(until) if until > env.block.time => {
+            return Err(ContractError::StillJailed {
+                operator: operator.to_string(),
+                until,
+            });
+        }
+        Some(_) => node.jailed_until = None,
+    }
+    reweigh_registered(deps.storage, &env, &operator, &mut node, &config.params)?;
+    save_node(deps.storage, &operator, &node);
+    Ok(Response::new()
+        .add_attribute("action", "unjail")
+        .add_attribute("operator", operator)
+        .add_attribute("weight", node.weight))
 }
 
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
@@ -573,13 +728,15 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             k,
             requirements,
             exclude,
-            limit,
-        } => {
-            let candidates = eligible(deps, &env, &requirements, exclude, None, limit)?;
-            let eligible = candidates.len() as u32;
-            let nodes = draw(seed.as_slice(), candidates, usize::from(k)).unwrap_or_default();
-            to_json_binary(&SelectedResponse { nodes, eligible })
-        }
+            height,
+        } => to_json_binary(&select_nodes(
+            deps,
+            &seed,
+            k,
+            &requirements,
+            exclude,
+            height,
+        )?),
         QueryMsg::Claims { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
             let claims = CLAIMS
@@ -602,9 +759,35 @@ fn node_response(deps: Deps, operator: Addr, n: Node) -> StdResult<NodeResponse>
         jailed_until: n.jailed_until,
         tasks_agreed: n.tasks_agreed,
         tasks_wrong: n.tasks_wrong,
+        tasks_withheld: n.tasks_withheld,
         tasks_absent: n.tasks_absent,
         slashed_total: n.slashed_total,
+        weight: n.weight,
     })
+}
+
+fn select_nodes(
+    deps: Deps,
+    seed: &[u8],
+    k: u8,
+    req: &Requirements,
+    exclude: Option<String>,
+    height: u64,
+) -> StdResult<SelectedResponse> {
+    let config = load_config(deps.storage)?;
+    let exclude = exclude.map(|s| deps.api.addr_validate(&s)).transpose()?;
+    let pool = req.execution_provider.as_deref().unwrap_or(ANY_POOL);
+    let (nodes, eligible) = select::draw(deps.storage, pool, height, seed, k, |a| {
+        if exclude.as_ref() == Some(a) {
+            return Ok(false);
+        }
+        let n = load_node(deps.storage, a)?;
+        Ok(n.jailed_until.is_none()
+            && n.stake >= config.params.min_stake
+            && req.min_memory_mb.is_none_or(|m| n.memory_mb >= m)
+            && (pool == ANY_POOL || BY_PROVIDER.has(deps.storage, (pool, a))))
+    })?;
+    Ok(SelectedResponse { nodes, eligible })
 }
 
 fn eligible(
@@ -624,6 +807,7 @@ fn eligible(
     let now = env.block.time;
     let ok = |a: &Addr, n: &Node| {
         n.stake >= config.params.min_stake
+            && !n.weight.is_zero()
             && n.jailed_until.is_none_or(|t| t <= now)
             && req.min_memory_mb.is_none_or(|m| n.memory_mb >= m)
             && exclude.as_ref() != Some(a)
@@ -699,7 +883,7 @@ mod tests {
     }
 
     #[test]
-    fn outcome_reports_are_for_the_market_only_and_name_each_node_once() {
+    fn outcome_reports_are_for_the_market_only_and_the_link_is_set_once() {
         let mut deps = mock_dependencies();
         let api = deps.api;
         let admin = api.addr_make("admin");
@@ -713,47 +897,48 @@ mod tests {
             params: params(),
         };
         instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
-        let report = |node: &str| ExecuteMsg::ReportOutcomes {
-            task_id: 1,
-            outcomes: vec![
-                NodeOutcome {
-                    node: node.to_string(),
-                    outcome: Outcome::Agreed,
-                },
-                NodeOutcome {
-                    node: node.to_string(),
-                    outcome: Outcome::Wrong,
-                },
-            ],
-        };
-        let node = api.addr_make("node").to_string();
+        let report = ExecuteMsg::ReportOutcomes { task_id: 1 };
         // Before the market is set, nobody may report.
         assert_eq!(
             execute(
                 deps.as_mut(),
                 mock_env(),
                 message_info(&market, &[]),
-                report(&node)
+                report.clone()
             ),
             Err(ContractError::NotTaskMarket)
         );
-        let set = ExecuteMsg::SetTaskMarket {
-            address: market.to_string(),
+        let set = |address: &Addr| ExecuteMsg::SetTaskMarket {
+            address: address.to_string(),
         };
-        execute(deps.as_mut(), mock_env(), message_info(&admin, &[]), set).unwrap();
+        execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&admin, &[]),
+            set(&market),
+        )
+        .unwrap();
+        // The admin cannot repoint the link at a contract of its own.
+        let rogue = api.addr_make("rogue");
         assert_eq!(
             execute(
                 deps.as_mut(),
                 mock_env(),
-                message_info(&market, &[]),
-                report(&node)
+                message_info(&admin, &[]),
+                set(&rogue)
             ),
-            Err(ContractError::DuplicateOutcome { node })
+            Err(ContractError::TaskMarketAlreadySet {
+                address: market.to_string()
+            })
+        );
+        assert_eq!(
+            execute(deps.as_mut(), mock_env(), message_info(&rogue, &[]), report),
+            Err(ContractError::NotTaskMarket)
         );
     }
 
     #[test]
-    fn select_nodes_draws_k_eligible_nodes_and_only_returns_them() {
+    fn select_nodes_draws_k_votes_from_the_pool_as_it_stood() {
         let mut deps = mock_dependencies();
         let api = deps.api;
         let admin = api.addr_make("admin");
@@ -765,7 +950,8 @@ mod tests {
             },
             params: params(),
         };
-        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+        let env = mock_env();
+        instantiate(deps.as_mut(), env.clone(), message_info(&admin, &[]), msg).unwrap();
         let names = ["n0", "n1", "n2", "n3"];
         for (i, name) in names.iter().enumerate() {
             let op = api.addr_make(name);
@@ -778,9 +964,9 @@ mod tests {
                 },
             });
             let funds = cosmwasm_std::coins(100 + i as u128, "uclai");
-            execute(deps.as_mut(), mock_env(), message_info(&op, &funds), reg).unwrap();
+            execute(deps.as_mut(), env.clone(), message_info(&op, &funds), reg).unwrap();
         }
-        let select = |k: u8, min_memory_mb: Option<u64>| -> SelectedResponse {
+        let select = |k: u8, min_memory_mb: Option<u64>, height: u64| -> SelectedResponse {
             let q = QueryMsg::SelectNodes {
                 seed: cosmwasm_std::HexBinary::from([7u8; 32]),
                 k,
@@ -789,20 +975,26 @@ mod tests {
                     min_memory_mb,
                 },
                 exclude: Some(api.addr_make("n0").to_string()),
-                limit: None,
+                height,
             };
             cosmwasm_std::from_json(query(deps.as_ref(), mock_env(), q).unwrap()).unwrap()
         };
-        let got = select(3, None);
-        assert_eq!(got.eligible, 3);
-        assert_eq!(got.nodes.len(), 3);
-        assert!(!got.nodes.contains(&api.addr_make("n0")));
+        let next = env.block.height + 1;
+        let got = select(3, None, next);
+        assert_eq!(got.eligible, 4);
+        assert_eq!(got.nodes.iter().map(|n| u32::from(n.votes)).sum::<u32>(), 3);
+        assert!(got.nodes.iter().all(|n| n.operator != api.addr_make("n0")));
         // The same seed draws the same nodes.
-        assert_eq!(select(3, None), got);
-        // Too few eligible nodes: nothing drawn, the count says why.
-        let few = select(3, Some(3 * 1024));
-        assert_eq!(few.eligible, 2);
-        assert!(few.nodes.is_empty());
+        assert_eq!(select(3, None, next), got);
+        // Only n3 has 4 GiB: every vote is its.
+        let big = select(3, Some(4 * 1024), next);
+        assert_eq!(big.nodes.len(), 1);
+        assert_eq!(big.nodes[0].votes, 3);
+        // Nobody has 5 GiB: nothing drawn.
+        assert!(select(3, Some(5 * 1024), next).nodes.is_empty());
+        // At the start of the block they registered in, the pool was empty.
+        let before = select(1, None, env.block.height);
+        assert_eq!((before.eligible, before.nodes.len()), (0, 0));
     }
 
     #[test]
@@ -839,8 +1031,10 @@ mod tests {
             jailed_until: None,
             tasks_agreed: 0,
             tasks_wrong: 0,
+            tasks_withheld: 0,
             tasks_absent: 0,
             slashed_total: Uint128::zero(),
+            weight: Uint128::zero(),
         };
         // 60 % of 1 000 at stake: 100 bonded, then 500 from the newest claim.
         let slashed = slash(deps.as_mut().storage, &operator, &mut node, 6_000).unwrap();
@@ -866,8 +1060,10 @@ mod tests {
             jailed_until: None,
             tasks_agreed: 0,
             tasks_wrong: 0,
+            tasks_withheld: 0,
             tasks_absent: 0,
             slashed_total: Uint128::zero(),
+            weight: Uint128::zero(),
         };
         let now = Timestamp::from_seconds(1_000);
         fault(&mut node, 50, &params(), now);

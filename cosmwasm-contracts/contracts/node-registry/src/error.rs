@@ -84,12 +84,28 @@ pub enum ContractError {
         reason: String,
     },
     /// The same node twice in one report.
-    #[error("node {node} appears twice in the outcomes")]
-    DuplicateOutcome {
-        /// The node.
-        node: String,
+    #[error("the outcomes of task {task_id} were already applied")]
+    AlreadyReported {
+        /// The task.
+        task_id: u64,
     },
-    /// An update that changes nothing.
+    #[error("the task market is already set to {address}; it cannot be repointed")]
+    TaskMarketAlreadySet {
+        /// The market in place.
+        address: String,
+    },
+    #[error("{operator} is not jailed")]
+    NotJailed {
+        /// The operator.
+        operator: String,
+    },
+    #[error("{operator} is jailed until {until}")]
+    StillJailed {
+        /// The operator.
+        operator: String,
+        /// When the term ends.
+        until: cosmwasm_std::Timestamp,
+    },
     #[error("nothing to update")]
     NothingToUpdate,
 }

@@ -43,8 +43,12 @@ pub struct Node {
     pub tasks_agreed: u64,
     /// Minority results.
     pub tasks_wrong: u64,
-    /// Missing results.
+    /// Withheld reveals.
+    pub tasks_withheld: u64,
+    /// Missing commitments.
     pub tasks_absent: u64,
+    /// The weight the node has in its pools' draw trees now.
+    pub weight: Uint128,
     /// Stake slashed so far.
     pub slashed_total: Uint128,
 }
@@ -144,7 +148,7 @@ pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
 
 impl Node {
     /// Length of [`Node::encode`].
-    pub const ENCODED_LEN: usize = 8 + 16 + 4 + 4 + 1 + 8 + 8 + 8 + 8 + 16;
+    pub const ENCODED_LEN: usize = 8 + 16 + 4 + 4 + 1 + 8 + 8 + 8 + 8 + 8 + 16 + 16;
 
     /// A fixed-size binary record: every assignment draw and outcome report
     /// reads (and the report writes) one per node, and JSON would cost
@@ -164,8 +168,10 @@ impl Node {
         }
         b.extend_from_slice(&self.tasks_agreed.to_be_bytes());
         b.extend_from_slice(&self.tasks_wrong.to_be_bytes());
+        b.extend_from_slice(&self.tasks_withheld.to_be_bytes());
         b.extend_from_slice(&self.tasks_absent.to_be_bytes());
         b.extend_from_slice(&self.slashed_total.u128().to_be_bytes());
+        b.extend_from_slice(&self.weight.u128().to_be_bytes());
         b
     }
 
@@ -197,8 +203,10 @@ impl Node {
             jailed_until: jailed.then(|| Timestamp::from_nanos(jailed_at)),
             tasks_agreed: u64_of(take(8)),
             tasks_wrong: u64_of(take(8)),
+            tasks_withheld: u64_of(take(8)),
             tasks_absent: u64_of(take(8)),
             slashed_total: Uint128::new(u128_of(take(16))),
+            weight: Uint128::new(u128_of(take(16))),
         })
     }
 }
@@ -237,6 +245,8 @@ pub const INFO: Map<&Addr, NodeInfo> = Map::new("info");
 pub const BY_PROVIDER: Map<(&str, &Addr), ()> = Map::new("by_provider");
 /// Pending unbonding claims by operator, oldest first.
 pub const CLAIMS: Map<&Addr, Vec<Claim>> = Map::new("claims");
+/// Tasks whose outcomes were applied (each is applied once).
+pub const REPORTED: Map<u64, ()> = Map::new("reported");
 /// Running totals of stake and claims.
 pub const TOTALS: Item<RegistryTotals> = Item::new("totals");
 
@@ -254,8 +264,10 @@ mod tests {
             jailed_until: Some(Timestamp::from_nanos(1_700_000_000_123_456_789)),
             tasks_agreed: 1,
             tasks_wrong: 2,
+            tasks_withheld: 4,
             tasks_absent: 3,
             slashed_total: Uint128::new(42),
+            weight: Uint128::new(u128::MAX - 9),
         };
         let b = n.encode();
         assert_eq!(b.len(), Node::ENCODED_LEN);

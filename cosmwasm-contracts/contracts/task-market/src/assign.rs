@@ -1,63 +1,51 @@
-//! Assignment: which k nodes run a task.
+//! Assignment: which nodes run a task, and why nobody can choose them.
 //!
-//! # The seed
+//! # Two steps
 //!
-//! `seed = SHA-256("clusterai/assign/v1" || chain id || market address ||
-//! block height || block time || transaction index || task id || entropy)`,
-//! where `entropy` is a running hash of every earlier seed and every
-//! commitment ever posted to the market. Nothing in it is chosen by the
-//! buyer: not the plugin, input, models, reward or deadline. The task id is a
-//! counter shared by everyone.
+//! Posting escrows the reward and fixes two things: the beacon round that
+//! will draw the nodes (the first round published after `posted_at +
+//! assign_delay`, see [`clusterai_economy::beacon`]) and the block whose
+//! stake the draw reads (the posting block, as it stood when it began). Once
+//! the round is out, anyone sends `Assign` with the beacon's signature of
+//! it; the market verifies the signature (BLS12-381, against the beacon key
+//! fixed at instantiation) and asks the registry to draw k votes.
 //!
-//! Limits, stated honestly: a buyer still chooses *when* to post. Within one
-//! block they can predict the seed of their transaction, and could burn gas on
-//! dummy posts (each escrows a reward, refunded only at expiry) to move the
-//! task counter until a friendly draw comes up; a block proposer can also
-//! shape block time and transaction order. Stake weighting and the k-node
-//! strict majority are what make such bias expensive: capturing a task needs
-//! a majority of its k slots, hence a majority of the weight drawn. A stronger
-//! seed (drand via IBC, or a commit-reveal among nodes before assignment)
-//! would cost another round-trip per task.
+//! # Why it cannot be predicted, chosen or ground
 //!
-//! # The draw
+//! - The poster cannot know the round's randomness when posting: the beacon
+//!   publishes it later, and a threshold of its signers would have to
+//!   collude to learn it sooner.
+//! - Nobody can choose it when assigning: a BLS signature is unique for a
+//!   key and message, so the submitter has exactly one valid value to send.
+//! - Nobody can grind it: the round and the snapshot are fixed at posting,
+//!   and stake moved after the round is out does not count (the draw reads
+//!   the pool as it stood). A contract that posts and inspects the draw in
+//!   one transaction sees nothing: the draw does not exist yet.
 //!
-//! The node registry draws (query `SelectNodes`, see
-//! `clusterai_economy::registry::draw`): each candidate weighs
-//! `stake × (reputation + 1)`. Draw i picks the node whose cumulative weight
-//! interval holds `SHA-256(seed || i) mod total` and removes it (sampling
-//! without replacement). Only the chosen operators come back to the market.
+//! # What a block proposer can still do
+//!
+//! Shape block time within BFT time's bounds, which moves a task to a
+//! neighbouring round whose value nobody knows yet (no gain); and censor
+//! `Assign` transactions, which only delays a task until another proposer
+//! includes one, or past `assign_timeout`, when the buyer is refunded less
+//! the fee (the proposer gains nothing and the task's nodes lose nothing).
+//! A drawn node can refuse its slot (decline, or leave the eligible set
+//! before the draw and be redrawn), which only removes the refusing
+//! coalition's own votes.
 
-use cosmwasm_std::Env;
 use sha2::{Digest, Sha256};
 
 /// Domain prefix of assignment seeds.
-pub const ASSIGN_DOMAIN: &[u8] = b"clusterai/assign/v1";
+pub const ASSIGN_DOMAIN: &[u8] = b"clusterai/assign/v2";
 
-/// The seed of task `task_id` posted in this block.
-pub fn seed(env: &Env, task_id: u64, entropy: &[u8]) -> [u8; 32] {
+/// The seed of task `task_id` of the market at `market`, from its beacon
+/// round's `randomness`.
+pub fn seed(randomness: &[u8; 32], market: &str, task_id: u64) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(ASSIGN_DOMAIN);
-    h.update(env.block.chain_id.as_bytes());
+    h.update(randomness);
+    h.update(market.as_bytes());
     h.update([0]);
-    h.update(env.contract.address.as_bytes());
-    h.update([0]);
-    h.update(env.block.height.to_be_bytes());
-    h.update(env.block.time.nanos().to_be_bytes());
-    h.update(
-        env.transaction
-            .as_ref()
-            .map_or(u32::MAX, |t| t.index)
-            .to_be_bytes(),
-    );
     h.update(task_id.to_be_bytes());
-    h.update(entropy);
-    h.finalize().into()
-}
-
-/// The next entropy after mixing in `data`.
-pub fn mix(entropy: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(entropy);
-    h.update(data);
     h.finalize().into()
 }

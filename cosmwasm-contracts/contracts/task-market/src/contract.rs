@@ -8,7 +8,7 @@ use crate::msg::{
     TasksResponse,
 };
 use crate::state::{
-    ASSIGNED, BODIES, Config, ENTROPY, NEXT_ID, REWARDS, Slot, TASKS, TOTALS, TaskBody, TaskState,
+    ASSIGNED, BODIES, Config, NEXT_ID, REWARDS, ROUNDS, Slot, TASKS, TOTALS, TaskBody, TaskState,
     TaskTerms, load_config, load_slot, load_task, load_terms, may_load_slot, may_load_task,
     save_config, save_slot, save_task, save_terms,
 };
@@ -16,13 +16,14 @@ use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
+use clusterai_economy::market::OutcomesResponse;
 use clusterai_economy::migrate::migrate_version;
 use clusterai_economy::models::{self, QuoteResponse};
 use clusterai_economy::registry::{self, NodeOutcome, Outcome, SelectedResponse};
-use clusterai_economy::{BPS_DENOMINATOR, page_limit};
+use clusterai_economy::{BPS_DENOMINATOR, MAX_TIME_PARAM, page_limit};
 use cosmwasm_std::{
-    Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdResult, Storage,
-    Uint128, WasmMsg, from_json, to_json_binary,
+    Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdError, StdResult,
+    Storage, Timestamp, Uint128, WasmMsg, from_json, to_json_binary,
 };
 use cw_storage_plus::Bound;
 use cw20::Cw20ReceiveMsg;
@@ -39,12 +40,13 @@ pub const MAX_K_BOUND: u8 = 15;
 /// Instantiates the market.
 pub fn instantiate(
     deps: DepsMut,
-    env: Env,
+    _env: Env,
     info: MessageInfo,
     msg: InstantiateMsg,
 ) -> Result<Response, ContractError> {
     no_funds(&info)?;
-    check_params(&msg.params)?;
+    msg.beacon.check()?;
+    check_params(&msg.params, msg.beacon.period)?;
     let admin = match msg.admin {
         Some(a) => deps.api.addr_validate(&a)?,
         None => info.sender.clone(),
@@ -55,16 +57,12 @@ pub fn instantiate(
         denom: msg.denom.check(deps.api)?,
         registry: deps.api.addr_validate(&msg.registry)?,
         model_market: deps.api.addr_validate(&msg.model_market)?,
+        beacon: msg.beacon,
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     save_config(deps.storage, &config);
     NEXT_ID.save(deps.storage, &1)?;
-    let entropy = assign::mix(
-        env.block.chain_id.as_bytes(),
-        env.contract.address.as_bytes(),
-    );
-    ENTROPY.save(deps.storage, &HexBinary::from(entropy))?;
     TOTALS.save(
         deps.storage,
         &MarketTotals {
@@ -90,6 +88,14 @@ pub fn execute(
             execute_post(deps, env, config, info.sender, reward, spec)
         }
         ExecuteMsg::Receive(wrapper) => execute_receive(deps, env, info, wrapper),
+        ExecuteMsg::Assign { task_id, signature } => {
+            no_funds(&info)?;
+            execute_assign(deps, env, task_id, signature)
+        }
+        ExecuteMsg::Decline { task_id } => {
+            no_funds(&info)?;
+            execute_decline(deps, env, info.sender, task_id)
+        }
         ExecuteMsg::Commit {
             task_id,
             commitment,
@@ -116,7 +122,7 @@ pub fn execute(
         ExecuteMsg::UpdateParams(params) => {
             no_funds(&info)?;
             let mut config: Config = admin_config(deps.storage, &info.sender, "update parameters")?;
-            check_params(&params)?;
+            check_params(&params, config.beacon.period)?;
             config.params = params;
             save_config(deps.storage, &config);
             Ok(Response::new().add_attribute("action", "update_params"))
@@ -132,31 +138,42 @@ pub fn execute(
     }
 }
 
-fn check_params(p: &MarketParams) -> Result<(), ContractError> {
+fn check_params(p: &MarketParams, beacon_period: u64) -> Result<(), ContractError> {
     let bad = |reason: String| Err(ContractError::InvalidParams { reason });
     if p.protocol_fee_bps >= BPS_DENOMINATOR {
         return bad("protocol_fee_bps must be below 10000".into());
     }
-    if p.min_commit_period == 0 || p.min_commit_period > p.max_commit_period {
-        return bad("need 0 < min_commit_period <= max_commit_period".into());
+    if p.min_commit_period == 0
+        || p.min_commit_period > p.max_commit_period
+        || p.max_commit_period > MAX_TIME_PARAM
+    {
+        return bad("need 0 < min_commit_period <= max_commit_period <= a year".into());
     }
-    if p.reveal_period == 0 {
-        return bad("reveal_period must be greater than zero".into());
+    if p.reveal_period == 0 || p.reveal_period > MAX_TIME_PARAM {
+        return bad("reveal_period must be 1 second to a year".into());
     }
-    if p.max_k == 0 || p.max_k > MAX_K_BOUND {
-        return bad(format!("max_k must be 1 to {MAX_K_BOUND}"));
-    }
-    if p.max_candidates < u32::from(p.max_k) || p.max_candidates > clusterai_economy::MAX_LIMIT {
-        return bad(format!(
-            "max_candidates must be max_k to {}",
-            clusterai_economy::MAX_LIMIT
-        ));
+    if p.max_k == 0 || p.max_k > MAX_K_BOUND || p.max_k % 2 == 0 {
+        return bad(format!("max_k must be odd and 1 to {MAX_K_BOUND}"));
     }
     if p.max_inline_input == 0 || p.max_inline_input > 64 * 1024 {
         return bad("max_inline_input must be 1 to 65536".into());
     }
     if p.max_models > 16 {
         return bad("max_models must be at most 16".into());
+    }
+    if p.assign_delay < beacon_period || p.assign_delay > 3_600 {
+        return bad(format!(
+            "assign_delay must be the beacon period ({beacon_period} s) to 3600 seconds"
+        ));
+    }
+    if p.assign_timeout <= p.assign_delay || p.assign_timeout > MAX_TIME_PARAM {
+        return bad("assign_timeout must exceed assign_delay and be at most a year".into());
+    }
+    if p.min_reward_per_node.is_zero() {
+        return bad("min_reward_per_node must be greater than zero".into());
+    }
+    if p.min_counted_k == 0 || p.min_counted_k > MAX_K_BOUND {
+        return bad(format!("min_counted_k must be 1 to {MAX_K_BOUND}"));
     }
     Ok(())
 }
@@ -174,7 +191,7 @@ fn execute_receive(
     }
 }
 
-fn check_spec(env: &Env, p: &MarketParams, spec: &TaskSpec) -> Result<(), ContractError> {
+fn check_spec(p: &MarketParams, spec: &TaskSpec) -> Result<(), ContractError> {
     check_hash("plugin", &spec.plugin)?;
     match &spec.input {
         TaskInput::Hash { hash } => {
@@ -201,7 +218,8 @@ fn check_spec(env: &Env, p: &MarketParams, spec: &TaskSpec) -> Result<(), Contra
             return Err(ContractError::DuplicateModel { hash: m.to_hex() });
         }
     }
-    if spec.k == 0 || spec.k > p.max_k {
+    // Odd k: with every vote revealed, a tie is impossible.
+    if spec.k == 0 || spec.k > p.max_k || spec.k % 2 == 0 {
         return Err(ContractError::InvalidK {
             k: spec.k,
             max_k: p.max_k,
@@ -219,25 +237,11 @@ fn check_spec(env: &Env, p: &MarketParams, spec: &TaskSpec) -> Result<(), Contra
             reason: "min_memory_mb must be greater than zero".into(),
         });
     }
-    let now = env.block.time;
-    if spec.commit_deadline <= now {
-        return Err(ContractError::DeadlineInPast {
-            deadline: spec.commit_deadline,
-            now,
-        });
-    }
-    let earliest = now.plus_seconds(p.min_commit_period);
-    if spec.commit_deadline < earliest {
-        return Err(ContractError::DeadlineTooSoon {
-            deadline: spec.commit_deadline,
-            earliest,
-        });
-    }
-    let latest = now.plus_seconds(p.max_commit_period);
-    if spec.commit_deadline > latest {
-        return Err(ContractError::DeadlineTooFar {
-            deadline: spec.commit_deadline,
-            latest,
+    if !(p.min_commit_period..=p.max_commit_period).contains(&spec.commit_period) {
+        return Err(ContractError::InvalidCommitPeriod {
+            period: spec.commit_period,
+            min: p.min_commit_period,
+            max: p.max_commit_period,
         });
     }
     Ok(())
@@ -256,7 +260,7 @@ fn execute_post(
     spec: TaskSpec,
 ) -> Result<Response, ContractError> {
     let p = &config.params;
-    check_spec(&env, p, &spec)?;
+    check_spec(p, &spec)?;
 
     // Royalties are fixed now, so a creator's later raise never surprises this buyer.
     let mut hashes = Vec::with_capacity(1 + spec.models.len());
@@ -272,61 +276,60 @@ fn execute_post(
     if let Some(h) = quote.missing_licences.first() {
         return Err(ContractError::LicenceRequired { hash: h.to_hex() });
     }
+    if let Some(max) = spec.max_royalties
+        && quote.total > max
+    {
+        return Err(ContractError::RoyaltiesAboveMax {
+            quoted: quote.total,
+            max,
+        });
+    }
     let fee = fee_of(reward, p.protocol_fee_bps);
-    let needed = fee
-        .checked_add(quote.total)
-        .map_err(cosmwasm_std::StdError::from)?
-        + Uint128::from(spec.k);
+    let needed = p
+        .min_reward_per_node
+        .checked_mul(Uint128::from(spec.k))
+        .and_then(|n| n.checked_add(fee))
+        .and_then(|n| n.checked_add(quote.total))
+        .map_err(StdError::from)?;
     if reward < needed {
         return Err(ContractError::RewardTooLow {
             reward,
             fee,
             royalties: quote.total,
             k: spec.k,
+            min_per_node: p.min_reward_per_node,
         });
     }
 
     let id = NEXT_ID.load(deps.storage)?;
-    let entropy = ENTROPY.load(deps.storage)?;
-    let seed = assign::seed(&env, id, &entropy);
-    let selected: SelectedResponse = deps.querier.query_wasm_smart(
-        &config.registry,
-        &registry::QueryMsg::SelectNodes {
-            seed: HexBinary::from(seed),
-            k: spec.k,
-            requirements: spec.requirements.clone(),
-            exclude: Some(buyer.to_string()),
-            limit: Some(p.max_candidates),
-        },
-    )?;
-    let nodes = selected.nodes;
-    if nodes.len() != usize::from(spec.k) {
-        return Err(ContractError::NotEnoughNodes {
-            eligible: selected.eligible as usize,
-            k: spec.k,
-        });
-    }
-
     NEXT_ID.save(deps.storage, &(id + 1))?;
-    ENTROPY.save(deps.storage, &HexBinary::from(assign::mix(&entropy, &seed)))?;
-    for n in &nodes {
-        save_slot(deps.storage, id, n, &Slot::default());
-        ASSIGNED.save(deps.storage, (n, id), &())?;
-    }
-    let commit_deadline = spec.commit_deadline;
+    let now = env.block.time;
+    let round = config
+        .beacon
+        .first_round_after(now.seconds().saturating_add(p.assign_delay));
     let state = TaskState {
         k: spec.k,
+        slots: 0,
         commits: 0,
         reveals: 0,
-        commit_deadline,
-        reveal_deadline: commit_deadline.plus_seconds(p.reveal_period),
-        status: TaskStatus::Open,
+        declines: 0,
+        counts: false,
+        posted_at: now,
+        snapshot_height: env.block.height,
+        round,
+        commit_deadline: None,
+        reveal_deadline: None,
+        status: TaskStatus::Pending,
     };
     save_task(deps.storage, id, &state);
     let terms = TaskTerms {
         buyer: buyer.clone(),
         reward,
-        nodes: nodes.clone(),
+        fee_bps: p.protocol_fee_bps,
+        commit_period: spec.commit_period,
+        reveal_period: p.reveal_period,
+        nodes: vec![],
+        seed: None,
         royalties: quote.shares,
     };
     save_terms(deps.storage, id, &terms);
@@ -337,29 +340,169 @@ fn execute_post(
             plugin: spec.plugin,
             input: spec.input,
             models: spec.models,
-            posted_at: env.block.time,
-            seed: HexBinary::from(seed),
+            requirements: spec.requirements,
         },
     )?;
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
-        t.escrowed += reward;
+        t.escrowed = t.escrowed.checked_add(reward)?;
         Ok(t)
     })?;
-    let assigned = nodes.iter().map(Addr::as_str).collect::<Vec<_>>().join(",");
     Ok(Response::new()
         .add_attribute("action", "post_task")
         .add_attribute("task_id", id.to_string())
         .add_attribute("buyer", buyer)
         .add_attribute("reward", reward)
-        .add_attribute("assigned", assigned))
+        .add_attribute("round", round.to_string())
+        .add_attribute("round_at", config.beacon.round_time(round).to_string()))
+}
+
+fn assign_deadline(config: &Config, task: &TaskState) -> Timestamp {
+    task.posted_at.plus_seconds(config.params.assign_timeout)
+}
+
+fn execute_assign(
+    deps: DepsMut,
+    env: Env,
+    task_id: u64,
+    signature: Option<HexBinary>,
+) -> Result<Response, ContractError> {
+    let config = load_config(deps.storage)?;
+    let mut task =
+        may_load_task(deps.storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
+    if task.status != TaskStatus::Pending {
+        return Err(ContractError::NotPending { task_id });
+    }
+    let deadline = assign_deadline(&config, &task);
+    if env.block.time > deadline {
+        return Err(ContractError::AssignTimedOut { task_id, deadline });
+    }
+    let round = task.round;
+    let randomness: [u8; 32] = match ROUNDS.may_load(deps.storage, round)? {
+        Some(r) => r
+            .as_slice()
+            .try_into()
+            .map_err(|_| StdError::generic_err("corrupt round record"))?,
+        None => {
+            let at = config.beacon.round_time(round);
+            if env.block.time.seconds() < at {
+                return Err(ContractError::RoundNotYet { task_id, round, at });
+            }
+            let sig = signature.ok_or(ContractError::BeaconNeeded { task_id, round })?;
+            let r = config.beacon.verify(deps.api, round, sig.as_slice())?;
+            ROUNDS.save(deps.storage, round, &HexBinary::from(r))?;
+            r
+        }
+    };
+    let seed = assign::seed(&randomness, env.contract.address.as_str(), task_id);
+    let mut terms = load_terms(deps.storage, task_id)?;
+    let body = BODIES.load(deps.storage, task_id)?;
+    let selected: SelectedResponse = deps.querier.query_wasm_smart(
+        &config.registry,
+        &registry::QueryMsg::SelectNodes {
+            seed: HexBinary::from(seed),
+            k: task.k,
+            requirements: body.requirements,
+            exclude: Some(terms.buyer.to_string()),
+            height: task.snapshot_height,
+        },
+    )?;
+    terms.seed = Some(seed);
+    let res = Response::new()
+        .add_attribute("action", "assign")
+        .add_attribute("task_id", task_id.to_string())
+        .add_attribute("round", round.to_string())
+        .add_attribute("seed", HexBinary::from(seed).to_hex());
+    if selected.nodes.is_empty() {
+        // No node can take it: the buyer posted a task nobody can run, and
+        // gets the reward back less the fee.
+        save_terms(deps.storage, task_id, &terms);
+        let res = close_unserved(deps.storage, &config, task_id, &mut task, &terms, res)?;
+        return Ok(res.add_attribute("eligible", selected.eligible.to_string()));
+    }
+    let now = env.block.time;
+    for n in &selected.nodes {
+        let slot = Slot {
+            votes: n.votes,
+            ..Slot::default()
+        };
+        save_slot(deps.storage, task_id, &n.operator, &slot);
+        ASSIGNED.save(deps.storage, (&n.operator, task_id), &())?;
+    }
+    terms.nodes = selected
+        .nodes
+        .iter()
+        .map(|n| (n.operator.clone(), n.votes))
+        .collect();
+    save_terms(deps.storage, task_id, &terms);
+    let commit_deadline = now.plus_seconds(terms.commit_period);
+    task.slots = selected.nodes.len() as u8;
+    task.counts = task.k >= config.params.min_counted_k
+        && selected.eligible >= config.params.min_counted_nodes;
+    task.commit_deadline = Some(commit_deadline);
+    task.reveal_deadline = Some(commit_deadline.plus_seconds(terms.reveal_period));
+    task.status = TaskStatus::Open;
+    save_task(deps.storage, task_id, &task);
+    let assigned = selected
+        .nodes
+        .iter()
+        .map(|n| format!("{}:{}", n.operator, n.votes))
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(res
+        .add_attribute("assigned", assigned)
+        .add_attribute("counts", task.counts.to_string()))
+}
+
+/// Closes a task no node served (none drawn, or no beacon in time): the fee
+/// goes to the treasury, the rest back to the buyer.
+fn close_unserved(
+    storage: &mut dyn Storage,
+    config: &Config,
+    task_id: u64,
+    task: &mut TaskState,
+    terms: &TaskTerms,
+    res: Response,
+) -> Result<Response, ContractError> {
+    let fee = fee_of(terms.reward, terms.fee_bps);
+    let refund = terms.reward.checked_sub(fee).map_err(StdError::from)?;
+    credit(storage, &config.treasury, fee)?;
+    task.status = TaskStatus::Expired;
+    save_task(storage, task_id, task);
+    TOTALS.update(storage, |mut t| -> StdResult<_> {
+        t.escrowed = t.escrowed.checked_sub(terms.reward)?;
+        t.unclaimed_rewards = t.unclaimed_rewards.checked_add(fee)?;
+        Ok(t)
+    })?;
+    let mut res = res
+        .add_attribute("outcome", "expired")
+        .add_attribute("fee", fee)
+        .add_attribute("refund", refund);
+    if !refund.is_zero() {
+        res = res.add_message(config.denom.transfer(&terms.buyer, refund)?);
+    }
+    Ok(res)
+}
+
+fn credit(storage: &mut dyn Storage, who: &Addr, amount: Uint128) -> StdResult<()> {
+    if amount.is_zero() {
+        return Ok(());
+    }
+    REWARDS.update(storage, who, |r| -> StdResult<_> {
+        Ok(r.unwrap_or_default().checked_add(amount)?)
+    })?;
+    Ok(())
 }
 
 fn load_open(storage: &dyn Storage, task_id: u64) -> Result<TaskState, ContractError> {
     let task = may_load_task(storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
-    if task.status != TaskStatus::Open {
-        return Err(ContractError::TaskClosed { task_id });
+    match task.status {
+        TaskStatus::Open => Ok(task),
+        TaskStatus::Pending => Err(ContractError::NotAssigned {
+            node: "anyone".into(),
+            task_id,
+        }),
+        _ => Err(ContractError::TaskClosed { task_id }),
     }
-    Ok(task)
 }
 
 fn load_assigned(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slot, ContractError> {
@@ -367,6 +510,41 @@ fn load_assigned(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slo
         node: node.to_string(),
         task_id,
     })
+}
+
+fn commit_deadline(task: &TaskState) -> Timestamp {
+    task.commit_deadline.unwrap_or_default()
+}
+
+fn reveal_deadline(task: &TaskState) -> Timestamp {
+    task.reveal_deadline.unwrap_or_default()
+}
+
+fn execute_decline(
+    deps: DepsMut,
+    env: Env,
+    node: Addr,
+    task_id: u64,
+) -> Result<Response, ContractError> {
+    let mut task = load_open(deps.storage, task_id)?;
+    let mut slot = load_assigned(deps.storage, task_id, &node)?;
+    if env.block.time > commit_deadline(&task) {
+        return Err(ContractError::CommitDeadlinePassed { task_id });
+    }
+    if slot.declined {
+        return Err(ContractError::AlreadyDeclined { task_id });
+    }
+    if slot.commitment.is_some() {
+        return Err(ContractError::AlreadyCommitted { task_id });
+    }
+    slot.declined = true;
+    save_slot(deps.storage, task_id, &node, &slot);
+    task.declines += 1;
+    save_task(deps.storage, task_id, &task);
+    Ok(Response::new()
+        .add_attribute("action", "decline")
+        .add_attribute("task_id", task_id.to_string())
+        .add_attribute("node", node))
 }
 
 fn execute_commit(
@@ -378,8 +556,11 @@ fn execute_commit(
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
     let mut slot = load_assigned(deps.storage, task_id, &node)?;
-    if env.block.time > task.commit_deadline {
+    if env.block.time > commit_deadline(&task) {
         return Err(ContractError::CommitDeadlinePassed { task_id });
+    }
+    if slot.declined {
+        return Err(ContractError::AlreadyDeclined { task_id });
     }
     if slot.commitment.is_some() {
         return Err(ContractError::AlreadyCommitted { task_id });
@@ -406,10 +587,10 @@ fn execute_reveal(
     let mut task = load_open(deps.storage, task_id)?;
     let mut slot = load_assigned(deps.storage, task_id, &node)?;
     let now = env.block.time;
-    if now > task.reveal_deadline {
+    if now > reveal_deadline(&task) {
         return Err(ContractError::RevealDeadlinePassed { task_id });
     }
-    if task.commits < task.k && now <= task.commit_deadline {
+    if task.commits + task.declines < task.slots && now <= commit_deadline(&task) {
         return Err(ContractError::RevealNotOpen { task_id });
     }
     let Some(committed) = &slot.commitment else {
@@ -439,11 +620,16 @@ fn execute_reveal(
         .add_attribute("node", node))
 }
 
-/// The digest revealed by a strict majority of the k assigned nodes, if any.
-pub fn majority(k: u8, digests: &[Option<HexBinary>]) -> Option<HexBinary> {
-    for d in digests.iter().flatten() {
-        let count = digests.iter().filter(|x| x.as_ref() == Some(d)).count();
-        if count * 2 > usize::from(k) {
+/// The digest revealed by a strict majority of the k votes, if any.
+pub fn majority(k: u8, votes: &[(u8, Option<HexBinary>)]) -> Option<HexBinary> {
+    for (_, d) in votes {
+        let Some(d) = d else { continue };
+        let count: u32 = votes
+            .iter()
+            .filter(|(_, x)| x.as_ref() == Some(d))
+            .map(|(v, _)| u32::from(*v))
+            .sum();
+        if count * 2 > u32::from(k) {
             return Some(d.clone());
         }
     }
@@ -452,58 +638,83 @@ pub fn majority(k: u8, digests: &[Option<HexBinary>]) -> Option<HexBinary> {
 
 fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, ContractError> {
     let config = load_config(deps.storage)?;
-    let mut task = load_open(deps.storage, task_id)?;
+    let mut task =
+        may_load_task(deps.storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
     let now = env.block.time;
-    let all_revealed = task.reveals == task.k;
-    let nobody_committed = task.commits == 0 && now > task.commit_deadline;
-    if !all_revealed && !nobody_committed && now <= task.reveal_deadline {
+    let res = Response::new()
+        .add_attribute("action", "settle")
+        .add_attribute("task_id", task_id.to_string());
+    match task.status {
+        TaskStatus::Open => {}
+        TaskStatus::Pending => {
+            let deadline = assign_deadline(&config, &task);
+            if now <= deadline {
+                return Err(ContractError::SettleTooEarly {
+                    task_id,
+                    settle_after: deadline,
+                });
+            }
+            let terms = load_terms(deps.storage, task_id)?;
+            return close_unserved(deps.storage, &config, task_id, &mut task, &terms, res);
+        }
+        _ => return Err(ContractError::TaskClosed { task_id }),
+    }
+    let all_answered = task.reveals + task.declines == task.slots;
+    let nobody_committed = task.commits == 0 && now > commit_deadline(&task);
+    if !all_answered && !nobody_committed && now <= reveal_deadline(&task) {
         return Err(ContractError::SettleTooEarly {
             task_id,
-            settle_after: task.reveal_deadline,
+            settle_after: reveal_deadline(&task),
         });
     }
     let terms = load_terms(deps.storage, task_id)?;
-    let digests = terms
+    let slots = terms
         .nodes
         .iter()
-        .map(|n| load_slot(deps.storage, task_id, n).map(|s| s.digest))
+        .map(|(n, _)| load_slot(deps.storage, task_id, n))
         .collect::<StdResult<Vec<_>>>()?;
-    let winner = majority(task.k, &digests);
-
-    let mut outcomes = Vec::with_capacity(terms.nodes.len());
-    let mut res = Response::new()
-        .add_attribute("action", "settle")
-        .add_attribute("task_id", task_id.to_string());
+    let votes: Vec<(u8, Option<HexBinary>)> =
+        slots.iter().map(|s| (s.votes, s.digest.clone())).collect();
+    let winner = majority(task.k, &votes);
+    let fee = fee_of(terms.reward, terms.fee_bps);
+    let overflow = |e: cosmwasm_std::OverflowError| ContractError::Std(StdError::from(e));
+    let mut res = res;
     let mut credited = Uint128::zero();
     match &winner {
         Some(w) => {
-            let agreed: Vec<&Addr> = terms
-                .nodes
+            let royalties = terms
+                .royalties
                 .iter()
-                .zip(&digests)
+                .try_fold(Uint128::zero(), |a, r| a.checked_add(r.amount))
+                .map_err(overflow)?;
+            let pool = terms
+                .reward
+                .checked_sub(fee)
+                .and_then(|p| p.checked_sub(royalties))
+                .map_err(overflow)?;
+            let agreed_votes: u128 = votes
+                .iter()
                 .filter(|(_, d)| d.as_ref() == Some(w))
-                .map(|(n, _)| n)
-                .collect();
-            let royalties: Uint128 = terms.royalties.iter().map(|r| r.amount).sum();
-            let fee = fee_of(terms.reward, config.params.protocol_fee_bps);
-            let pool = terms.reward - fee - royalties;
-            let per_node = pool.multiply_ratio(1u128, agreed.len() as u128);
-            let dust = pool - per_node * Uint128::from(agreed.len() as u128);
-            for n in &agreed {
-                REWARDS.update(deps.storage, n, |r| -> StdResult<_> {
-                    Ok(r.unwrap_or_default() + per_node)
-                })?;
+                .map(|(v, _)| u128::from(*v))
+                .sum();
+            let per_vote = pool
+                .checked_div(Uint128::new(agreed_votes))
+                .map_err(|e| ContractError::Std(StdError::generic_err(e.to_string())))?;
+            for ((n, v), s) in terms.nodes.iter().zip(&slots) {
+                if s.digest.as_ref() == Some(w) {
+                    let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
+                    credit(deps.storage, n, pay)?;
+                    credited = credited.checked_add(pay).map_err(overflow)?;
+                }
             }
-            credited = per_node * Uint128::from(agreed.len() as u128);
             // The fee (and rounding dust) accrues to the treasury like a
             // node's reward: one ledger write instead of a transfer per task.
-            let to_treasury = fee + dust;
-            if !to_treasury.is_zero() {
-                REWARDS.update(deps.storage, &config.treasury, |r| -> StdResult<_> {
-                    Ok(r.unwrap_or_default() + to_treasury)
-                })?;
-                credited += to_treasury;
-            }
+            let to_treasury = pool
+                .checked_sub(credited)
+                .and_then(|d| d.checked_add(fee))
+                .map_err(overflow)?;
+            credit(deps.storage, &config.treasury, to_treasury)?;
+            credited = credited.checked_add(to_treasury).map_err(overflow)?;
             if !royalties.is_zero() {
                 res = res.add_messages(config.denom.pay_and_call(
                     &config.model_market,
@@ -514,36 +725,34 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                     },
                 )?);
             }
-            for (n, d) in terms.nodes.iter().zip(&digests) {
-                let outcome = match d {
-                    Some(d) if d == w => Outcome::Agreed,
-                    Some(_) => Outcome::Wrong,
-                    None => Outcome::Absent,
-                };
-                outcomes.push(NodeOutcome {
-                    node: n.to_string(),
-                    outcome,
-                });
-            }
             res = res
                 .add_attribute("outcome", "settled")
                 .add_attribute("digest", w.to_hex())
                 .add_attribute("fee", to_treasury)
                 .add_attribute("royalties", royalties)
-                .add_attribute("per_node", per_node);
+                .add_attribute("per_vote", per_vote);
             task.status = TaskStatus::Settled { digest: w.clone() };
         }
         None => {
-            // No strict majority: nobody can be called wrong, but silence is a fault.
-            for (n, d) in terms.nodes.iter().zip(&digests) {
-                if d.is_none() {
-                    outcomes.push(NodeOutcome {
-                        node: n.to_string(),
-                        outcome: Outcome::Absent,
-                    });
+            // No majority: nobody can be called wrong. The fee is kept; each
+            // revealed vote earned its share of the rest (so a buyer who
+            // forces a split still pays for the work it got); the buyer gets
+            // back the shares of the votes that never came.
+            let pool = terms.reward.checked_sub(fee).map_err(overflow)?;
+            let per_vote = pool.multiply_ratio(1u128, u128::from(task.k));
+            for ((n, v), s) in terms.nodes.iter().zip(&slots) {
+                if s.digest.is_some() {
+                    let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
+                    credit(deps.storage, n, pay)?;
+                    credited = credited.checked_add(pay).map_err(overflow)?;
                 }
             }
-            res = res.add_message(config.denom.transfer(&terms.buyer, terms.reward)?);
+            credit(deps.storage, &config.treasury, fee)?;
+            let refund = pool.checked_sub(credited).map_err(overflow)?;
+            credited = credited.checked_add(fee).map_err(overflow)?;
+            if !refund.is_zero() {
+                res = res.add_message(config.denom.transfer(&terms.buyer, refund)?);
+            }
             if task.reveals == 0 {
                 task.status = TaskStatus::Expired;
                 res = res.add_attribute("outcome", "expired");
@@ -551,20 +760,23 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 task.status = TaskStatus::Disputed;
                 res = res.add_attribute("outcome", "disputed");
             }
-            res = res.add_attribute("refund", terms.reward);
+            res = res
+                .add_attribute("fee", fee)
+                .add_attribute("refund", refund);
         }
     }
-    if !outcomes.is_empty() {
+    // Declined nodes have no outcome; every other node has one.
+    if task.declines < task.slots {
         res = res.add_message(WasmMsg::Execute {
             contract_addr: config.registry.to_string(),
-            msg: to_json_binary(&registry::ExecuteMsg::ReportOutcomes { task_id, outcomes })?,
+            msg: to_json_binary(&registry::ExecuteMsg::ReportOutcomes { task_id })?,
             funds: vec![],
         });
     }
     save_task(deps.storage, task_id, &task);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
-        t.escrowed -= terms.reward;
-        t.unclaimed_rewards += credited;
+        t.escrowed = t.escrowed.checked_sub(terms.reward)?;
+        t.unclaimed_rewards = t.unclaimed_rewards.checked_add(credited)?;
         Ok(t)
     })?;
     Ok(res)
@@ -578,7 +790,7 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
     }
     REWARDS.remove(deps.storage, &who);
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
-        t.unclaimed_rewards -= amount;
+        t.unclaimed_rewards = t.unclaimed_rewards.checked_sub(amount)?;
         Ok(t)
     })?;
     Ok(Response::new()
@@ -586,6 +798,43 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
         .add_attribute("action", "withdraw_rewards")
         .add_attribute("address", who)
         .add_attribute("amount", amount))
+}
+
+/// How each node did in closed task `task_id` (declined nodes have no outcome).
+fn outcomes(deps: Deps, task_id: u64) -> Result<OutcomesResponse, ContractError> {
+    let task =
+        may_load_task(deps.storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
+    let winner = match &task.status {
+        TaskStatus::Pending | TaskStatus::Open => {
+            return Err(ContractError::StillOpen { task_id });
+        }
+        TaskStatus::Settled { digest } => Some(digest),
+        TaskStatus::Disputed | TaskStatus::Expired => None,
+    };
+    let terms = load_terms(deps.storage, task_id)?;
+    let mut out = Vec::with_capacity(terms.nodes.len());
+    for (n, _) in &terms.nodes {
+        let slot = load_slot(deps.storage, task_id, n)?;
+        let outcome = match (&slot.commitment, &slot.digest) {
+            _ if slot.declined => continue,
+            (_, Some(d)) => match winner {
+                Some(w) if w == d => Outcome::Agreed,
+                Some(_) => Outcome::Wrong,
+                // Revealed, but no majority to judge it by.
+                None => continue,
+            },
+            (Some(_), None) => Outcome::Withheld,
+            (None, None) => Outcome::Absent,
+        };
+        out.push(NodeOutcome {
+            node: n.to_string(),
+            outcome,
+        });
+    }
+    Ok(OutcomesResponse {
+        counts: task.counts,
+        outcomes: out,
+    })
 }
 
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
@@ -600,6 +849,7 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
                 denom: c.denom,
                 registry: c.registry,
                 model_market: c.model_market,
+                beacon: c.beacon,
                 params: c.params,
             })
         }
@@ -642,6 +892,9 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
             let a = deps.api.addr_validate(&address)?;
             to_json_binary(&REWARDS.may_load(deps.storage, &a)?.unwrap_or_default())
         }
+        QueryMsg::Outcomes { task_id } => to_json_binary(
+            &outcomes(deps, task_id).map_err(|e| StdError::generic_err(e.to_string()))?,
+        ),
         QueryMsg::Totals {} => to_json_binary(&TOTALS.load(deps.storage)?),
     }
 }
@@ -653,9 +906,11 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
     let assignments = t
         .nodes
         .iter()
-        .map(|n| {
+        .map(|(n, _)| {
             load_slot(deps.storage, id, n).map(|slot| Assignment {
                 node: n.clone(),
+                votes: slot.votes,
+                declined: slot.declined,
                 commitment: slot.commitment,
                 digest: slot.digest,
             })
@@ -669,11 +924,17 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
         models: b.models,
         k: s.k,
         reward: t.reward,
+        fee_bps: t.fee_bps,
         royalties: t.royalties,
-        posted_at: b.posted_at,
+        posted_at: s.posted_at,
+        snapshot_height: s.snapshot_height,
+        round: s.round,
+        commit_period: t.commit_period,
+        reveal_period: t.reveal_period,
         commit_deadline: s.commit_deadline,
         reveal_deadline: s.reveal_deadline,
-        seed: b.seed,
+        seed: t.seed.map(HexBinary::from),
+        counts: s.counts,
         assignments,
         status: s.status,
     })
@@ -697,14 +958,15 @@ mod tests {
     }
 
     #[test]
-    fn majority_is_strict_over_k() {
-        assert_eq!(majority(3, &[h(1), h(1), h(2)]), h(1));
-        assert_eq!(majority(3, &[h(1), h(2), None]), None);
-        assert_eq!(majority(3, &[h(1), h(1), None]), h(1));
-        assert_eq!(majority(4, &[h(1), h(1), h(2), h(2)]), None);
-        assert_eq!(majority(2, &[h(1), None]), None);
-        assert_eq!(majority(1, &[h(7)]), h(7));
-        assert_eq!(majority(3, &[None, None, None]), None);
+    fn majority_is_strict_over_the_k_votes() {
+        assert_eq!(majority(3, &[(1, h(1)), (1, h(1)), (1, h(2))]), h(1));
+        assert_eq!(majority(3, &[(1, h(1)), (1, h(2)), (1, None)]), None);
+        assert_eq!(majority(3, &[(1, h(1)), (1, h(1)), (1, None)]), h(1));
+        // A node drawn twice holds two votes.
+        assert_eq!(majority(3, &[(2, h(1)), (1, h(2))]), h(1));
+        assert_eq!(majority(5, &[(2, h(1)), (2, h(2)), (1, None)]), None);
+        assert_eq!(majority(1, &[(1, h(7))]), h(7));
+        assert_eq!(majority(3, &[(3, None)]), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum ContractError {
         reason: String,
     },
     /// k is zero or above the maximum.
-    #[error("replication factor k must be 1 to {max_k}, got {k}")]
+    #[error("replication factor k must be odd and 1 to {max_k}, got {k}")]
     InvalidK {
         /// Asked for.
         k: u8,
@@ -70,33 +70,19 @@ pub enum ContractError {
         /// What was wrong.
         reason: String,
     },
-    /// The commit deadline is not in the future.
-    #[error("commit deadline {deadline} is not after the current time {now}")]
-    DeadlineInPast {
+    /// A commit window outside the allowed range.
+    #[error("commit_period must be {min} to {max} seconds, got {period}")]
+    InvalidCommitPeriod {
         /// Given.
-        deadline: Timestamp,
-        /// Block time.
-        now: Timestamp,
+        period: u64,
+        /// Shortest allowed.
+        min: u64,
+        /// Longest allowed.
+        max: u64,
     },
-    /// The commit deadline leaves too little time.
-    #[error("commit deadline {deadline} is sooner than the earliest allowed {earliest}")]
-    DeadlineTooSoon {
-        /// Given.
-        deadline: Timestamp,
-        /// Earliest allowed.
-        earliest: Timestamp,
-    },
-    /// The commit deadline is too far away.
-    #[error("commit deadline {deadline} is later than the latest allowed {latest}")]
-    DeadlineTooFar {
-        /// Given.
-        deadline: Timestamp,
-        /// Latest allowed.
-        latest: Timestamp,
-    },
-    /// The reward does not cover fee, royalties and one unit per node.
+    /// The reward does not cover fee, royalties and the least reward per node.
     #[error(
-        "reward {reward} does not cover the fee {fee}, royalties {royalties} and at least 1 per node (k = {k})"
+        "reward {reward} does not cover the fee {fee}, royalties {royalties} and {min_per_node} per node (k = {k})"
     )]
     RewardTooLow {
         /// Given.
@@ -107,6 +93,16 @@ pub enum ContractError {
         royalties: Uint128,
         /// Replication factor.
         k: u8,
+        /// The least reward per node.
+        min_per_node: Uint128,
+    },
+    /// The royalties quoted exceed what the buyer agreed to pay.
+    #[error("royalties {quoted} exceed the task's max_royalties {max}")]
+    RoyaltiesAboveMax {
+        /// Quoted now.
+        quoted: Uint128,
+        /// The buyer's ceiling.
+        max: Uint128,
     },
     /// A listed plugin or model needs a licence the buyer does not hold.
     #[error("a licence for {hash} is required: buy it in the model market first")]
@@ -114,13 +110,52 @@ pub enum ContractError {
         /// The listing's hash.
         hash: String,
     },
-    /// Fewer eligible nodes than k.
-    #[error("only {eligible} eligible nodes for k = {k}")]
-    NotEnoughNodes {
-        /// Eligible nodes found.
-        eligible: usize,
-        /// Replication factor.
-        k: u8,
+    /// The task is not waiting for its assignment.
+    #[error("task {task_id} is not pending assignment")]
+    NotPending {
+        /// The task.
+        task_id: u64,
+    },
+    /// The task's beacon round is not published yet.
+    #[error("task {task_id} is drawn by beacon round {round}, published at {at}; wait for it")]
+    RoundNotYet {
+        /// The task.
+        task_id: u64,
+        /// Its round.
+        round: u64,
+        /// When the round is published (unix seconds).
+        at: u64,
+    },
+    /// No signature given for a round the market has not seen.
+    #[error("the beacon's signature of round {round} is needed to assign task {task_id}")]
+    BeaconNeeded {
+        /// The task.
+        task_id: u64,
+        /// Its round.
+        round: u64,
+    },
+    /// The signature is not the beacon's.
+    #[error("{0}")]
+    Beacon(#[from] clusterai_economy::beacon::BeaconError),
+    /// The task waited past its assignment timeout.
+    #[error("task {task_id} waited for its beacon past {deadline}: settle it to refund the buyer")]
+    AssignTimedOut {
+        /// The task.
+        task_id: u64,
+        /// Its assignment deadline.
+        deadline: Timestamp,
+    },
+    /// The node declined the task.
+    #[error("declined task {task_id}")]
+    AlreadyDeclined {
+        /// The task.
+        task_id: u64,
+    },
+    /// The task has no outcomes yet.
+    #[error("task {task_id} is still open")]
+    StillOpen {
+        /// The task.
+        task_id: u64,
     },
     /// No such task.
     #[error("task {task_id} does not exist")]
@@ -156,7 +191,7 @@ pub enum ContractError {
     },
     /// Reveal before every node committed and before the commit deadline.
     #[error(
-        "reveals for task {task_id} open when every node has committed or at the commit deadline"
+        "reveals for task {task_id} open when every node has committed or declined, or at the commit deadline"
     )]
     RevealNotOpen {
         /// The task.
@@ -194,7 +229,9 @@ pub enum ContractError {
         max: usize,
     },
     /// Settle before every node revealed and before the deadline.
-    #[error("task {task_id} cannot be settled before {settle_after} unless every node revealed")]
+    #[error(
+        "task {task_id} cannot be settled before {settle_after} unless every node revealed or declined"
+    )]
     SettleTooEarly {
         /// The task.
         task_id: u64,

@@ -1,13 +1,15 @@
 //! The ClusterAI task market.
 //!
-//! A buyer posts a task (plugin hash, input, model hashes, replication factor
-//! k, commit deadline) and escrows the reward. The market picks k eligible
-//! nodes from the node registry, weighted by stake and reputation, from a
-//! seed the buyer does not control (see [`assign`]). Each node commits to its
-//! output digest, then reveals it; settlement pays the strict-majority nodes
-//! (after the protocol fee and the creators' royalties), has the registry
-//! slash the others, and refunds the buyer when there is no majority or no
-//! answer at all. Messages live in [`clusterai_economy::market`].
+//! A buyer posts a task (plugin hash, input, model hashes, odd replication
+//! factor k, commit window) and escrows the reward. A later beacon round
+//! draws k stake-weighted votes from the node registry (see [`assign`]).
+//! Each drawn node commits to its task-bound output digest, then reveals it,
+//! or declines without fault. Settlement pays the strict-majority votes
+//! (after the protocol fee and the creators' royalties, both fixed at
+//! posting) and has the registry slash wrong, withheld and absent nodes;
+//! without a majority the revealed votes are paid their share and the buyer
+//! gets the rest back; the fee is never refunded. Messages live in
+//! [`clusterai_economy::market`].
 
 pub mod assign;
 pub mod contract;

@@ -1,15 +1,18 @@
 //! What the task market stores.
 //!
 //! A task is split so that the records written on every commit and reveal
-//! stay small: [`TaskState`] (status, deadlines, counters, assigned nodes,
-//! royalties) and [`TaskBody`] (what to run, written once), plus one
+//! stay small: [`TaskState`] (status, deadlines, counters), [`TaskTerms`]
+//! (who pays whom, fixed at posting; the drawn nodes and the seed, fixed at
+//! assignment) and [`TaskBody`] (what to run, written once), plus one
 //! [`Slot`] per assigned node.
 
 use clusterai_economy::asset::Denom;
+use clusterai_economy::beacon::BeaconConfig;
 use clusterai_economy::codec::{Reader, put_addr, put_str};
 pub use clusterai_economy::config::save as save_config;
 use clusterai_economy::config::{self, AdminConfig, TreasuryConfig};
 use clusterai_economy::market::{MarketParams, MarketTotals, RoyaltyShare, TaskInput, TaskStatus};
+use clusterai_economy::registry::Requirements;
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, HexBinary, StdError, StdResult, Storage, Timestamp, Uint128};
 use cw_storage_plus::{Item, Map};
@@ -27,6 +30,8 @@ pub struct Config {
     pub registry: Addr,
     /// The model market.
     pub model_market: Addr,
+    /// The randomness beacon (fixed at instantiation).
+    pub beacon: BeaconConfig,
     /// Parameters.
     pub params: MarketParams,
 }
@@ -34,29 +39,50 @@ pub struct Config {
 /// The part of a task every commit and reveal reads and writes: kept small.
 #[cw_serde]
 pub struct TaskState {
-    /// Replication factor.
+    /// Replication factor (votes).
     pub k: u8,
-    /// Commitments received.
+    /// Distinct nodes drawn (0 until assigned).
+    pub slots: u8,
+    /// Nodes that committed.
     pub commits: u8,
-    /// Reveals received.
+    /// Nodes that revealed.
     pub reveals: u8,
-    /// Commit deadline.
-    pub commit_deadline: Timestamp,
-    /// Reveal deadline.
-    pub reveal_deadline: Timestamp,
+    /// Nodes that declined.
+    pub declines: u8,
+    /// Whether the task counts for reputation.
+    pub counts: bool,
+    /// Posted at.
+    pub posted_at: Timestamp,
+    /// The block whose stake the draw reads.
+    pub snapshot_height: u64,
+    /// The beacon round that draws the nodes.
+    pub round: u64,
+    /// Commit deadline, once assigned.
+    pub commit_deadline: Option<Timestamp>,
+    /// Reveal deadline, once assigned.
+    pub reveal_deadline: Option<Timestamp>,
     /// Status.
     pub status: TaskStatus,
 }
 
-/// Who pays whom: read when the task is posted and settled.
+/// Who pays whom: fixed at posting (the nodes and seed at assignment), read
+/// at settlement. Parameter changes never reach it.
 #[cw_serde]
 pub struct TaskTerms {
     /// Who posted and paid.
     pub buyer: Addr,
     /// Escrowed reward.
     pub reward: Uint128,
-    /// Assigned nodes, in draw order.
-    pub nodes: Vec<Addr>,
+    /// Protocol fee in bps.
+    pub fee_bps: u16,
+    /// Seconds to commit once assigned.
+    pub commit_period: u64,
+    /// Seconds to reveal after the commit deadline.
+    pub reveal_period: u64,
+    /// Drawn nodes with their votes, in first-draw order.
+    pub nodes: Vec<(Addr, u8)>,
+    /// The assignment seed, once assigned.
+    pub seed: Option<[u8; 32]>,
     /// Royalties owed on success.
     pub royalties: Vec<RoyaltyShare>,
 }
@@ -70,16 +96,18 @@ pub struct TaskBody {
     pub input: TaskInput,
     /// Model hashes.
     pub models: Vec<HexBinary>,
-    /// Posted at.
-    pub posted_at: Timestamp,
-    /// Assignment seed.
-    pub seed: HexBinary,
+    /// What the nodes must be able to do.
+    pub requirements: Requirements,
 }
 
 /// One assigned node's progress.
 #[cw_serde]
 #[derive(Default)]
 pub struct Slot {
+    /// Its votes.
+    pub votes: u8,
+    /// Whether it declined.
+    pub declined: bool,
     /// Its commitment.
     pub commitment: Option<HexBinary>,
     /// Its revealed digest.
@@ -94,34 +122,60 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b[at..at + 8].try_into().unwrap_or_default())
 }
 
+fn time_at(b: &[u8], at: usize) -> Option<Timestamp> {
+    match u64_at(b, at) {
+        0 => None,
+        n => Some(Timestamp::from_nanos(n)),
+    }
+}
+
 impl TaskState {
-    /// A binary record (`k, commits, reveals, status tag, commit deadline,
-    /// reveal deadline` and the winning digest once settled): every commit,
-    /// reveal and settlement reads and writes it, and JSON would cost several
-    /// times more gas.
+    const HEADER: usize = 7 + 5 * 8;
+
+    /// A binary record (counters, flags, status tag, times and heights, then
+    /// the winning digest once settled): every commit, reveal and settlement
+    /// reads and writes it, and JSON would cost several times more gas.
     pub fn encode(&self) -> Vec<u8> {
         let (tag, digest): (u8, &[u8]) = match &self.status {
+            TaskStatus::Pending => (4, &[]),
             TaskStatus::Open => (0, &[]),
             TaskStatus::Settled { digest } => (1, digest.as_slice()),
             TaskStatus::Disputed => (2, &[]),
             TaskStatus::Expired => (3, &[]),
         };
-        let mut b = Vec::with_capacity(20 + digest.len());
-        b.extend_from_slice(&[self.k, self.commits, self.reveals, tag]);
-        b.extend_from_slice(&self.commit_deadline.nanos().to_be_bytes());
-        b.extend_from_slice(&self.reveal_deadline.nanos().to_be_bytes());
+        let mut b = Vec::with_capacity(Self::HEADER + digest.len());
+        b.extend_from_slice(&[
+            self.k,
+            self.slots,
+            self.commits,
+            self.reveals,
+            self.declines,
+            u8::from(self.counts),
+            tag,
+        ]);
+        let nanos = |t: Option<Timestamp>| t.map_or(0, |t| t.nanos());
+        for n in [
+            self.posted_at.nanos(),
+            self.snapshot_height,
+            self.round,
+            nanos(self.commit_deadline),
+            nanos(self.reveal_deadline),
+        ] {
+            b.extend_from_slice(&n.to_be_bytes());
+        }
         b.extend_from_slice(digest);
         b
     }
 
     /// The inverse of [`TaskState::encode`].
     pub fn decode(b: &[u8]) -> StdResult<Self> {
-        if b.len() < 20 {
+        if b.len() < Self::HEADER || b[5] > 1 {
             return Err(corrupt("task"));
         }
-        let status = match (b[3], &b[20..]) {
+        let status = match (b[6], &b[Self::HEADER..]) {
+            (4, []) => TaskStatus::Pending,
             (0, []) => TaskStatus::Open,
-            (1, d) => TaskStatus::Settled {
+            (1, d) if d.len() == 32 => TaskStatus::Settled {
                 digest: HexBinary::from(d),
             },
             (2, []) => TaskStatus::Disputed,
@@ -130,19 +184,28 @@ impl TaskState {
         };
         Ok(TaskState {
             k: b[0],
-            commits: b[1],
-            reveals: b[2],
-            commit_deadline: Timestamp::from_nanos(u64_at(b, 4)),
-            reveal_deadline: Timestamp::from_nanos(u64_at(b, 12)),
+            slots: b[1],
+            commits: b[2],
+            reveals: b[3],
+            declines: b[4],
+            counts: b[5] == 1,
+            posted_at: Timestamp::from_nanos(u64_at(b, 7)),
+            snapshot_height: u64_at(b, 15),
+            round: u64_at(b, 23),
+            commit_deadline: time_at(b, 31),
+            reveal_deadline: time_at(b, 39),
             status,
         })
     }
 }
 
 impl Slot {
-    /// A binary record: per field, its length + 1 (0: none) then its bytes.
+    /// A binary record: votes, declined, then per field its length + 1
+    /// (0: none) and its bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(2 + 64);
+        let mut b = Vec::with_capacity(4 + 64);
+        b.push(self.votes);
+        b.push(u8::from(self.declined));
         for f in [&self.commitment, &self.digest] {
             match f {
                 Some(v) => {
@@ -157,7 +220,10 @@ impl Slot {
 
     /// The inverse of [`Slot::encode`].
     pub fn decode(b: &[u8]) -> StdResult<Self> {
-        let mut rest = b;
+        let (head, mut rest) = b.split_at_checked(2).ok_or_else(|| corrupt("slot"))?;
+        if head[1] > 1 {
+            return Err(corrupt("slot"));
+        }
         let mut field = || -> StdResult<Option<HexBinary>> {
             let (&len, tail) = rest.split_first().ok_or_else(|| corrupt("slot"))?;
             if len == 0 {
@@ -177,16 +243,21 @@ impl Slot {
         if !rest.is_empty() {
             return Err(corrupt("slot"));
         }
-        Ok(Slot { commitment, digest })
+        Ok(Slot {
+            votes: head[0],
+            declined: head[1] == 1,
+            commitment,
+            digest,
+        })
     }
 }
 
 impl AdminConfig for Config {
-    /// A binary record (addresses and the denom length-prefixed, then the
-    /// parameters): posting and settlement read it, and JSON would cost
-    /// several times more gas.
+    /// A binary record (addresses and the denom length-prefixed, the beacon,
+    /// then the parameters): posting and settlement read it, and JSON would
+    /// cost several times more gas.
     fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(512);
+        let mut b = Vec::with_capacity(640);
         put_addr(&mut b, &self.admin);
         put_addr(&mut b, &self.treasury);
         match &self.denom {
@@ -201,6 +272,10 @@ impl AdminConfig for Config {
         }
         put_addr(&mut b, &self.registry);
         put_addr(&mut b, &self.model_market);
+        b.push(self.beacon.public_key.len() as u8);
+        b.extend_from_slice(self.beacon.public_key.as_slice());
+        b.extend_from_slice(&self.beacon.genesis_time.to_be_bytes());
+        b.extend_from_slice(&self.beacon.period.to_be_bytes());
         let p = &self.params;
         b.extend_from_slice(&p.protocol_fee_bps.to_be_bytes());
         b.extend_from_slice(&p.min_commit_period.to_be_bytes());
@@ -209,7 +284,11 @@ impl AdminConfig for Config {
         b.push(p.max_k);
         b.extend_from_slice(&p.max_inline_input.to_be_bytes());
         b.push(p.max_models);
-        b.extend_from_slice(&p.max_candidates.to_be_bytes());
+        b.extend_from_slice(&p.assign_delay.to_be_bytes());
+        b.extend_from_slice(&p.assign_timeout.to_be_bytes());
+        b.extend_from_slice(&p.min_reward_per_node.u128().to_be_bytes());
+        b.push(p.min_counted_k);
+        b.extend_from_slice(&p.min_counted_nodes.to_be_bytes());
         b
     }
 
@@ -225,6 +304,12 @@ impl AdminConfig for Config {
         };
         let registry = r.addr()?;
         let model_market = r.addr()?;
+        let key_len = r.u8()?;
+        let beacon = BeaconConfig {
+            public_key: HexBinary::from(r.take(usize::from(key_len))?),
+            genesis_time: r.u64()?,
+            period: r.u64()?,
+        };
         let params = MarketParams {
             protocol_fee_bps: r.u16()?,
             min_commit_period: r.u64()?,
@@ -233,7 +318,11 @@ impl AdminConfig for Config {
             max_k: r.u8()?,
             max_inline_input: r.u32()?,
             max_models: r.u8()?,
-            max_candidates: r.u32()?,
+            assign_delay: r.u64()?,
+            assign_timeout: r.u64()?,
+            min_reward_per_node: r.uint128()?,
+            min_counted_k: r.u8()?,
+            min_counted_nodes: r.u32()?,
         };
         r.finish()?;
         Ok(Config {
@@ -242,6 +331,7 @@ impl AdminConfig for Config {
             denom,
             registry,
             model_market,
+            beacon,
             params,
         })
     }
@@ -267,15 +357,26 @@ pub fn load_config(storage: &dyn Storage) -> StdResult<Config> {
 }
 
 impl TaskTerms {
-    /// A binary record: reward, buyer, the nodes, then the royalty shares
-    /// (addresses length-prefixed); written at posting, read at settlement.
+    /// A binary record: reward, fee, windows, buyer, the nodes with their
+    /// votes, the seed, then the royalty shares (addresses length-prefixed).
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(256);
+        let mut b = Vec::with_capacity(320);
         b.extend_from_slice(&self.reward.u128().to_be_bytes());
+        b.extend_from_slice(&self.fee_bps.to_be_bytes());
+        b.extend_from_slice(&self.commit_period.to_be_bytes());
+        b.extend_from_slice(&self.reveal_period.to_be_bytes());
         put_addr(&mut b, &self.buyer);
         b.push(self.nodes.len() as u8);
-        for n in &self.nodes {
+        for (n, votes) in &self.nodes {
             put_addr(&mut b, n);
+            b.push(*votes);
+        }
+        match &self.seed {
+            Some(s) => {
+                b.push(1);
+                b.extend_from_slice(s);
+            }
+            None => b.push(0),
         }
         b.push(self.royalties.len() as u8);
         for r in &self.royalties {
@@ -291,9 +392,19 @@ impl TaskTerms {
     pub fn decode(b: &[u8]) -> StdResult<Self> {
         let mut r = Reader::new(b, "task terms");
         let reward = r.uint128()?;
+        let fee_bps = r.u16()?;
+        let commit_period = r.u64()?;
+        let reveal_period = r.u64()?;
         let buyer = r.addr()?;
         let n = r.u8()?;
-        let nodes = (0..n).map(|_| r.addr()).collect::<StdResult<Vec<_>>>()?;
+        let nodes = (0..n)
+            .map(|_| Ok((r.addr()?, r.u8()?)))
+            .collect::<StdResult<Vec<_>>>()?;
+        let seed = match r.u8()? {
+            0 => None,
+            1 => Some(r.take(32)?.try_into().map_err(|_| corrupt("task terms"))?),
+            _ => return Err(corrupt("task terms")),
+        };
         let n = r.u8()?;
         let mut royalties = Vec::with_capacity(usize::from(n));
         for _ in 0..n {
@@ -311,7 +422,11 @@ impl TaskTerms {
         Ok(TaskTerms {
             buyer,
             reward,
+            fee_bps,
+            commit_period,
+            reveal_period,
             nodes,
+            seed,
             royalties,
         })
     }
@@ -369,8 +484,9 @@ pub fn save_slot(storage: &mut dyn Storage, id: u64, node: &Addr, slot: &Slot) {
 
 /// The next task id.
 pub const NEXT_ID: Item<u64> = Item::new("next_id");
-/// A running hash of every assignment seed, mixed into the next seed.
-pub const ENTROPY: Item<HexBinary> = Item::new("entropy");
+/// Verified beacon randomness by round: a round brought once serves every
+/// task drawn by it.
+pub const ROUNDS: Map<u64, HexBinary> = Map::new("rounds");
 /// Task state by id, as [`TaskState::encode`] bytes (not JSON): use
 /// [`load_task`], [`may_load_task`], [`save_task`]; iterate with `keys` only.
 pub const TASKS: Map<u64, TaskState> = Map::new("tasks");
@@ -397,13 +513,20 @@ mod tests {
     fn task_and_slot_records_round_trip() {
         let mut t = TaskState {
             k: 3,
+            slots: 2,
             commits: 2,
             reveals: 1,
-            commit_deadline: Timestamp::from_nanos(1_700_000_000_000_000_001),
-            reveal_deadline: Timestamp::from_nanos(u64::MAX),
+            declines: 1,
+            counts: true,
+            posted_at: Timestamp::from_nanos(1_700_000_000_000_000_000),
+            snapshot_height: 12_345,
+            round: 657_413,
+            commit_deadline: Some(Timestamp::from_nanos(1_700_000_000_000_000_001)),
+            reveal_deadline: Some(Timestamp::from_nanos(u64::MAX)),
             status: TaskStatus::Open,
         };
         for status in [
+            TaskStatus::Pending,
             TaskStatus::Open,
             TaskStatus::Settled {
                 digest: HexBinary::from([7u8; 32]),
@@ -414,14 +537,22 @@ mod tests {
             t.status = status;
             assert_eq!(TaskState::decode(&t.encode()).unwrap(), t);
         }
-        assert!(TaskState::decode(&[0; 19]).is_err());
+        t.commit_deadline = None;
+        t.reveal_deadline = None;
+        t.counts = false;
+        assert_eq!(TaskState::decode(&t.encode()).unwrap(), t);
+        assert!(TaskState::decode(&[0; 46]).is_err());
         let slots = [
             Slot::default(),
             Slot {
-                commitment: Some(HexBinary::from([1u8; 32])),
+                votes: 2,
+                declined: true,
+                commitment: None,
                 digest: None,
             },
             Slot {
+                votes: 1,
+                declined: false,
                 commitment: Some(HexBinary::from([1u8; 32])),
                 digest: Some(HexBinary::from([2u8; 32])),
             },
@@ -429,7 +560,7 @@ mod tests {
         for s in slots {
             let b = s.encode();
             assert_eq!(Slot::decode(&b).unwrap(), s);
-            assert!(Slot::decode(&b[..b.len() - 1]).is_err() || b.len() == 2);
+            assert!(Slot::decode(&b[..b.len() - 1]).is_err());
         }
         assert!(Slot::decode(&[]).is_err());
         for denom in [
@@ -442,6 +573,7 @@ mod tests {
                 denom,
                 registry: Addr::unchecked("registry"),
                 model_market: Addr::unchecked("models"),
+                beacon: clusterai_economy::beacon::quicknet(),
                 params: MarketParams {
                     protocol_fee_bps: 500,
                     min_commit_period: 1,
@@ -450,7 +582,11 @@ mod tests {
                     max_k: 15,
                     max_inline_input: 65536,
                     max_models: 16,
-                    max_candidates: 100,
+                    assign_delay: 6,
+                    assign_timeout: 600,
+                    min_reward_per_node: Uint128::new(10),
+                    min_counted_k: 3,
+                    min_counted_nodes: 5,
                 },
             };
             let b = c.encode();
@@ -460,7 +596,11 @@ mod tests {
         let terms = TaskTerms {
             buyer: Addr::unchecked("buyer"),
             reward: Uint128::new(u128::MAX),
-            nodes: vec![Addr::unchecked("a"), Addr::unchecked("node-b")],
+            fee_bps: 500,
+            commit_period: 120,
+            reveal_period: 600,
+            nodes: vec![(Addr::unchecked("a"), 2), (Addr::unchecked("node-b"), 1)],
+            seed: Some([4; 32]),
             royalties: vec![RoyaltyShare {
                 hash: HexBinary::from([9u8; 32]),
                 creator: Addr::unchecked("creator"),

@@ -8,7 +8,8 @@
 
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{
-    Addr, Api, BankMsg, Coin, CosmosMsg, MessageInfo, StdResult, Uint128, WasmMsg, to_json_binary,
+    Addr, Api, BankMsg, Coin, CosmosMsg, MessageInfo, QuerierWrapper, StdResult, Uint128, WasmMsg,
+    to_json_binary,
 };
 use cw20::{Cw20ExecuteMsg, Cw20ReceiveMsg};
 use serde::Serialize;
@@ -180,6 +181,22 @@ impl Denom {
                     reason: e.to_string(),
                 })?;
         Ok((wrapper.amount, sender))
+    }
+
+    /// What `holder` holds of this denomination (a bank or cw20 balance).
+    pub fn balance(&self, querier: &QuerierWrapper, holder: &Addr) -> StdResult<Uint128> {
+        match self {
+            Denom::Native(d) => Ok(querier.query_balance(holder, d)?.amount),
+            Denom::Cw20(token) => {
+                let r: cw20::BalanceResponse = querier.query_wasm_smart(
+                    token,
+                    &cw20::Cw20QueryMsg::Balance {
+                        address: holder.to_string(),
+                    },
+                )?;
+                Ok(r.balance)
+            }
+        }
     }
 
     /// A message paying `amount` to `to` (a person or a contract, no hook).

@@ -1,5 +1,13 @@
 //! Commitments: how a node binds itself to an output digest before anyone
-//! can see the other nodes' answers.
+//! can see the other nodes' answers, and the digest itself, bound to the task.
+//!
+//! The digest a node commits to is `task_digest(seed, output)`:
+//! `SHA-256("clusterai/output/v1" || seed || BLAKE3(output))`, with `seed` the
+//! task's assignment seed (fixed by the randomness beacon, unknown when the
+//! task was posted). Two tasks with the same plugin, input and models have
+//! different seeds, so a digest revealed for one is worthless for the other:
+//! a node that copies an earlier answer instead of running the task reveals a
+//! minority digest and is slashed.
 //!
 //! `commitment = SHA-256("clusterai/commit/v1" || digest || len(salt) as u8 || salt || node)`
 //! where `node` is the node operator's address as a UTF-8 string. Binding the
@@ -9,6 +17,19 @@
 //! BLAKE3) keeps the contracts small: it is what the wasm already links.
 
 use sha2::{Digest, Sha256};
+
+/// Domain separation prefix of task-bound output digests.
+pub const OUTPUT_DOMAIN: &[u8] = b"clusterai/output/v1";
+
+/// The digest a node reveals for a task with assignment `seed` whose output
+/// has the BLAKE3 hash `output_hash`.
+pub fn task_digest(seed: &[u8; 32], output_hash: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(OUTPUT_DOMAIN);
+    h.update(seed);
+    h.update(output_hash);
+    h.finalize().into()
+}
 
 /// Domain separation prefix of every commitment.
 pub const COMMIT_DOMAIN: &[u8] = b"clusterai/commit/v1";
@@ -41,6 +62,14 @@ mod tests {
         assert_ne!(base, commitment(&[1; 32], &[3; 16], "node-a"));
         assert_ne!(base, commitment(&[1; 32], &[2; 16], "node-b"));
         assert_eq!(base, commitment(&[1; 32], &[2; 16], "node-a"));
+    }
+
+    #[test]
+    fn the_digest_is_bound_to_the_task() {
+        let out = [5; 32];
+        assert_ne!(task_digest(&[1; 32], &out), task_digest(&[2; 32], &out));
+        assert_ne!(task_digest(&[1; 32], &out), task_digest(&[1; 32], &[6; 32]));
+        assert_eq!(task_digest(&[1; 32], &out), task_digest(&[1; 32], &out));
     }
 
     #[test]

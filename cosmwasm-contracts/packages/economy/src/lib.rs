@@ -7,9 +7,11 @@
 //!
 //! - [`asset`]: the one payment denomination of a deployment (a cw20 token or
 //!   a native denom), how to accept it and how to pay it out;
+//! - [`beacon`]: the drand-style randomness beacon that draws each task's nodes;
 //! - [`hash`]: 32-byte content hashes (BLAKE3 of plugins, models, inputs and
 //!   outputs) as they travel in messages;
-//! - [`commit`]: the commitment a node posts before revealing its output;
+//! - [`commit`]: the task-bound output digest and the commitment a node posts
+//!   before revealing it;
 //! - [`receipt`]: the receipt a node signs for every result;
 //! - [`registry`], [`market`], [`models`]: the messages of each contract;
 //! - [`codec`]: the binary encoding of the records hot paths store;
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod asset;
+pub mod beacon;
 pub mod codec;
 pub mod commit;
 pub mod config;
@@ -29,6 +32,10 @@ pub mod registry;
 
 /// Basis points in one whole (100 %).
 pub const BPS_DENOMINATOR: u16 = 10_000;
+
+/// Longest time parameter any contract accepts (a year, in seconds): a
+/// window, delay or jail term beyond it would lock funds or nodes for good.
+pub const MAX_TIME_PARAM: u64 = 365 * 86_400;
 
 /// Default and maximum page sizes of every paginated query.
 pub const DEFAULT_LIMIT: u32 = 30;

@@ -1,16 +1,19 @@
-//! Messages of the task market: escrowed tasks, assignment, commit/reveal,
-//! settlement and refunds.
+//! Messages of the task market: escrowed tasks, assignment by a randomness
+//! beacon, declines, commit/reveal, settlement and refunds.
 
 use crate::asset::PaymentDenom;
-use crate::registry::Requirements;
+use crate::beacon::BeaconConfig;
+use crate::registry::{NodeOutcome, Requirements};
 use cosmwasm_schema::{QueryResponses, cw_serde};
 use cosmwasm_std::{Addr, Binary, HexBinary, Timestamp, Uint128};
 use cw20::Cw20ReceiveMsg;
 
-/// Parameters governance may change.
+/// Parameters governance may change. A change never reaches an open task:
+/// its fee, windows and shares are fixed in its terms when it is posted.
 #[cw_serde]
 pub struct MarketParams {
-    /// Protocol fee on every settled reward, in bps, paid to the treasury.
+    /// Protocol fee on every task, in bps, paid to the treasury (kept also
+    /// when a task expires: posting is never free).
     pub protocol_fee_bps: u16,
     /// Shortest commit window a buyer may ask for, in seconds.
     pub min_commit_period: u64,
@@ -18,14 +21,24 @@ pub struct MarketParams {
     pub max_commit_period: u64,
     /// Length of the reveal window after the commit deadline, in seconds.
     pub reveal_period: u64,
-    /// Largest replication factor.
+    /// Largest replication factor (odd).
     pub max_k: u8,
     /// Largest inline input, in bytes.
     pub max_inline_input: u32,
     /// Most models per task.
     pub max_models: u8,
-    /// Most eligible nodes considered when assigning a task (bounds gas).
-    pub max_candidates: u32,
+    /// Seconds from posting to the beacon round that draws the task's nodes
+    /// (at least the beacon's period, so the round is unknown when posting).
+    pub assign_delay: u64,
+    /// Seconds a posted task waits for its beacon round before it expires.
+    pub assign_timeout: u64,
+    /// Least reward per replica, after the fee and royalties.
+    pub min_reward_per_node: Uint128,
+    /// Least k for a task's outcomes to raise reputation or clear faults.
+    pub min_counted_k: u8,
+    /// Least eligible nodes in the task's pool, when it was posted, for its
+    /// outcomes to raise reputation or clear faults.
+    pub min_counted_nodes: u32,
 }
 
 /// The input of a task.
@@ -52,13 +65,17 @@ pub struct TaskSpec {
     pub input: TaskInput,
     /// BLAKE3 of each model the plugin loads.
     pub models: Vec<HexBinary>,
-    /// Replication factor: how many nodes run the task (odd or even, 1..=max_k).
+    /// Replication factor: how many votes decide the output (odd, 1..=max_k,
+    /// so that a tie cannot be forced).
     pub k: u8,
-    /// Commitments are accepted until this time; reveals until
-    /// `commit_deadline + reveal_period`.
-    pub commit_deadline: Timestamp,
+    /// Seconds the assigned nodes have to commit once the task is assigned;
+    /// reveals are accepted for `reveal_period` after that.
+    pub commit_period: u64,
     /// What the nodes must be able to do.
     pub requirements: Requirements,
+    /// The most royalties (plugin and models together) the buyer agrees to
+    /// pay; the post is refused if the quote is higher.
+    pub max_royalties: Option<Uint128>,
 }
 
 /// Instantiate the task market.
@@ -74,6 +91,9 @@ pub struct InstantiateMsg {
     pub registry: String,
     /// The model market.
     pub model_market: String,
+    /// The randomness beacon that draws every task's nodes (fixed for the
+    /// contract's life: see [`crate::beacon`]).
+    pub beacon: BeaconConfig,
     /// Initial parameters.
     pub params: MarketParams,
 }
@@ -85,6 +105,21 @@ pub enum ExecuteMsg {
     PostTask(TaskSpec),
     /// cw20 hook: the payload is a [`ReceiveMsg`].
     Receive(Cw20ReceiveMsg),
+    /// Draws the nodes of a pending task from its beacon round (anyone, once
+    /// the round is published). `signature` is the beacon's signature of the
+    /// round; it may be left out once any task has brought that round.
+    Assign {
+        /// The task.
+        task_id: u64,
+        /// The beacon's signature of the task's round (48 bytes).
+        signature: Option<HexBinary>,
+    },
+    /// An assigned node that cannot run the task (an input nobody serves, a
+    /// model it cannot get) steps back before committing: no fault, no pay.
+    Decline {
+        /// The task.
+        task_id: u64,
+    },
     /// An assigned node commits to its output (see `commit::commitment`).
     Commit {
         /// The task.
@@ -101,8 +136,9 @@ pub enum ExecuteMsg {
         /// The salt used in the commitment (16 to 64 bytes).
         salt: HexBinary,
     },
-    /// Settle a task: anyone, once every node revealed or the reveal
-    /// deadline passed (or the commit deadline passed with no commitment).
+    /// Settle a task: anyone, once every node that did not decline revealed,
+    /// the reveal deadline passed, the commit deadline passed with no
+    /// commitment, or the task waited for its beacon past `assign_timeout`.
     Settle {
         /// The task.
         task_id: u64,
@@ -133,16 +169,20 @@ pub enum ReceiveMsg {
 /// Where a task stands.
 #[cw_serde]
 pub enum TaskStatus {
-    /// Accepting commitments, then reveals.
+    /// Posted, waiting for its beacon round to draw its nodes.
+    Pending,
+    /// Assigned: accepting commitments, then reveals.
     Open,
-    /// A strict majority agreed on `digest`; rewards paid.
+    /// A strict majority of the k votes agreed on `digest`; rewards paid.
     Settled {
         /// The winning digest.
         digest: HexBinary,
     },
-    /// Reveals but no strict majority: the buyer was refunded.
+    /// Reveals but no strict majority: the fee went to the treasury, each
+    /// revealed vote earned its share, and the buyer got back the rest.
     Disputed,
-    /// No reveal at all before the deadline: the buyer was refunded.
+    /// No reveal at all (or no nodes, or no beacon in time): the buyer got
+    /// back the reward less the fee.
     Expired,
 }
 
@@ -162,6 +202,11 @@ pub struct RoyaltyShare {
 pub struct Assignment {
     /// The node operator.
     pub node: Addr,
+    /// How many of the k votes it holds (nodes are drawn with replacement,
+    /// so that splitting stake over many nodes gains nothing).
+    pub votes: u8,
+    /// Whether it declined the task.
+    pub declined: bool,
     /// Its commitment, once made.
     pub commitment: Option<HexBinary>,
     /// Its revealed digest, once revealed.
@@ -205,6 +250,12 @@ pub enum QueryMsg {
         /// The address.
         address: String,
     },
+    /// How each node did in a closed task, as the node registry applies it.
+    #[returns(OutcomesResponse)]
+    Outcomes {
+        /// The task.
+        task_id: u64,
+    },
     /// Totals held by the market (for the conservation invariant).
     #[returns(MarketTotals)]
     Totals {},
@@ -223,6 +274,8 @@ pub struct ConfigResponse {
     pub registry: Addr,
     /// The model market.
     pub model_market: Addr,
+    /// The randomness beacon.
+    pub beacon: BeaconConfig,
     /// Parameters.
     pub params: MarketParams,
 }
@@ -240,20 +293,32 @@ pub struct TaskResponse {
     pub input: TaskInput,
     /// Model hashes.
     pub models: Vec<HexBinary>,
-    /// Replication factor.
+    /// Replication factor (votes).
     pub k: u8,
     /// Escrowed reward.
     pub reward: Uint128,
+    /// The protocol fee in bps, fixed at posting.
+    pub fee_bps: u16,
     /// Royalties owed on success, fixed at posting.
     pub royalties: Vec<RoyaltyShare>,
     /// Posted at.
     pub posted_at: Timestamp,
-    /// Commit deadline.
-    pub commit_deadline: Timestamp,
-    /// Reveal deadline.
-    pub reveal_deadline: Timestamp,
-    /// The assignment seed.
-    pub seed: HexBinary,
+    /// The block whose stake the draw uses (stake as it stood when it began).
+    pub snapshot_height: u64,
+    /// The beacon round that draws the nodes.
+    pub round: u64,
+    /// Seconds to commit once assigned.
+    pub commit_period: u64,
+    /// Seconds to reveal after the commit deadline.
+    pub reveal_period: u64,
+    /// Commit deadline, once assigned.
+    pub commit_deadline: Option<Timestamp>,
+    /// Reveal deadline, once assigned.
+    pub reveal_deadline: Option<Timestamp>,
+    /// The assignment seed, once assigned (binds every output digest to this task).
+    pub seed: Option<HexBinary>,
+    /// Whether its outcomes count for reputation (k, reward and pool size).
+    pub counts: bool,
     /// Assigned nodes and their progress.
     pub assignments: Vec<Assignment>,
     /// Status.
@@ -272,6 +337,15 @@ pub struct TasksResponse {
 pub struct AssignedResponse {
     /// Ids.
     pub task_ids: Vec<u64>,
+}
+
+/// How the nodes of a closed task did.
+#[cw_serde]
+pub struct OutcomesResponse {
+    /// Whether the task counts for reputation and fault clearing.
+    pub counts: bool,
+    /// One entry per node whose standing changes (declined nodes have none).
+    pub outcomes: Vec<NodeOutcome>,
 }
 
 /// Totals held by the market.

@@ -25,14 +25,19 @@ pub struct InstantiateMsg {
     pub denom: PaymentDenom,
     /// Highest per-use royalty a listing may charge.
     pub max_royalty: Uint128,
-    /// Seconds between a royalty raise and the moment it applies.
+    /// Seconds between a royalty raise and the moment it applies (1 hour to
+    /// a year).
     pub raise_delay: u64,
+    /// What a claimant escrows to dispute who listed a hash.
+    pub dispute_bond: Uint128,
 }
 
 /// Execute messages.
 #[cw_serde]
 pub enum ExecuteMsg {
-    /// List a plugin or model; the sender becomes its creator.
+    /// List a plugin or model; the sender becomes its creator. A creator
+    /// listing again what they delisted keeps the royalty in force then: a
+    /// higher one waits `raise_delay`, as with `SetRoyalty`.
     List {
         /// BLAKE3 of the blob.
         hash: HexBinary,
@@ -82,17 +87,36 @@ pub enum ExecuteMsg {
     Receive(Cw20ReceiveMsg),
     /// Withdraw the sender's accrued royalties and licence income.
     Withdraw {},
-    /// Set the task market, the only contract allowed to record royalties (admin).
+    /// Claim authorship of a listed hash someone else listed, escrowing
+    /// `dispute_bond` as attached native funds. Until the dispute is
+    /// resolved, the listing's income is held rather than credited.
+    DisputeListing {
+        /// The listing.
+        hash: HexBinary,
+    },
+    /// Rule on a dispute (admin, i.e. governance): to the claimant, who
+    /// becomes the creator and gets the held income and the bond back; or to
+    /// the creator, who gets the held income and the bond.
+    ResolveDispute {
+        /// The listing.
+        hash: HexBinary,
+        /// Whether the claimant showed authorship.
+        to_claimant: bool,
+    },
+    /// Name the task market, the only contract allowed to record royalties
+    /// (admin, once: the link cannot be repointed afterwards).
     SetTaskMarket {
         /// Its address.
         address: String,
     },
-    /// Change the cap and the raise delay (admin).
+    /// Change the cap, the raise delay and the dispute bond (admin).
     UpdateConfig {
         /// New cap.
         max_royalty: Uint128,
-        /// New delay.
+        /// New delay (1 hour to a year; raises already waiting keep theirs).
         raise_delay: u64,
+        /// New dispute bond.
+        dispute_bond: Uint128,
     },
     /// Hand the admin role over (admin).
     UpdateAdmin {
@@ -106,6 +130,11 @@ pub enum ExecuteMsg {
 pub enum ReceiveMsg {
     /// Buy a licence; the sent amount must equal the price.
     BuyLicence {
+        /// The listing.
+        hash: HexBinary,
+    },
+    /// Dispute a listing; the sent amount must equal the dispute bond.
+    DisputeListing {
         /// The listing.
         hash: HexBinary,
     },
@@ -162,7 +191,8 @@ pub enum QueryMsg {
         /// Plugin and model hashes.
         hashes: Vec<HexBinary>,
     },
-    /// Totals held by the market (for the conservation invariant).
+    /// Everything the market owes (accrued income, held income and
+    /// dispute bonds), for the conservation invariant.
     #[returns(Uint128)]
     Totals {},
 }
@@ -178,8 +208,23 @@ pub struct ConfigResponse {
     pub max_royalty: Uint128,
     /// Raise delay in seconds.
     pub raise_delay: u64,
+    /// Bond of a listing dispute.
+    pub dispute_bond: Uint128,
     /// The task market, once set.
     pub task_market: Option<Addr>,
+}
+
+/// An open authorship dispute.
+#[cw_serde]
+pub struct ListingDispute {
+    /// Who claims authorship.
+    pub claimant: Addr,
+    /// The escrowed bond.
+    pub bond: Uint128,
+    /// Income held since the dispute opened.
+    pub held: Uint128,
+    /// When it opened.
+    pub opened_at: Timestamp,
 }
 
 /// A royalty raise waiting for its time.
@@ -214,6 +259,8 @@ pub struct ListingResponse {
     pub licences_sold: u64,
     /// Settled tasks that used it.
     pub uses: u64,
+    /// An open authorship dispute.
+    pub dispute: Option<ListingDispute>,
 }
 
 /// A page of listings.

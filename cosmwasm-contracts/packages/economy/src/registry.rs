@@ -1,11 +1,10 @@
 //! Messages of the node registry: stake, unbonding, slashing, jailing,
-//! reputation and node metadata.
+//! reputation, node metadata and the stake-weighted draw.
 
 use crate::asset::PaymentDenom;
 use cosmwasm_schema::{QueryResponses, cw_serde};
-use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128, Uint256};
+use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 use cw20::Cw20ReceiveMsg;
-use sha2::{Digest, Sha256};
 
 /// Reputation a node starts with.
 pub const INITIAL_REPUTATION: u32 = 500;
@@ -21,9 +20,11 @@ pub struct RegistryParams {
     pub unbonding_period: u64,
     /// Share of stake (bps) slashed when a node reveals a minority digest.
     pub fault_slash_bps: u16,
-    /// Share of stake (bps) slashed when a node never commits or reveals.
+    /// Share of stake (bps) slashed when a node never commits (a node that
+    /// commits and withholds its reveal is slashed `fault_slash_bps`).
     pub absent_slash_bps: u16,
-    /// Consecutive faults (wrong or absent) after which a node is jailed.
+    /// Consecutive faults (wrong, withheld or absent) after which a node is
+    /// jailed: it leaves the draw until it sends `Unjail` after its term.
     pub jail_after_faults: u32,
     /// Seconds a jailed node cannot be assigned tasks.
     pub jail_duration: u64,
@@ -31,7 +32,7 @@ pub struct RegistryParams {
     pub reputation_reward: u32,
     /// Reputation lost per minority result.
     pub reputation_fault_penalty: u32,
-    /// Reputation lost per missing commit or reveal.
+    /// Reputation lost per missing commitment.
     pub reputation_absent_penalty: u32,
 }
 
@@ -104,15 +105,17 @@ pub enum ExecuteMsg {
     },
     /// Withdraw every matured claim of the sender.
     Claim {},
-    /// Apply the outcome of a settled task (task market only): reputation,
-    /// slashing and jailing.
+    /// Apply the outcomes of a closed task (task market only, once per
+    /// task): the registry reads them from the market's own state
+    /// (`Outcomes`), so the report carries nothing to trust.
     ReportOutcomes {
-        /// The settled task.
+        /// The closed task.
         task_id: u64,
-        /// One entry per node whose standing changes.
-        outcomes: Vec<NodeOutcome>,
     },
-    /// Set the task market, the only contract allowed to report outcomes (admin).
+    /// Return to the draw after a jail term has passed (the jailed node).
+    Unjail {},
+    /// Name the task market, the only contract allowed to report outcomes
+    /// (admin, once: the link cannot be repointed afterwards).
     SetTaskMarket {
         /// The task market's address.
         address: String,
@@ -140,14 +143,17 @@ pub enum ReceiveMsg {
     Stake {},
 }
 
-/// How a node did in one settled task.
+/// How a node did in one closed task.
 #[cw_serde]
 pub enum Outcome {
     /// Revealed the majority digest.
     Agreed,
     /// Revealed another digest: slashed `fault_slash_bps`.
     Wrong,
-    /// Never committed or never revealed: slashed `absent_slash_bps`.
+    /// Committed, then withheld its reveal: slashed `fault_slash_bps`, as if
+    /// wrong (withholding must never beat revealing a losing answer).
+    Withheld,
+    /// Neither committed nor declined: slashed `absent_slash_bps`.
     Absent,
 }
 
@@ -204,22 +210,24 @@ pub enum QueryMsg {
         /// Page size.
         limit: Option<u32>,
     },
-    /// Draws `k` distinct eligible nodes (as in `Eligible`, first `limit`
-    /// candidates), weighted by `stake × (reputation + 1)`, from `seed` (see
-    /// [`draw`]). The task market's assignment: only the chosen operators
-    /// travel back, not every candidate.
+    /// Draws `k` votes for a task, with replacement, each node with a
+    /// chance proportional to its stake in the pool as it stood at the start
+    /// of block `height` (the pool of `requirements.execution_provider`, or
+    /// of every node). Nodes that are not eligible now (jailed, below the
+    /// minimum stake, short of `min_memory_mb`, or `exclude`) are redrawn.
+    /// The task market's assignment: see the registry's `select` module.
     #[returns(SelectedResponse)]
     SelectNodes {
         /// The assignment seed (32 bytes).
         seed: HexBinary,
-        /// How many nodes to draw.
+        /// How many votes to draw.
         k: u8,
         /// What the task needs.
         requirements: Requirements,
         /// An operator to leave out (the buyer).
         exclude: Option<String>,
-        /// Most candidates to consider.
-        limit: Option<u32>,
+        /// The block whose stake counts.
+        height: u64,
     },
     /// Pending unbonding claims of an operator.
     #[returns(ClaimsResponse)]
@@ -266,8 +274,13 @@ pub struct NodeResponse {
     pub tasks_agreed: u64,
     /// Tasks where the node revealed a minority digest.
     pub tasks_wrong: u64,
-    /// Tasks where the node never committed or revealed.
+    /// Tasks where the node committed and withheld its reveal.
+    pub tasks_withheld: u64,
+    /// Tasks where the node never committed.
     pub tasks_absent: u64,
+    /// The stake that counts in the draw now (zero while jailed or below
+    /// the minimum stake).
+    pub weight: Uint128,
     /// Stake slashed so far.
     pub slashed_total: Uint128,
 }
@@ -297,51 +310,23 @@ pub struct EligibleResponse {
     pub nodes: Vec<EligibleNode>,
 }
 
+/// One node drawn for a task.
+#[cw_serde]
+pub struct SelectedNode {
+    /// The operator.
+    pub operator: Addr,
+    /// How many of the k votes it drew.
+    pub votes: u8,
+}
+
 /// The nodes drawn by `SelectNodes`.
 #[cw_serde]
 pub struct SelectedResponse {
-    /// The chosen operators, in draw order; empty if fewer than `k`
-    /// candidates could be drawn.
-    pub nodes: Vec<Addr>,
-    /// How many eligible candidates were considered.
+    /// The chosen operators, in first-draw order, with their votes; empty if
+    /// `k` eligible votes could not be drawn.
+    pub nodes: Vec<SelectedNode>,
+    /// Nodes with stake in the pool at the snapshot height.
     pub eligible: u32,
-}
-
-fn weight(n: &EligibleNode) -> Uint256 {
-    Uint256::from(n.stake) * Uint256::from(u64::from(n.reputation) + 1)
-}
-
-/// Draws `k` distinct nodes from `candidates`, weighted by
-/// `stake × (reputation + 1)`: draw i picks the node whose cumulative weight
-/// interval holds `SHA-256(seed || i) mod total` and removes it (sampling
-/// without replacement). Returns `None` if there are fewer than `k`
-/// candidates with a non-zero weight.
-pub fn draw(seed: &[u8], mut candidates: Vec<EligibleNode>, k: usize) -> Option<Vec<Addr>> {
-    candidates.retain(|n| !n.stake.is_zero());
-    if candidates.len() < k {
-        return None;
-    }
-    let mut weights: Vec<Uint256> = candidates.iter().map(weight).collect();
-    let mut total: Uint256 = weights.iter().copied().fold(Uint256::zero(), |a, b| a + b);
-    let mut chosen = Vec::with_capacity(k);
-    for i in 0..k {
-        let mut h = Sha256::new();
-        h.update(seed);
-        h.update((i as u32).to_be_bytes());
-        let r = Uint256::from_be_bytes(h.finalize().into()) % total;
-        let mut acc = Uint256::zero();
-        let mut pick = candidates.len() - 1;
-        for (j, w) in weights.iter().enumerate() {
-            acc += *w;
-            if r < acc {
-                pick = j;
-                break;
-            }
-        }
-        total -= weights.swap_remove(pick);
-        chosen.push(candidates.swap_remove(pick).operator);
-    }
-    Some(chosen)
 }
 
 /// One unbonding claim.
@@ -367,60 +352,4 @@ pub struct RegistryTotals {
     pub staked: Uint128,
     /// Sum of unbonding claims not yet withdrawn.
     pub unbonding: Uint128,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn node(name: &str, stake: u128, reputation: u32) -> EligibleNode {
-        EligibleNode {
-            operator: Addr::unchecked(name),
-            stake: Uint128::new(stake),
-            reputation,
-        }
-    }
-
-    #[test]
-    fn draws_k_distinct_nodes_deterministically() {
-        let c = vec![
-            node("a", 100, 500),
-            node("b", 100, 500),
-            node("c", 100, 500),
-            node("d", 100, 500),
-        ];
-        let x = draw(&[1; 32], c.clone(), 3).unwrap();
-        assert_eq!(x.len(), 3);
-        let mut y = x.clone();
-        y.sort();
-        y.dedup();
-        assert_eq!(y.len(), 3);
-        assert_eq!(x, draw(&[1; 32], c.clone(), 3).unwrap());
-        assert!(draw(&[1; 32], c, 5).is_none());
-    }
-
-    #[test]
-    fn zero_stake_is_never_drawn() {
-        let c = vec![node("a", 0, 1000), node("b", 1, 0)];
-        assert_eq!(
-            draw(&[9; 32], c.clone(), 1).unwrap(),
-            vec![Addr::unchecked("b")]
-        );
-        assert!(draw(&[9; 32], c, 2).is_none());
-    }
-
-    #[test]
-    fn heavier_nodes_are_drawn_more_often() {
-        let c = vec![node("heavy", 10_000, 1000), node("light", 100, 100)];
-        let mut heavy = 0;
-        for s in 0..200u8 {
-            let mut seed = [0u8; 32];
-            seed[0] = s;
-            if draw(&seed, c.clone(), 1).unwrap()[0] == Addr::unchecked("heavy") {
-                heavy += 1;
-            }
-        }
-        // weight ratio is ~1000:1; allow slack for 200 draws.
-        assert!(heavy >= 190, "heavy drawn {heavy}/200");
-    }
 }

@@ -93,7 +93,11 @@ pub fn market_params() -> MarketParams {
         max_k: 7,
         max_inline_input: 1024,
         max_models: 4,
-        max_candidates: 50,
+        assign_delay: 6,
+        assign_timeout: 600,
+        min_reward_per_node: Uint128::new(10),
+        min_counted_k: 3,
+        min_counted_nodes: 3,
     }
 }
 
@@ -101,3 +105,5 @@ pub fn market_params() -> MarketParams {
 pub const MAX_ROYALTY: u128 = 10_000;
 /// Royalty raise delay in the test deployment.
 pub const RAISE_DELAY: u64 = 86_400;
+/// Bond of a listing dispute in the test deployment.
+pub const DISPUTE_BOND: u128 = 5_000;

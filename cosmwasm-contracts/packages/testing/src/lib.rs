@@ -17,11 +17,14 @@
 //! s.check_conservation();
 //! ```
 
+mod beacon;
 mod contracts;
 mod suite;
 
+pub use beacon::TestBeacon;
+
 pub use contracts::{
-    GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn, RAISE_DELAY, market_contract, market_params,
-    models_contract, registry_contract, registry_params, token_contract,
+    DISPUTE_BOND, GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn, RAISE_DELAY, market_contract,
+    market_params, models_contract, registry_contract, registry_params, token_contract,
 };
 pub use suite::{NODE_STAKE, Suite, expect_err};

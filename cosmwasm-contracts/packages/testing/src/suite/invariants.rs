@@ -157,7 +157,7 @@ impl Suite {
         let escrowed: u128 = self
             .all_tasks()
             .iter()
-            .filter(|t| t.status == TaskStatus::Open)
+            .filter(|t| matches!(t.status, TaskStatus::Open | TaskStatus::Pending))
             .map(|t| t.reward.u128())
             .sum();
         assert_eq!(
@@ -171,7 +171,14 @@ impl Suite {
             mt.unclaimed_rewards.u128(),
             "sum of unclaimed rewards != market total"
         );
-        let accrued: u128 = self.known.iter().map(|a| self.accrued(a)).sum();
+        let held_by_disputes: u128 = self
+            .all_listings()
+            .iter()
+            .filter_map(|l| l.dispute.as_ref())
+            .map(|d| (d.held + d.bond).u128())
+            .sum();
+        let accrued: u128 =
+            self.known.iter().map(|a| self.accrued(a)).sum::<u128>() + held_by_disputes;
         assert_eq!(
             accrued,
             at.u128(),

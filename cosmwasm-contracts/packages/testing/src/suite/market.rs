@@ -1,15 +1,18 @@
-//! The task market: posting, commit/reveal, settlement and task queries.
+//! The task market: posting, assignment by the test beacon, declines,
+//! commit/reveal, settlement and task queries.
 
 use super::Suite;
-use clusterai_economy::commit::commitment;
+use crate::contracts::market_params;
+use clusterai_economy::commit::{commitment, task_digest};
 use clusterai_economy::market::{self, TaskInput, TaskResponse, TaskSpec};
-use clusterai_economy::registry::Requirements;
+use clusterai_economy::registry::{self, Requirements};
 use cosmwasm_std::{Addr, Binary, HexBinary, Uint128};
 use cw_multi_test::error::AnyResult;
 use cw_multi_test::{AppResponse, Executor};
+use sha2::{Digest, Sha256};
 
 impl Suite {
-    /// A task spec with inline input, no models, commit window of 120 s.
+    /// A task spec with inline input, no models, a commit window of 120 s.
     pub fn spec(&self, k: u8) -> TaskSpec {
         TaskSpec {
             plugin: HexBinary::from([0x11; 32]),
@@ -18,19 +21,30 @@ impl Suite {
             },
             models: vec![],
             k,
-            commit_deadline: self.now().plus_seconds(120),
+            commit_period: 120,
             requirements: Requirements::default(),
+            max_royalties: None,
         }
     }
 
-    /// Posts `spec` from the named buyer with `reward`, funding the buyer first.
+    /// Posts `spec` from the named buyer with `reward` (funding the buyer
+    /// first) and assigns it once its beacon round is out.
     pub fn post(&mut self, buyer: &str, reward: u128, spec: TaskSpec) -> AnyResult<u64> {
         let who = self.fund(buyer, reward);
         self.post_from(&who, reward, spec)
     }
 
-    /// Posts `spec` from an already funded account.
+    /// Posts `spec` from an already funded account and assigns it.
     pub fn post_from(&mut self, who: &Addr, reward: u128, spec: TaskSpec) -> AnyResult<u64> {
+        let id = self.post_pending(who, reward, spec)?;
+        self.assign(id)?;
+        Ok(id)
+    }
+
+    /// Posts `spec` from a funded account in a new block (so that stake
+    /// bonded before counts in its draw) and leaves it waiting for its beacon.
+    pub fn post_pending(&mut self, who: &Addr, reward: u128, spec: TaskSpec) -> AnyResult<u64> {
+        self.advance(5);
         let market = self.market.clone();
         let res = self.pay(
             who,
@@ -49,10 +63,99 @@ impl Suite {
         Ok(id)
     }
 
-    /// Posts the default spec with replication `k`.
+    /// Waits for the task's beacon round and assigns it with the beacon's
+    /// signature, as any keeper would.
+    pub fn assign(&mut self, task_id: u64) -> AnyResult<AppResponse> {
+        let round = self.task(task_id).round;
+        let at = self.beacon.config.round_time(round);
+        let now = self.now().seconds();
+        if now < at {
+            self.advance(at - now);
+        }
+        let signature = Some(self.beacon.sign(round));
+        let keeper = self.addr("keeper");
+        self.app.execute_contract(
+            keeper,
+            self.market.clone(),
+            &market::ExecuteMsg::Assign { task_id, signature },
+            &[],
+        )
+    }
+
+    /// Posts the default spec with replication `k`, spread over k distinct
+    /// nodes where the pool allows it (see [`Suite::post_spread`]).
     pub fn post_simple_task(&mut self, buyer: &str, reward: u128, k: u8) -> AnyResult<u64> {
         let spec = self.spec(k);
-        self.post(buyer, reward, spec)
+        self.post_spread(buyer, reward, spec)
+    }
+
+    /// Posts `spec` at a time whose draw gives k distinct nodes, the shape
+    /// hand-written examples reason about ("two agree, one cheats"). Votes
+    /// are drawn with replacement, so a small pool often gives a node two;
+    /// the test holds the beacon's secret key, so it can compute each
+    /// round's draw before posting and wait for one that spreads (exactly
+    /// what nobody without the key can do). Falls back to the next round's
+    /// draw whatever it is after 200 rounds.
+    pub fn post_spread(&mut self, buyer: &str, reward: u128, spec: TaskSpec) -> AnyResult<u64> {
+        let who = self.fund(buyer, reward);
+        let buyer_addr = who.to_string();
+        for _ in 0..200 {
+            if self.next_draw_spreads(&spec, &buyer_addr) {
+                break;
+            }
+            self.advance(3);
+        }
+        self.post_from(&who, reward, spec)
+    }
+
+    /// Whether a post of `spec` in the next block would draw k distinct nodes.
+    fn next_draw_spreads(&self, spec: &TaskSpec, buyer: &str) -> bool {
+        let next_id = self.all_tasks().last().map_or(1, |t| t.id + 1);
+        let at = self.now().seconds() + 5 + market_params().assign_delay;
+        let round = self.beacon.config.first_round_after(at);
+        let sig = self.beacon.sign(round);
+        let mut randomness = [0u8; 32];
+        randomness.copy_from_slice(&Sha256::digest(sig.as_slice()));
+        let seed = clusterai_task_market::assign::seed(&randomness, self.market.as_str(), next_id);
+        let drawn: registry::SelectedResponse = self
+            .app
+            .wrap()
+            .query_wasm_smart(
+                &self.registry,
+                &registry::QueryMsg::SelectNodes {
+                    seed: HexBinary::from(seed),
+                    k: spec.k,
+                    requirements: spec.requirements.clone(),
+                    exclude: Some(buyer.to_string()),
+                    height: self.app.block_info().height + 1,
+                },
+            )
+            .expect("select nodes");
+        drawn.nodes.len() == usize::from(spec.k)
+    }
+
+    /// `node` declines the task.
+    pub fn decline(&mut self, node: &Addr, task_id: u64) -> AnyResult<AppResponse> {
+        self.app.execute_contract(
+            node.clone(),
+            self.market.clone(),
+            &market::ExecuteMsg::Decline { task_id },
+            &[],
+        )
+    }
+
+    /// The task-bound digest of `output` for a task (its seed must be set).
+    pub fn digest_of(&self, task_id: u64, output: &[u8]) -> [u8; 32] {
+        let seed: [u8; 32] = self
+            .task(task_id)
+            .seed
+            .expect("an assigned task")
+            .as_slice()
+            .try_into()
+            .expect("32 bytes");
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&Sha256::digest(output));
+        task_digest(&seed, &h)
     }
 
     /// Commits `digest` with `salt` for `node`.
@@ -112,6 +215,15 @@ impl Suite {
             .wrap()
             .query_wasm_smart(&self.market, &market::QueryMsg::Task { task_id })
             .expect("task")
+    }
+
+    /// The assigned nodes of a task with their votes.
+    pub fn votes(&self, task_id: u64) -> Vec<(Addr, u8)> {
+        self.task(task_id)
+            .assignments
+            .into_iter()
+            .map(|a| (a.node, a.votes))
+            .collect()
     }
 
     /// The assigned nodes of a task.

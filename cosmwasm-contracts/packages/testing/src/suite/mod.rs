@@ -10,9 +10,10 @@ mod registry;
 pub use invariants::expect_err;
 pub use registry::NODE_STAKE;
 
+use crate::beacon::TestBeacon;
 use crate::contracts::{
-    GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn, RAISE_DELAY, market_contract, market_params,
-    models_contract, registry_contract, registry_params, token_contract,
+    DISPUTE_BOND, GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn, RAISE_DELAY, market_contract,
+    market_params, models_contract, registry_contract, registry_params, token_contract,
 };
 use clusterai_economy::asset::PaymentDenom;
 use cosmwasm_std::{Addr, Coin, Timestamp, Uint128};
@@ -44,6 +45,8 @@ pub struct Suite {
     pub treasury: Addr,
     /// Holds the genesis supply.
     pub genesis: Addr,
+    /// The randomness beacon the market trusts (the test holds its key).
+    pub beacon: TestBeacon,
     /// Every address that ever held or was owed tokens.
     pub known: BTreeSet<Addr>,
     node_count: usize,
@@ -66,6 +69,8 @@ impl Suite {
         let admin = api.addr_make("admin");
         let treasury = api.addr_make("treasury");
         let genesis = api.addr_make("genesis");
+        // Round 1 a day before the chain's first block, a round every 3 s.
+        let beacon = TestBeacon::new(0x5eed_cafe, app.block_info().time.seconds() - 86_400, 3);
         if pay_in == PayIn::Native {
             app.init_modules(|router, _, storage| {
                 router
@@ -146,6 +151,7 @@ impl Suite {
                     denom: denom.clone(),
                     max_royalty: Uint128::new(MAX_ROYALTY),
                     raise_delay: RAISE_DELAY,
+                    dispute_bond: Uint128::new(DISPUTE_BOND),
                 },
                 &[],
                 "model-market",
@@ -162,6 +168,7 @@ impl Suite {
                     denom,
                     registry: registry.to_string(),
                     model_market: models.to_string(),
+                    beacon: beacon.config.clone(),
                     params: market_params(),
                 },
                 &[],
@@ -198,6 +205,7 @@ impl Suite {
             admin,
             treasury,
             genesis,
+            beacon,
             known,
             node_count: 0,
         }

@@ -1,7 +1,7 @@
 //! The model market: listings, licences and accrued royalties.
 
 use super::Suite;
-use clusterai_economy::models::{self, ListingKind};
+use clusterai_economy::models::{self, ListingKind, ListingResponse};
 use cosmwasm_std::{Addr, HexBinary, Uint128};
 use cw_multi_test::AppResponse;
 use cw_multi_test::error::AnyResult;
@@ -63,5 +63,61 @@ impl Suite {
             &models::ReceiveMsg::BuyLicence { hash: h.clone() },
             &models::ExecuteMsg::BuyLicence { hash: h },
         )
+    }
+
+    /// Disputes the listing of `hash` as `who`, paying `bond`.
+    pub fn dispute_listing(
+        &mut self,
+        who: &Addr,
+        hash: [u8; 32],
+        bond: u128,
+    ) -> AnyResult<AppResponse> {
+        let models = self.models.clone();
+        let h = HexBinary::from(hash);
+        self.pay(
+            who,
+            &models,
+            bond,
+            &models::ReceiveMsg::DisputeListing { hash: h.clone() },
+            &models::ExecuteMsg::DisputeListing { hash: h },
+        )
+    }
+
+    /// One listing.
+    pub fn listing(&self, hash: [u8; 32]) -> ListingResponse {
+        self.app
+            .wrap()
+            .query_wasm_smart(
+                &self.models,
+                &models::QueryMsg::Listing {
+                    hash: HexBinary::from(hash),
+                },
+            )
+            .expect("listing")
+    }
+
+    /// Every listing.
+    pub fn all_listings(&self) -> Vec<ListingResponse> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page: models::ListingsResponse = self
+                .app
+                .wrap()
+                .query_wasm_smart(
+                    &self.models,
+                    &models::QueryMsg::Listings {
+                        start_after: start,
+                        limit: Some(100),
+                    },
+                )
+                .expect("listings");
+            let Some(last) = page.listings.last() else {
+                break;
+            };
+            start = Some(last.hash.clone());
+            all.extend(page.listings);
+        }
+        all
     }
 }

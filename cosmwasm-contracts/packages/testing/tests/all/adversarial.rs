@@ -7,7 +7,7 @@ use crate::common::{GOOD, SALT, complete};
 use clusterai_economy::asset::PaymentError;
 use clusterai_economy::market::{self, RoyaltyShare};
 use clusterai_economy::models::{self, ListingKind};
-use clusterai_economy::registry::{self, NodeOutcome, Outcome};
+use clusterai_economy::registry;
 use clusterai_economy_testing::{NATIVE_DENOM, PayIn, Suite, market_params, registry_params};
 use clusterai_model_market::ContractError as ModelsError;
 use clusterai_node_registry::ContractError as RegistryError;
@@ -199,13 +199,7 @@ fn only_assigned_nodes_commit_and_only_once() {
 fn only_the_task_market_reports_outcomes() {
     let (mut s, id, a) = committed_task(PayIn::Cw20);
     let registry = s.registry.clone();
-    let msg = registry::ExecuteMsg::ReportOutcomes {
-        task_id: id,
-        outcomes: vec![NodeOutcome {
-            node: a[0].to_string(),
-            outcome: Outcome::Wrong,
-        }],
-    };
+    let msg = registry::ExecuteMsg::ReportOutcomes { task_id: id };
     let mallory = s.addr("mallory");
     let admin = s.admin.clone();
     let buyer = s.addr("buyer");
@@ -476,7 +470,8 @@ fn admin_messages_need_the_admin() {
                 &models,
                 &models::ExecuteMsg::UpdateConfig {
                     max_royalty: Uint128::MAX,
-                    raise_delay: 0,
+                    raise_delay: 3_600,
+                    dispute_bond: Uint128::zero(),
                 },
             )
         },

@@ -4,7 +4,7 @@
 use crate::common::SALT;
 use clusterai_economy::asset::PaymentError;
 use clusterai_economy::hash::InvalidHash;
-use clusterai_economy::market::{self, MarketParams, TaskInput};
+use clusterai_economy::market::{self, MarketParams, TaskInput, TaskStatus};
 use clusterai_economy::models::{self, ListingKind};
 use clusterai_economy::registry::{self, Capabilities, RegistryParams, Requirements};
 use clusterai_economy_testing::{
@@ -119,11 +119,15 @@ fn malformed_task_specs_are_named() {
         },
         |s| s.post_from(&buyer, 10_000, spec),
     );
-    // k within bounds but above the eligible nodes.
+    // An even k could be forced into a tie: refused.
     let spec = s.spec(4);
-    s.rejects(MarketError::NotEnoughNodes { eligible: 3, k: 4 }, |s| {
-        s.post_from(&buyer, 10_000, spec)
-    });
+    s.rejects(
+        MarketError::InvalidK {
+            k: 4,
+            max_k: p.max_k,
+        },
+        |s| s.post_from(&buyer, 10_000, spec),
+    );
 
     let mut spec = s.spec(3);
     spec.requirements = Requirements {
@@ -147,53 +151,35 @@ fn malformed_task_specs_are_named() {
         },
         |s| s.post_from(&buyer, 10_000, spec),
     );
-    // Requirements nobody meets.
+    // Requirements nobody meets: the draw finds no node and the task
+    // expires at once, the fee kept (posting what nobody can run is not free).
     let mut spec = s.spec(1);
     spec.requirements = Requirements {
         execution_provider: Some("cuda".into()),
         min_memory_mb: None,
     };
-    s.rejects(MarketError::NotEnoughNodes { eligible: 0, k: 1 }, |s| {
-        s.post_from(&buyer, 10_000, spec)
-    });
+    let before = s.balance(&buyer);
+    let id = s.post_from(&buyer, 10_000, spec).unwrap();
+    assert_eq!(s.task(id).status, TaskStatus::Expired);
+    assert_eq!(s.balance(&buyer), before - 500);
+    s.check_conservation();
 }
 
 #[test]
-fn deadlines_out_of_range_are_named() {
+fn commit_windows_out_of_range_are_named() {
     let (mut s, buyer) = suite_with_buyer(PayIn::Cw20);
-    let now = s.now();
-    let mut spec = s.spec(3);
-    spec.commit_deadline = now;
-    s.rejects(MarketError::DeadlineInPast { deadline: now, now }, |s| {
-        s.post_from(&buyer, 10_000, spec)
-    });
-    let mut spec = s.spec(3);
-    spec.commit_deadline = now.minus_seconds(1);
-    s.rejects(
-        MarketError::DeadlineInPast {
-            deadline: now.minus_seconds(1),
-            now,
-        },
-        |s| s.post_from(&buyer, 10_000, spec),
-    );
-    let mut spec = s.spec(3);
-    spec.commit_deadline = now.plus_seconds(59);
-    s.rejects(
-        MarketError::DeadlineTooSoon {
-            deadline: now.plus_seconds(59),
-            earliest: now.plus_seconds(60),
-        },
-        |s| s.post_from(&buyer, 10_000, spec),
-    );
-    let mut spec = s.spec(3);
-    spec.commit_deadline = now.plus_seconds(86_401);
-    s.rejects(
-        MarketError::DeadlineTooFar {
-            deadline: now.plus_seconds(86_401),
-            latest: now.plus_seconds(86_400),
-        },
-        |s| s.post_from(&buyer, 10_000, spec),
-    );
+    for period in [0, 59, 86_401, u64::MAX] {
+        let mut spec = s.spec(3);
+        spec.commit_period = period;
+        s.rejects(
+            MarketError::InvalidCommitPeriod {
+                period,
+                min: 60,
+                max: 86_400,
+            },
+            |s| s.post_from(&buyer, 10_000, spec),
+        );
+    }
 }
 
 #[test]
@@ -202,17 +188,19 @@ fn rewards_that_cannot_pay_everyone_are_refused() {
     s.list("carol", [0x11; 32], ListingKind::Plugin, 0, 1_000)
         .unwrap();
     let spec = s.spec(3);
-    // 1 002: fee 50, royalties 1 000, leaves 0 < 3 for the nodes... and 1 053 leaves exactly 3.
+    // 1 083: fee 54, royalties 1 000, leaves 29 < 3 × 10 for the nodes;
+    // 1 084 leaves exactly the least reward per node.
     s.rejects(
         MarketError::RewardTooLow {
-            reward: Uint128::new(1_002),
-            fee: Uint128::new(50),
+            reward: Uint128::new(1_083),
+            fee: Uint128::new(54),
             royalties: Uint128::new(1_000),
             k: 3,
+            min_per_node: Uint128::new(10),
         },
-        |s| s.post_from(&buyer, 1_002, spec.clone()),
+        |s| s.post_from(&buyer, 1_083, spec.clone()),
     );
-    s.post_from(&buyer, 1_056, spec).unwrap();
+    s.post_from(&buyer, 1_084, spec).unwrap();
     s.check_conservation();
 }
 
@@ -545,7 +533,21 @@ fn bad_parameters_are_named() {
                 unbonding_period: 0,
                 ..registry_params()
             },
-            "unbonding_period must be greater than zero",
+            "unbonding_period must be 1 second to a year",
+        ),
+        (
+            RegistryParams {
+                unbonding_period: 366 * 86_400,
+                ..registry_params()
+            },
+            "unbonding_period must be 1 second to a year",
+        ),
+        (
+            RegistryParams {
+                jail_duration: 0,
+                ..registry_params()
+            },
+            "jail_duration must be 1 second to a year",
         ),
         (
             RegistryParams {
@@ -576,28 +578,49 @@ fn bad_parameters_are_named() {
                 min_commit_period: 0,
                 ..market_params()
             },
-            "need 0 < min_commit_period <= max_commit_period",
+            "need 0 < min_commit_period <= max_commit_period <= a year",
         ),
         (
             MarketParams {
                 reveal_period: 0,
                 ..market_params()
             },
-            "reveal_period must be greater than zero",
+            "reveal_period must be 1 second to a year",
         ),
         (
             MarketParams {
                 max_k: 16,
                 ..market_params()
             },
-            "max_k must be 1 to 15",
+            "max_k must be odd and 1 to 15",
         ),
         (
             MarketParams {
-                max_candidates: 2,
+                max_k: 4,
                 ..market_params()
             },
-            "max_candidates must be max_k to 100",
+            "max_k must be odd and 1 to 15",
+        ),
+        (
+            MarketParams {
+                assign_delay: 2,
+                ..market_params()
+            },
+            "assign_delay must be the beacon period (3 s) to 3600 seconds",
+        ),
+        (
+            MarketParams {
+                assign_timeout: 6,
+                ..market_params()
+            },
+            "assign_timeout must exceed assign_delay and be at most a year",
+        ),
+        (
+            MarketParams {
+                min_reward_per_node: Uint128::zero(),
+                ..market_params()
+            },
+            "min_reward_per_node must be greater than zero",
         ),
         (
             MarketParams {
@@ -805,6 +828,7 @@ fn instantiate_rejects_bad_configuration() {
                 },
                 registry: "not-an-address".into(),
                 model_market: admin.to_string(),
+                beacon: s.beacon.config.clone(),
                 params: market_params(),
             },
             &[],
