@@ -166,6 +166,9 @@ fn check_params(p: &RegistryParams) -> Result<(), ContractError> {
     if p.absent_slash_bps > p.fault_slash_bps {
         return bad("absent_slash_bps must not exceed fault_slash_bps");
     }
+    if p.wrong_penalty_bps > 10 * u32::from(BPS_DENOMINATOR) {
+        return bad("wrong_penalty_bps is at most 100000");
+    }
     if p.unbonding_period == 0 || p.unbonding_period > MAX_TIME_PARAM {
         return bad("unbonding_period must be 1 second to a year");
     }
@@ -513,17 +516,38 @@ fn execute_claim(deps: DepsMut, env: Env, operator: Addr) -> Result<Response, Co
         .add_attribute("amount", amount))
 }
 
-/// Slashes `bps` of everything the node has at stake (bonded stake, then
-/// unbonding claims, newest first, so that unbonding does not dodge a slash).
+/// The least a wrong or withheld answer with `votes` votes forfeits:
+/// `wrong_penalty_bps` of what the votes would have earned.
+fn penalty(p: &RegistryParams, vote_pay: Uint128, votes: u8) -> Uint128 {
+    vote_pay
+        .multiply_ratio(p.wrong_penalty_bps, BPS_DENOMINATOR)
+        .saturating_mul(Uint128::from(votes))
+}
+
+/// The stake a node needs to be drawn for a task of k votes that pay
+/// `vote_pay` each: enough to cover the penalty of the most votes a losing
+/// minority can hold, (k - 1) / 2 (none for k = 1, which nobody outvotes).
+fn stake_needed(p: &RegistryParams, vote_pay: Uint128, k: u8) -> Uint128 {
+    penalty(p, vote_pay, k / 2).max(p.min_stake)
+}
+
+/// Slashes `bps` of everything the node has at stake, and at least
+/// `at_least` of it (bonded stake, then unbonding claims, newest first, so
+/// that unbonding does not dodge a slash).
 fn slash(
     storage: &mut dyn Storage,
     operator: &Addr,
     node: &mut Node,
     bps: u16,
+    at_least: Uint128,
 ) -> StdResult<Uint128> {
     let mut claims = CLAIMS.may_load(storage, operator)?.unwrap_or_default();
     let unbonding: Uint128 = claims.iter().map(|c| c.amount).sum();
-    let amount = (node.stake + unbonding).multiply_ratio(bps, BPS_DENOMINATOR);
+    let at_stake = node.stake + unbonding;
+    let amount = at_stake
+        .multiply_ratio(bps, BPS_DENOMINATOR)
+        .max(at_least)
+        .min(at_stake);
     let from_stake = amount.min(node.stake);
     node.stake -= from_stake;
     let mut from_claims = amount - from_stake;
@@ -595,17 +619,32 @@ fn execute_report(
                 }
             }
             Outcome::Wrong => {
-                slashed += slash(deps.storage, &operator, &mut node, p.fault_slash_bps)?;
+                let at_least = penalty(p, report.vote_pay, o.votes);
+                slashed += slash(
+                    deps.storage,
+                    &operator,
+                    &mut node,
+                    p.fault_slash_bps,
+                    at_least,
+                )?;
                 fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
                 node.tasks_wrong += 1;
             }
             Outcome::Withheld => {
-                slashed += slash(deps.storage, &operator, &mut node, p.fault_slash_bps)?;
+                let at_least = penalty(p, report.vote_pay, o.votes);
+                slashed += slash(
+                    deps.storage,
+                    &operator,
+                    &mut node,
+                    p.fault_slash_bps,
+                    at_least,
+                )?;
                 fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
                 node.tasks_withheld += 1;
             }
             Outcome::Absent => {
-                slashed += slash(deps.storage, &operator, &mut node, p.absent_slash_bps)?;
+                let none = Uint128::zero();
+                slashed += slash(deps.storage, &operator, &mut node, p.absent_slash_bps, none)?;
                 fault(&mut node, p.reputation_absent_penalty, p, env.block.time);
                 node.tasks_absent += 1;
             }
@@ -729,6 +768,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             requirements,
             exclude,
             height,
+            vote_pay,
         } => to_json_binary(&select_nodes(
             deps,
             &seed,
@@ -736,6 +776,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             &requirements,
             exclude,
             height,
+            vote_pay,
         )?),
         QueryMsg::Claims { operator } => {
             let operator = deps.api.addr_validate(&operator)?;
@@ -773,8 +814,10 @@ fn select_nodes(
     req: &Requirements,
     exclude: Option<String>,
     height: u64,
+    vote_pay: Uint128,
 ) -> StdResult<SelectedResponse> {
     let config = load_config(deps.storage)?;
+    let needed = stake_needed(&config.params, vote_pay, k);
     let exclude = exclude.map(|s| deps.api.addr_validate(&s)).transpose()?;
     let pool = req.execution_provider.as_deref().unwrap_or(ANY_POOL);
     let (nodes, eligible) = select::draw(deps.storage, pool, height, seed, k, |a| {
@@ -783,7 +826,7 @@ fn select_nodes(
         }
         let n = load_node(deps.storage, a)?;
         Ok(n.jailed_until.is_none()
-            && n.stake >= config.params.min_stake
+            && n.stake >= needed
             && req.min_memory_mb.is_none_or(|m| n.memory_mb >= m)
             && (pool == ANY_POOL || BY_PROVIDER.has(deps.storage, (pool, a))))
     })?;
@@ -874,6 +917,7 @@ mod tests {
             unbonding_period: 10,
             fault_slash_bps: 1_000,
             absent_slash_bps: 100,
+            wrong_penalty_bps: 20_000,
             jail_after_faults: 2,
             jail_duration: 10,
             reputation_reward: 10,
@@ -976,6 +1020,7 @@ mod tests {
                 },
                 exclude: Some(api.addr_make("n0").to_string()),
                 height,
+                vote_pay: Uint128::new(10),
             };
             cosmwasm_std::from_json(query(deps.as_ref(), mock_env(), q).unwrap()).unwrap()
         };
@@ -1037,7 +1082,8 @@ mod tests {
             weight: Uint128::zero(),
         };
         // 60 % of 1 000 at stake: 100 bonded, then 500 from the newest claim.
-        let slashed = slash(deps.as_mut().storage, &operator, &mut node, 6_000).unwrap();
+        let none = Uint128::zero();
+        let slashed = slash(deps.as_mut().storage, &operator, &mut node, 6_000, none).unwrap();
         assert_eq!(slashed, Uint128::new(600));
         assert_eq!(node.stake, Uint128::zero());
         let left = CLAIMS.load(deps.as_ref().storage, &operator).unwrap();
@@ -1047,6 +1093,23 @@ mod tests {
         assert_eq!(
             (t.staked, t.unbonding),
             (Uint128::zero(), Uint128::new(400))
+        );
+        // A floor above the share applies, but never beyond what is at stake.
+        let slashed = slash(
+            deps.as_mut().storage,
+            &operator,
+            &mut node,
+            1,
+            Uint128::new(150),
+        );
+        assert_eq!(slashed.unwrap(), Uint128::new(150));
+        let slashed = slash(deps.as_mut().storage, &operator, &mut node, 1, Uint128::MAX);
+        assert_eq!(slashed.unwrap(), Uint128::new(250));
+        assert!(
+            CLAIMS
+                .may_load(deps.as_ref().storage, &operator)
+                .unwrap()
+                .is_none()
         );
     }
 

@@ -82,6 +82,7 @@ impl AdminConfig for Config {
         b.extend_from_slice(&p.unbonding_period.to_be_bytes());
         b.extend_from_slice(&p.fault_slash_bps.to_be_bytes());
         b.extend_from_slice(&p.absent_slash_bps.to_be_bytes());
+        b.extend_from_slice(&p.wrong_penalty_bps.to_be_bytes());
         b.extend_from_slice(&p.jail_after_faults.to_be_bytes());
         b.extend_from_slice(&p.jail_duration.to_be_bytes());
         b.extend_from_slice(&p.reputation_reward.to_be_bytes());
@@ -110,6 +111,7 @@ impl AdminConfig for Config {
             unbonding_period: r.u64()?,
             fault_slash_bps: r.u16()?,
             absent_slash_bps: r.u16()?,
+            wrong_penalty_bps: r.u32()?,
             jail_after_faults: r.u32()?,
             jail_duration: r.u64()?,
             reputation_reward: r.u32()?,
@@ -292,6 +294,7 @@ mod tests {
                     unbonding_period: 86_400,
                     fault_slash_bps: 1000,
                     absent_slash_bps: 100,
+                    wrong_penalty_bps: 20_000,
                     jail_after_faults: 3,
                     jail_duration: 3600,
                     reputation_reward: 10,

@@ -356,6 +356,20 @@ fn execute_post(
         .add_attribute("round_at", config.beacon.round_time(round).to_string()))
 }
 
+/// What one vote of a task earns when its majority agrees: the pool (reward
+/// less fee and royalties) over k.
+fn vote_pay(terms: &TaskTerms, k: u8) -> StdResult<Uint128> {
+    let royalties = terms
+        .royalties
+        .iter()
+        .try_fold(Uint128::zero(), |a, r| a.checked_add(r.amount))?;
+    let pool = terms
+        .reward
+        .checked_sub(fee_of(terms.reward, terms.fee_bps))?
+        .checked_sub(royalties)?;
+    Ok(pool.multiply_ratio(1u128, u128::from(k.max(1))))
+}
+
 fn assign_deadline(config: &Config, task: &TaskState) -> Timestamp {
     task.posted_at.plus_seconds(config.params.assign_timeout)
 }
@@ -404,6 +418,7 @@ fn execute_assign(
             requirements: body.requirements,
             exclude: Some(terms.buyer.to_string()),
             height: task.snapshot_height,
+            vote_pay: vote_pay(&terms, task.k)?,
         },
     )?;
     terms.seed = Some(seed);
@@ -813,7 +828,7 @@ fn outcomes(deps: Deps, task_id: u64) -> Result<OutcomesResponse, ContractError>
     };
     let terms = load_terms(deps.storage, task_id)?;
     let mut out = Vec::with_capacity(terms.nodes.len());
-    for (n, _) in &terms.nodes {
+    for (n, votes) in &terms.nodes {
         let slot = load_slot(deps.storage, task_id, n)?;
         let outcome = match (&slot.commitment, &slot.digest) {
             _ if slot.declined => continue,
@@ -828,11 +843,13 @@ fn outcomes(deps: Deps, task_id: u64) -> Result<OutcomesResponse, ContractError>
         };
         out.push(NodeOutcome {
             node: n.to_string(),
+            votes: *votes,
             outcome,
         });
     }
     Ok(OutcomesResponse {
         counts: task.counts,
+        vote_pay: vote_pay(&terms, task.k)?,
         outcomes: out,
     })
 }

@@ -344,6 +344,9 @@ pub struct AssignedResponse {
 pub struct OutcomesResponse {
     /// Whether the task counts for reputation and fault clearing.
     pub counts: bool,
+    /// What one vote earned, or would have (the pool over k): the base of
+    /// the penalty of a wrong or withheld vote.
+    pub vote_pay: Uint128,
     /// One entry per node whose standing changes (declined nodes have none).
     pub outcomes: Vec<NodeOutcome>,
 }

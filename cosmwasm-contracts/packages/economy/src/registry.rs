@@ -23,6 +23,11 @@ pub struct RegistryParams {
     /// Share of stake (bps) slashed when a node never commits (a node that
     /// commits and withholds its reveal is slashed `fault_slash_bps`).
     pub absent_slash_bps: u16,
+    /// A wrong or withheld vote also forfeits at least this share (bps, up to
+    /// 100 000) of what the vote would have earned, and a node is drawn for a
+    /// task only if its stake covers that for every vote: cheating on a
+    /// large task cannot be cheaper than the stake a small node risks.
+    pub wrong_penalty_bps: u32,
     /// Consecutive faults (wrong, withheld or absent) after which a node is
     /// jailed: it leaves the draw until it sends `Unjail` after its term.
     pub jail_after_faults: u32,
@@ -162,6 +167,8 @@ pub enum Outcome {
 pub struct NodeOutcome {
     /// The node operator.
     pub node: String,
+    /// How many votes it held.
+    pub votes: u8,
     /// What happened.
     pub outcome: Outcome,
 }
@@ -228,6 +235,9 @@ pub enum QueryMsg {
         exclude: Option<String>,
         /// The block whose stake counts.
         height: u64,
+        /// What one vote of the task earns: nodes whose stake cannot cover
+        /// `wrong_penalty_bps` of it for all k votes are redrawn.
+        vote_pay: Uint128,
     },
     /// Pending unbonding claims of an operator.
     #[returns(ClaimsResponse)]

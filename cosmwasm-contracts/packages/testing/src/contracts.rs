@@ -75,6 +75,7 @@ pub fn registry_params() -> RegistryParams {
         unbonding_period: 7 * 86_400,
         fault_slash_bps: 1_000,
         absent_slash_bps: 200,
+        wrong_penalty_bps: 20_000,
         jail_after_faults: 3,
         jail_duration: 86_400,
         reputation_reward: 10,

@@ -6,7 +6,7 @@
 //! use clusterai_economy_testing::{Suite, PayIn};
 //! let mut s = Suite::new(PayIn::Cw20);
 //! let nodes = s.register_nodes(3);
-//! let task = s.post_simple_task("buyer", 100_000, 3).unwrap();
+//! let task = s.post_simple_task("buyer", 10_000, 3).unwrap();
 //! for n in &nodes {
 //!     s.commit(n, task, [1; 32], [2; 16]).unwrap();
 //! }

@@ -5,6 +5,7 @@ use super::Suite;
 use crate::contracts::market_params;
 use clusterai_economy::commit::{commitment, task_digest};
 use clusterai_economy::market::{self, TaskInput, TaskResponse, TaskSpec};
+use clusterai_economy::models::{self, QuoteResponse};
 use clusterai_economy::registry::{self, Requirements};
 use cosmwasm_std::{Addr, Binary, HexBinary, Uint128};
 use cw_multi_test::error::AnyResult;
@@ -100,7 +101,7 @@ impl Suite {
         let who = self.fund(buyer, reward);
         let buyer_addr = who.to_string();
         for _ in 0..200 {
-            if self.next_draw_spreads(&spec, &buyer_addr) {
+            if self.next_draw_spreads(&spec, &buyer_addr, reward) {
                 break;
             }
             self.advance(3);
@@ -108,8 +109,34 @@ impl Suite {
         self.post_from(&who, reward, spec)
     }
 
+    /// What one vote of `spec` posted by `buyer` with `reward` would earn:
+    /// the reward less the fee and today's royalties, over k.
+    fn vote_pay_of(&self, spec: &TaskSpec, buyer: &str, reward: u128) -> Uint128 {
+        let q = self.app.wrap();
+        let config: market::ConfigResponse = q
+            .query_wasm_smart(&self.market, &market::QueryMsg::Config {})
+            .expect("market config");
+        let mut hashes = vec![spec.plugin.clone()];
+        hashes.extend(spec.models.iter().cloned());
+        let quote: QuoteResponse = q
+            .query_wasm_smart(
+                &self.models,
+                &models::QueryMsg::Quote {
+                    buyer: buyer.to_string(),
+                    hashes,
+                },
+            )
+            .expect("quote");
+        let reward = Uint128::new(reward);
+        let fee = reward.multiply_ratio(config.params.protocol_fee_bps, 10_000u128);
+        reward
+            .saturating_sub(fee)
+            .saturating_sub(quote.total)
+            .multiply_ratio(1u128, u128::from(spec.k.max(1)))
+    }
+
     /// Whether a post of `spec` in the next block would draw k distinct nodes.
-    fn next_draw_spreads(&self, spec: &TaskSpec, buyer: &str) -> bool {
+    fn next_draw_spreads(&self, spec: &TaskSpec, buyer: &str, reward: u128) -> bool {
         let next_id = self.all_tasks().last().map_or(1, |t| t.id + 1);
         let at = self.now().seconds() + 5 + market_params().assign_delay;
         let round = self.beacon.config.first_round_after(at);
@@ -128,6 +155,7 @@ impl Suite {
                     requirements: spec.requirements.clone(),
                     exclude: Some(buyer.to_string()),
                     height: self.app.block_info().height + 1,
+                    vote_pay: self.vote_pay_of(spec, buyer, reward),
                 },
             )
             .expect("select nodes");

@@ -198,8 +198,12 @@ fn cheap_sybils_do_not_take_the_slots_of_stake() {
         .unwrap();
     let sybils: Vec<Addr> = (0..20)
         .map(|i| {
-            s.register(&format!("sybil{i}"), 1_000, Suite::node_info(&["cpu"], 4096))
-                .unwrap()
+            s.register(
+                &format!("sybil{i}"),
+                1_000,
+                Suite::node_info(&["cpu"], 4096),
+            )
+            .unwrap()
         })
         .collect();
     let (mut honest_votes, mut sybil_votes) = (0, 0);
@@ -227,7 +231,11 @@ fn dead_records_neither_block_posting_nor_get_drawn() {
     // leaves below it: none may be drawn, none may cost the draw a scan.
     for i in 0..300 {
         let n = s
-            .register(&format!("ghost{i}"), 1_000, Suite::node_info(&["cpu"], 4096))
+            .register(
+                &format!("ghost{i}"),
+                1_000,
+                Suite::node_info(&["cpu"], 4096),
+            )
             .unwrap();
         s.exec(
             &n,
@@ -270,14 +278,22 @@ fn majority_rate(split: usize, tasks: u32) -> f64 {
     let mut s = Suite::new(PayIn::Cw20);
     // Honest: 70 000 over 7 nodes.
     for i in 0..7 {
-        s.register(&format!("honest{i}"), 10_000, Suite::node_info(&["cpu"], 4096))
-            .unwrap();
+        s.register(
+            &format!("honest{i}"),
+            10_000,
+            Suite::node_info(&["cpu"], 4096),
+        )
+        .unwrap();
     }
     let per = 30_000 / split as u128;
     let coalition: Vec<Addr> = (0..split)
         .map(|i| {
-            s.register(&format!("attacker{i}"), per, Suite::node_info(&["cpu"], 4096))
-                .unwrap()
+            s.register(
+                &format!("attacker{i}"),
+                per,
+                Suite::node_info(&["cpu"], 4096),
+            )
+            .unwrap()
         })
         .collect();
     let mut captured = 0;
@@ -360,6 +376,48 @@ fn a_buyer_cannot_get_the_work_free_by_splitting_the_vote() {
     assert!(cost >= 500 + 3_166, "the buyer's net cost {cost}");
     // The silent honest node is absent, not wrong.
     assert_eq!(s.node(&honest[1]).tasks_absent, 1);
+    s.check_conservation();
+}
+
+#[test]
+fn a_large_task_draws_only_nodes_whose_stake_covers_the_penalty() {
+    let mut s = Suite::new(PayIn::Cw20);
+    // Sybils at the minimum stake: what they could lose by cheating is tiny.
+    let sybils: Vec<Addr> = (0..12)
+        .map(|i| {
+            s.register(
+                &format!("sybil{i}"),
+                1_000,
+                Suite::node_info(&["cpu"], 4096),
+            )
+            .unwrap()
+        })
+        .collect();
+    let big: Vec<Addr> = (0..3)
+        .map(|i| {
+            s.register(
+                &format!("big{i}"),
+                100_000,
+                Suite::node_info(&["cpu"], 4096),
+            )
+            .unwrap()
+        })
+        .collect();
+    // 100 000 reward: a vote pays 31 666, a wrong one forfeits 63 332, so only
+    // nodes with that much at stake are drawn.
+    for t in 0..5 {
+        let spec = s.spec(3);
+        let id = s.post(&format!("whale-buyer{t}"), 100_000, spec).unwrap();
+        assert!(s.assigned(id).iter().all(|n| big.contains(n)));
+    }
+    // A small task is open to everyone.
+    let mut sybil_drawn = false;
+    for t in 0..10 {
+        let spec = s.spec(3);
+        let id = s.post(&format!("small-buyer{t}"), 1_000, spec).unwrap();
+        sybil_drawn |= s.assigned(id).iter().any(|n| sybils.contains(n));
+    }
+    assert!(sybil_drawn);
     s.check_conservation();
 }
 
@@ -572,8 +630,12 @@ fn a_royalty_raise_waits_across_delist_and_relist() {
         .unwrap();
     let models = s.models.clone();
     let h = HexBinary::from([0x11; 32]);
-    s.exec(&creator, &models, &models::ExecuteMsg::Delist { hash: h.clone() })
-        .unwrap();
+    s.exec(
+        &creator,
+        &models,
+        &models::ExecuteMsg::Delist { hash: h.clone() },
+    )
+    .unwrap();
     // Relisting at a royalty 50 times higher does not apply at once.
     s.exec(
         &creator,
@@ -595,8 +657,12 @@ fn a_royalty_raise_waits_across_delist_and_relist() {
     s.advance(RAISE_DELAY);
     assert_eq!(s.listing([0x11; 32]).royalty.u128(), 5_000);
     // A cut on relist applies at once.
-    s.exec(&creator, &models, &models::ExecuteMsg::Delist { hash: h.clone() })
-        .unwrap();
+    s.exec(
+        &creator,
+        &models,
+        &models::ExecuteMsg::Delist { hash: h.clone() },
+    )
+    .unwrap();
     s.exec(
         &creator,
         &models,
@@ -655,22 +721,16 @@ fn a_squatted_listing_is_handed_to_its_author_by_dispute() {
         |s| s.dispute_listing(&author, [0x11; 32], 1),
     );
     s.fund("squatter", DISPUTE_BOND);
-    s.rejects(
-        ModelsError::OwnListing {
-            hash: h.to_hex(),
-        },
-        |s| s.dispute_listing(&squatter, [0x11; 32], DISPUTE_BOND),
-    );
+    s.rejects(ModelsError::OwnListing { hash: h.to_hex() }, |s| {
+        s.dispute_listing(&squatter, [0x11; 32], DISPUTE_BOND)
+    });
     s.dispute_listing(&author, [0x11; 32], DISPUTE_BOND)
         .unwrap();
     // Royalties earned while the dispute is open are held, not credited.
     let id = s.post_simple_task("buyer", 10_000, 1).unwrap();
     crate::common::complete(&mut s, id);
     assert_eq!(s.accrued(&squatter), 0);
-    assert_eq!(
-        s.listing([0x11; 32]).dispute.unwrap().held.u128(),
-        1_000
-    );
+    assert_eq!(s.listing([0x11; 32]).dispute.unwrap().held.u128(), 1_000);
     s.check_conservation();
     // Only governance (the admin) rules.
     let resolve = |to_claimant| models::ExecuteMsg::ResolveDispute {
@@ -872,8 +932,12 @@ fn reports_are_checked_against_real_state() {
     .unwrap();
     // Outcomes are read from the market's state: an account has none to give.
     assert!(
-        s.exec(&fake, &registry, &registry::ExecuteMsg::ReportOutcomes { task_id: 1 })
-            .is_err()
+        s.exec(
+            &fake,
+            &registry,
+            &registry::ExecuteMsg::ReportOutcomes { task_id: 1 }
+        )
+        .is_err()
     );
     // The real market cannot replay a settled task's report either.
     s.register_nodes(1);

@@ -10,14 +10,22 @@ use clusterai_task_market::ContractError as MarketError;
 use cosmwasm_std::{HexBinary, Uint128};
 use cw_multi_test::Executor;
 
+/// Stake of the worked example's nodes.
+const STAKE: u128 = 100_000;
+
 /// The digest a cheating node commits to.
 const BAD: [u8; 32] = [0x66; 32];
 
 /// The docs' worked example: reward 100 000, fee 5 %, plugin royalty 2 000,
 /// model royalty 3 000, k = 3, two nodes agree, one reveals another digest.
+/// Each vote pays 30 000, so a node needs 60 000 at stake to be drawn (the
+/// penalty of a wrong vote): the nodes bond 100 000 each.
 fn worked_example(pay_in: PayIn) {
     let mut s = Suite::new(pay_in);
-    s.register_nodes(3);
+    for i in 0..3 {
+        s.register(&format!("node{i}"), STAKE, Suite::node_info(&["cpu"], 4096))
+            .unwrap();
+    }
     let plugin_creator = s
         .list("alice", [0x11; 32], ListingKind::Plugin, 0, 2_000)
         .unwrap();
@@ -68,14 +76,15 @@ fn worked_example(pay_in: PayIn) {
     assert_eq!(s.rewards(cheat), 0);
     assert_eq!(s.accrued(&plugin_creator), 2_000);
     assert_eq!(s.accrued(&model_creator), 3_000);
-    // Cheater: 10 % of 10 000 slashed to the treasury, reputation -100.
+    // Cheater: 10 % of its 100 000 would be 10 000, but a wrong vote forfeits
+    // at least twice its pay, 60 000; slashed to the treasury, reputation -100.
     let c = s.node(cheat);
-    assert_eq!(c.stake.u128(), NODE_STAKE - 1_000);
+    assert_eq!(c.stake.u128(), STAKE - 60_000);
     assert_eq!(c.reputation, INITIAL_REPUTATION - 100);
     assert_eq!(c.tasks_wrong, 1);
     // The slash reaches the treasury at once; the fee accrues in the market.
     let treasury = s.treasury.clone();
-    assert_eq!(s.balance(&treasury), 1_000);
+    assert_eq!(s.balance(&treasury), 60_000);
     assert_eq!(s.rewards(&treasury), 5_000);
 
     // Nodes and creators withdraw; the ledgers empty out.
@@ -92,7 +101,7 @@ fn worked_example(pay_in: PayIn) {
         .unwrap();
     s.exec(&treasury, &market, &market::ExecuteMsg::WithdrawRewards {})
         .unwrap();
-    assert_eq!(s.balance(&treasury), 6_000);
+    assert_eq!(s.balance(&treasury), 65_000);
     assert_eq!(s.balance(&plugin_creator), 2_000);
     assert_eq!(s.balance(&model_creator), 3_000);
     assert_eq!(s.balance(&market), 0);
@@ -202,10 +211,12 @@ fn a_withheld_reveal_is_slashed_as_wrong_and_the_majority_still_wins() {
     s.settle("keeper", id).unwrap();
     assert_eq!(s.rewards(&a[0]), 4_750);
     assert_eq!(s.rewards(&a[1]), 4_750);
-    // Withholding costs what a wrong answer costs: 10 %, not the 2 % of absence.
+    // Withholding costs what a wrong answer costs, not the 2 % of absence:
+    // 10 % of the stake, but at least twice what the vote would have earned
+    // (2 × 3 166 = 6 332).
     let w = s.node(&a[2]);
     assert_eq!((w.tasks_withheld, w.tasks_absent), (1, 0));
-    assert_eq!(w.stake.u128(), NODE_STAKE - 1_000);
+    assert_eq!(w.stake.u128(), NODE_STAKE - 6_332);
     assert_eq!(w.reputation, INITIAL_REPUTATION - 100);
     s.check_conservation();
 }
