@@ -326,6 +326,7 @@ fn execute_post(
         buyer: buyer.clone(),
         reward,
         fee_bps: p.protocol_fee_bps,
+        decline_pay: p.min_reward_per_node,
         commit_period: spec.commit_period,
         reveal_period: p.reveal_period,
         nodes: vec![],
@@ -707,6 +708,10 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 .checked_sub(fee)
                 .and_then(|p| p.checked_sub(royalties))
                 .map_err(overflow)?;
+            // Declined votes earn their decline pay first.
+            let declined = pay_declines(deps.storage, &terms, &slots)?;
+            credited = declined;
+            let pool = pool.checked_sub(declined).map_err(overflow)?;
             let agreed_votes: u128 = votes
                 .iter()
                 .filter(|(_, d)| d.as_ref() == Some(w))
@@ -725,7 +730,8 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             // The fee (and rounding dust) accrues to the treasury like a
             // node's reward: one ledger write instead of a transfer per task.
             let to_treasury = pool
-                .checked_sub(credited)
+                .checked_add(declined)
+                .and_then(|p| p.checked_sub(credited))
                 .and_then(|d| d.checked_add(fee))
                 .map_err(overflow)?;
             credit(deps.storage, &config.treasury, to_treasury)?;
@@ -755,6 +761,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             // back the shares of the votes that never came.
             let pool = terms.reward.checked_sub(fee).map_err(overflow)?;
             let per_vote = pool.multiply_ratio(1u128, u128::from(task.k));
+            credited = pay_declines(deps.storage, &terms, &slots)?;
             for ((n, v), s) in terms.nodes.iter().zip(&slots) {
                 if s.digest.is_some() {
                     let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
@@ -795,6 +802,26 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
         Ok(t)
     })?;
     Ok(res)
+}
+
+/// Credits every declined node its decline pay per vote; returns the total.
+fn pay_declines(
+    storage: &mut dyn Storage,
+    terms: &TaskTerms,
+    slots: &[Slot],
+) -> Result<Uint128, ContractError> {
+    let mut total = Uint128::zero();
+    for ((n, v), s) in terms.nodes.iter().zip(slots) {
+        if s.declined {
+            let pay = terms
+                .decline_pay
+                .checked_mul(Uint128::from(*v))
+                .map_err(StdError::from)?;
+            credit(storage, n, pay)?;
+            total = total.checked_add(pay).map_err(StdError::from)?;
+        }
+    }
+    Ok(total)
 }
 
 fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError> {
@@ -942,6 +969,7 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
         k: s.k,
         reward: t.reward,
         fee_bps: t.fee_bps,
+        decline_pay: t.decline_pay,
         royalties: t.royalties,
         posted_at: s.posted_at,
         snapshot_height: s.snapshot_height,

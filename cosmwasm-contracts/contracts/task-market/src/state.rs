@@ -75,6 +75,8 @@ pub struct TaskTerms {
     pub reward: Uint128,
     /// Protocol fee in bps.
     pub fee_bps: u16,
+    /// What a declined vote earns (the least reward per node at posting).
+    pub decline_pay: Uint128,
     /// Seconds to commit once assigned.
     pub commit_period: u64,
     /// Seconds to reveal after the commit deadline.
@@ -363,6 +365,7 @@ impl TaskTerms {
         let mut b = Vec::with_capacity(320);
         b.extend_from_slice(&self.reward.u128().to_be_bytes());
         b.extend_from_slice(&self.fee_bps.to_be_bytes());
+        b.extend_from_slice(&self.decline_pay.u128().to_be_bytes());
         b.extend_from_slice(&self.commit_period.to_be_bytes());
         b.extend_from_slice(&self.reveal_period.to_be_bytes());
         put_addr(&mut b, &self.buyer);
@@ -393,6 +396,7 @@ impl TaskTerms {
         let mut r = Reader::new(b, "task terms");
         let reward = r.uint128()?;
         let fee_bps = r.u16()?;
+        let decline_pay = r.uint128()?;
         let commit_period = r.u64()?;
         let reveal_period = r.u64()?;
         let buyer = r.addr()?;
@@ -423,6 +427,7 @@ impl TaskTerms {
             buyer,
             reward,
             fee_bps,
+            decline_pay,
             commit_period,
             reveal_period,
             nodes,
@@ -597,6 +602,7 @@ mod tests {
             buyer: Addr::unchecked("buyer"),
             reward: Uint128::new(u128::MAX),
             fee_bps: 500,
+            decline_pay: Uint128::new(10),
             commit_period: 120,
             reveal_period: 600,
             nodes: vec![(Addr::unchecked("a"), 2), (Addr::unchecked("node-b"), 1)],

@@ -32,7 +32,9 @@ pub struct MarketParams {
     pub assign_delay: u64,
     /// Seconds a posted task waits for its beacon round before it expires.
     pub assign_timeout: u64,
-    /// Least reward per replica, after the fee and royalties.
+    /// Least reward per vote, after the fee and royalties; also what a
+    /// declined vote earns (paying for the node's decline), so posting what
+    /// nobody can serve costs the fee and this much per vote.
     pub min_reward_per_node: Uint128,
     /// Least k for a task's outcomes to raise reputation or clear faults.
     pub min_counted_k: u8,
@@ -115,7 +117,8 @@ pub enum ExecuteMsg {
         signature: Option<HexBinary>,
     },
     /// An assigned node that cannot run the task (an input nobody serves, a
-    /// model it cannot get) steps back before committing: no fault, no pay.
+    /// model it cannot get) steps back before committing: no fault, and the
+    /// task's least reward per vote for its trouble.
     Decline {
         /// The task.
         task_id: u64,
@@ -179,10 +182,11 @@ pub enum TaskStatus {
         digest: HexBinary,
     },
     /// Reveals but no strict majority: the fee went to the treasury, each
-    /// revealed vote earned its share, and the buyer got back the rest.
+    /// revealed vote earned its share (each declined vote its decline pay),
+    /// and the buyer got back the rest.
     Disputed,
     /// No reveal at all (or no nodes, or no beacon in time): the buyer got
-    /// back the reward less the fee.
+    /// back the reward less the fee (and the decline pay of declined votes).
     Expired,
 }
 
@@ -299,6 +303,8 @@ pub struct TaskResponse {
     pub reward: Uint128,
     /// The protocol fee in bps, fixed at posting.
     pub fee_bps: u16,
+    /// What a declined vote earns, fixed at posting.
+    pub decline_pay: Uint128,
     /// Royalties owed on success, fixed at posting.
     pub royalties: Vec<RoyaltyShare>,
     /// Posted at.

@@ -19,6 +19,7 @@
 
 mod beacon;
 mod contracts;
+pub mod sim;
 mod suite;
 
 pub use beacon::TestBeacon;

@@ -540,12 +540,14 @@ fn a_task_nobody_can_serve_costs_its_poster_and_no_node() {
     s.rejects(MarketError::AlreadyDeclined { task_id: id }, |s| {
         s.decline(&a[0], id)
     });
-    // Every node answered: it settles at once.
+    // Every node answered: it settles at once. The griefer loses the fee and
+    // pays each declined vote the least reward (10) for its trouble.
     s.settle("keeper", id).unwrap();
     assert_eq!(s.task(id).status, TaskStatus::Expired);
-    assert_eq!(s.balance(&griefer), 9_500, "the fee is kept");
+    assert_eq!(s.balance(&griefer), 10_000 - 500 - 3 * 10);
     assert_eq!(s.rewards(&treasury), 500);
     for n in &a {
+        assert_eq!(s.rewards(n), 10);
         let node = s.node(n);
         assert_eq!(node.stake.u128(), NODE_STAKE);
         assert_eq!(node.reputation, INITIAL_REPUTATION);

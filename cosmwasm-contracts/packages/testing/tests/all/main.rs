@@ -8,4 +8,5 @@ mod adversarial;
 mod attacks;
 mod bad_input;
 mod conservation;
+mod economics;
 mod lifecycle;
