@@ -5,8 +5,20 @@ use crate::{Chain, commitment};
 use cosmwasm_std::{Binary, to_json_binary};
 use serde_json::{Value, json};
 
-/// Stake of each node.
-pub const NODE_STAKE: u128 = 10_000;
+/// Stake of each node: enough to cover the penalty of a wrong vote on the
+/// task (twice the 31 000 a vote pays).
+pub const NODE_STAKE: u128 = 100_000;
+/// A round published by drand's quicknet and its signature, exactly as any
+/// drand client returns them: the market verifies it against quicknet's key.
+pub const QUICKNET_ROUND: u64 = 657_413;
+/// See [`QUICKNET_ROUND`].
+pub const QUICKNET_SIGNATURE: &str = "b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be41076862b98fad56e91a6b85b89cd97b";
+/// drand quicknet's public key, genesis time and period.
+pub const QUICKNET_KEY: &str = "83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a";
+/// See [`QUICKNET_KEY`].
+pub const QUICKNET_GENESIS: u64 = 1_692_803_367;
+/// Seconds from posting to the round that draws the nodes.
+const ASSIGN_DELAY: u64 = 6;
 /// Reward of the task.
 pub const REWARD: u128 = 100_000;
 /// Royalty of the listed plugin.
@@ -50,8 +62,10 @@ pub struct Economy {
 pub struct LifecycleGas {
     /// A cw20 transfer (the baseline).
     pub cw20_transfer: u64,
-    /// Posting the task (cw20 Send into the market, queries, assignment).
+    /// Posting the task (cw20 Send into the market, royalty quote, escrow).
     pub post: u64,
+    /// Assignment: verifying the beacon round (BLS12-381) and the draw.
+    pub assign: u64,
     /// Each commit.
     pub commits: Vec<u64>,
     /// Each reveal.
@@ -61,9 +75,10 @@ pub struct LifecycleGas {
 }
 
 impl LifecycleGas {
-    /// Post + commits + reveals + settle.
+    /// Post + assign + commits + reveals + settle.
     pub fn total(&self) -> u64 {
         self.post
+            + self.assign
             + self.commits.iter().sum::<u64>()
             + self.reveals.iter().sum::<u64>()
             + self.settle
@@ -98,7 +113,7 @@ impl Economy {
                 "admin": null, "treasury": treasury, "denom": denom,
                 "params": {
                     "min_stake": "1000", "unbonding_period": 604800,
-                    "fault_slash_bps": 1000, "absent_slash_bps": 200,
+                    "fault_slash_bps": 1000, "absent_slash_bps": 200, "wrong_penalty_bps": 20000,
                     "jail_after_faults": 3, "jail_duration": 86400,
                     "reputation_reward": 10, "reputation_fault_penalty": 100, "reputation_absent_penalty": 50
                 }
@@ -107,7 +122,8 @@ impl Economy {
         let models = chain.instantiate(
             "clusterai_model_market",
             &admin,
-            &json!({"admin": null, "denom": denom, "max_royalty": "10000", "raise_delay": 86400}),
+            &json!({"admin": null, "denom": denom, "max_royalty": "10000", "raise_delay": 86400,
+                    "dispute_bond": "5000"}),
         )?;
         let market = chain.instantiate(
             "clusterai_task_market",
@@ -115,10 +131,12 @@ impl Economy {
             &json!({
                 "admin": null, "treasury": treasury, "denom": denom,
                 "registry": registry, "model_market": models,
+                "beacon": {"public_key": QUICKNET_KEY, "genesis_time": QUICKNET_GENESIS, "period": 3},
                 "params": {
                     "protocol_fee_bps": 500, "min_commit_period": 60, "max_commit_period": 86400,
                     "reveal_period": 600, "max_k": 7, "max_inline_input": 1024, "max_models": 4,
-                    "max_candidates": 50
+                    "assign_delay": ASSIGN_DELAY, "assign_timeout": 600, "min_reward_per_node": "10",
+                    "min_counted_k": 3, "min_counted_nodes": 3
                 }
             }),
         )?;
@@ -198,23 +216,33 @@ impl Economy {
         Ok(out.gas)
     }
 
-    /// Runs post, three commits, three reveals and settle. Node `i` reveals
-    /// `digests[i]`. Returns the task id, its assigned nodes and the gas.
+    /// Runs post, assignment by a real drand quicknet round, one commit and
+    /// one reveal per drawn node, and settle. The post is timed so that its
+    /// round is [`QUICKNET_ROUND`]. Node i (in draw order) reveals
+    /// `digests[i]`. Returns the task id, the drawn nodes with their votes
+    /// and the gas.
     pub fn lifecycle(
         &mut self,
-        digests: [[u8; 32]; 3],
-    ) -> Result<(u64, Vec<String>, LifecycleGas), String> {
+        digests: &[[u8; 32]],
+    ) -> Result<(u64, Vec<(String, u8)>, LifecycleGas), String> {
         let mut gas = LifecycleGas {
             cw20_transfer: self.cw20_transfer()?,
             ..LifecycleGas::default()
         };
-        let deadline = self.chain.now().plus_seconds(120);
+        // Post when round QUICKNET_ROUND is the first after now + ASSIGN_DELAY.
+        let post_at = QUICKNET_GENESIS + (QUICKNET_ROUND - 2) * 3 - ASSIGN_DELAY;
+        let now = self.chain.now().seconds();
+        if now >= post_at {
+            return Err(format!("the chain's clock ({now}) is past {post_at}"));
+        }
+        self.chain.advance(post_at - now);
         let spec = json!({"post_task": {
             "plugin": hex(&[0x11; 32]),
             "input": {"inline": {"data": Binary::from(b"an input".to_vec())}},
             "models": [], "k": 3,
-            "commit_deadline": deadline,
-            "requirements": {"execution_provider": null, "min_memory_mb": null}
+            "commit_period": 120,
+            "requirements": {"execution_provider": null, "min_memory_mb": null},
+            "max_royalties": null
         }});
         let out = self.chain.execute(
             &self.token,
@@ -226,17 +254,36 @@ impl Economy {
             .attr("task_id")
             .and_then(|v| v.parse().ok())
             .ok_or("post_task gave no task_id")?;
-        let assigned: Vec<String> = out
+        let round: u64 = out
+            .attr("round")
+            .and_then(|v| v.parse().ok())
+            .ok_or("post_task gave no round")?;
+        if round != QUICKNET_ROUND {
+            return Err(format!("posted for round {round}, not {QUICKNET_ROUND}"));
+        }
+        // The round is published 3 s after the post's next round: wait for it.
+        self.chain.advance(ASSIGN_DELAY + 3);
+        let keeper = self.chain.addr("keeper");
+        let out = self.chain.execute(
+            &self.market,
+            &keeper,
+            &json!({"assign": {"task_id": task_id, "signature": QUICKNET_SIGNATURE}}),
+        )?;
+        gas.assign = out.gas;
+        let assigned: Vec<(String, u8)> = out
             .attr("assigned")
-            .ok_or("post_task gave no assignment")?
+            .ok_or("assign gave no assignment")?
             .split(',')
-            .map(String::from)
+            .map(|e| {
+                let (node, votes) = e.rsplit_once(':').unwrap_or((e, "0"));
+                (node.to_string(), votes.parse().unwrap_or(0))
+            })
             .collect();
-        if assigned.len() != 3 {
-            return Err(format!("expected 3 assigned nodes, got {assigned:?}"));
+        if assigned.len() > digests.len() {
+            return Err(format!("{} nodes drawn, {} digests given", assigned.len(), digests.len()));
         }
         let salt = [9u8; 16];
-        for (node, d) in assigned.iter().zip(&digests) {
+        for ((node, _), d) in assigned.iter().zip(digests) {
             let c = commitment(d, &salt, node);
             let out = self.chain.execute(
                 &self.market,
@@ -245,7 +292,7 @@ impl Economy {
             )?;
             gas.commits.push(out.gas);
         }
-        for (node, d) in assigned.iter().zip(&digests) {
+        for ((node, _), d) in assigned.iter().zip(digests) {
             let out = self.chain.execute(
                 &self.market,
                 node,
@@ -253,7 +300,6 @@ impl Economy {
             )?;
             gas.reveals.push(out.gas);
         }
-        let keeper = self.chain.addr("keeper");
         let out = self.chain.execute(
             &self.market,
             &keeper,

@@ -14,7 +14,7 @@ use clusterai_economy::asset::{Denom, no_funds};
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::RoyaltyShare;
-use clusterai_economy::migrate::migrate_version;
+use clusterai_economy::migrate::{check_layout, migrate_version, set_layout};
 use clusterai_economy::{MAX_TIME_PARAM, page_limit};
 use cosmwasm_std::{
     Addr, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Order, Response, StdError, StdResult,
@@ -27,6 +27,8 @@ use cw20::Cw20ReceiveMsg;
 pub const CONTRACT_NAME: &str = "crates.io:clusterai-model-market";
 /// cw2 version of this contract.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The layout of this contract's stored state (see `migrate`).
+pub const STATE_LAYOUT: u32 = 2;
 
 /// Most hashes in one quote (a plugin and up to 16 models).
 pub const MAX_QUOTE: usize = 17;
@@ -67,6 +69,7 @@ pub fn instantiate(
         task_market: None,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    set_layout(deps.storage, STATE_LAYOUT);
     save_config(deps.storage, &config);
     TOTAL_ACCRUED.save(deps.storage, &Uint128::zero())?;
     Ok(Response::new().add_attribute("action", "instantiate"))
@@ -729,6 +732,7 @@ fn quote(
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
 /// Migrates from an older version of this contract.
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    check_layout(deps.storage, STATE_LAYOUT)?;
     migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new()
         .add_attribute("action", "migrate")

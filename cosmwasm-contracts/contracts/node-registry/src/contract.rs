@@ -16,7 +16,7 @@ use clusterai_economy::asset::no_funds;
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::{self, OutcomesResponse};
-use clusterai_economy::migrate::migrate_version;
+use clusterai_economy::migrate::{check_layout, migrate_version, set_layout};
 use clusterai_economy::{BPS_DENOMINATOR, MAX_TIME_PARAM, page_limit};
 use cosmwasm_std::{
     Addr, Binary, Deps, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp,
@@ -29,6 +29,8 @@ use cw20::Cw20ReceiveMsg;
 pub const CONTRACT_NAME: &str = "crates.io:clusterai-node-registry";
 /// cw2 version of this contract.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The layout of this contract's stored state (see `migrate`).
+pub const STATE_LAYOUT: u32 = 2;
 
 /// Most execution providers a node may declare.
 pub const MAX_PROVIDERS: usize = 8;
@@ -55,6 +57,7 @@ pub fn instantiate(
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    set_layout(deps.storage, STATE_LAYOUT);
     save_config(deps.storage, &config);
     TOTALS.save(
         deps.storage,
@@ -899,6 +902,7 @@ fn eligible(
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
 /// Migrates from an older version of this contract.
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    check_layout(deps.storage, STATE_LAYOUT)?;
     migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new()
         .add_attribute("action", "migrate")

@@ -17,7 +17,7 @@ use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
 use clusterai_economy::market::OutcomesResponse;
-use clusterai_economy::migrate::migrate_version;
+use clusterai_economy::migrate::{check_layout, migrate_version, set_layout};
 use clusterai_economy::models::{self, QuoteResponse};
 use clusterai_economy::registry::{self, NodeOutcome, Outcome, SelectedResponse};
 use clusterai_economy::{BPS_DENOMINATOR, MAX_TIME_PARAM, page_limit};
@@ -32,6 +32,8 @@ use cw20::Cw20ReceiveMsg;
 pub const CONTRACT_NAME: &str = "crates.io:clusterai-task-market";
 /// cw2 version of this contract.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The layout of this contract's stored state (see `migrate`).
+pub const STATE_LAYOUT: u32 = 2;
 
 /// Hard upper bound of k (bounds the gas of settlement).
 pub const MAX_K_BOUND: u8 = 15;
@@ -61,6 +63,7 @@ pub fn instantiate(
         params: msg.params,
     };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    set_layout(deps.storage, STATE_LAYOUT);
     save_config(deps.storage, &config);
     NEXT_ID.save(deps.storage, &1)?;
     TOTALS.save(
@@ -988,6 +991,7 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]
 /// Migrates from an older version of this contract.
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    check_layout(deps.storage, STATE_LAYOUT)?;
     migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new()
         .add_attribute("action", "migrate")

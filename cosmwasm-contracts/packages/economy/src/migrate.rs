@@ -31,6 +31,42 @@ pub enum MigrateError {
     /// No or unreadable cw2 info.
     #[error("contract version info: {0}")]
     Info(String),
+    /// The stored state is in a layout this code cannot read.
+    #[error(
+        "state layout {stored} cannot be migrated in place to layout {expected}: deploy anew (docs/contracts.md, migration)"
+    )]
+    Layout {
+        /// The stored layout (1: written before layouts were recorded).
+        stored: u32,
+        /// This code's layout.
+        expected: u32,
+    },
+}
+
+/// Storage key of a contract's state layout number.
+pub const LAYOUT_KEY: &[u8] = b"state_layout";
+
+/// Records the state layout this code writes (at instantiation).
+pub fn set_layout(storage: &mut dyn Storage, layout: u32) {
+    storage.set(LAYOUT_KEY, &layout.to_be_bytes());
+}
+
+/// Refuses to migrate state written in another layout: binary records
+/// change shape between layouts, and reading them with the wrong decoder
+/// would corrupt every task and node. State without a recorded layout is
+/// layout 1.
+pub fn check_layout(storage: &dyn Storage, layout: u32) -> Result<(), MigrateError> {
+    let stored = storage
+        .get(LAYOUT_KEY)
+        .and_then(|b| b.try_into().ok().map(u32::from_be_bytes))
+        .unwrap_or(1);
+    if stored != layout {
+        return Err(MigrateError::Layout {
+            stored,
+            expected: layout,
+        });
+    }
+    Ok(())
 }
 
 fn parse(v: &str) -> Vec<u64> {
@@ -82,5 +118,20 @@ mod tests {
         ));
         migrate_version(&mut s, "a", "1.10.0").unwrap();
         assert_eq!(cw2::get_contract_version(&s).unwrap().version, "1.10.0");
+    }
+
+    #[test]
+    fn refuses_state_of_another_layout() {
+        let mut s = MockStorage::new();
+        assert_eq!(
+            check_layout(&s, 2),
+            Err(MigrateError::Layout {
+                stored: 1,
+                expected: 2
+            })
+        );
+        set_layout(&mut s, 2);
+        assert_eq!(check_layout(&s, 2), Ok(()));
+        assert!(check_layout(&s, 3).is_err());
     }
 }

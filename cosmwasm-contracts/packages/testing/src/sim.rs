@@ -238,7 +238,10 @@ impl Network {
         // The least a post may pay: 3 × 10 per vote plus the 5 % fee.
         let reward = 32;
         let griefer = self.griefer.clone();
-        let id = self.s.post_from(&griefer, reward, spec).expect("grief post");
+        let id = self
+            .s
+            .post_from(&griefer, reward, spec)
+            .expect("grief post");
         if self.s.task(id).status == TaskStatus::Open {
             for n in self.s.assigned(id) {
                 self.s.decline(&n, id).expect("decline");

@@ -26,8 +26,12 @@ fn main() {
 }
 
 fn run() -> Result<BenchReport, String> {
-    let mut economy = Economy::deploy(4)?;
-    let (_, _, gas) = economy.lifecycle([[0x42; 32]; 3])?;
+    // Six nodes: the quicknet round the lifecycle uses draws three distinct ones.
+    let mut economy = Economy::deploy(6)?;
+    let (_, assigned, gas) = economy.lifecycle(&[[0x42; 32]; 3])?;
+    if assigned.len() != 3 {
+        return Err(format!("expected three distinct nodes, drew {assigned:?}"));
+    }
     let base = gas.cw20_transfer as f64;
     let unit = "vm_gas";
     let mut report = BenchReport::new("chain");
@@ -42,6 +46,7 @@ fn run() -> Result<BenchReport, String> {
     };
     push("gas:cw20_transfer".into(), gas.cw20_transfer);
     push("gas:post".into(), gas.post);
+    push("gas:assign".into(), gas.assign);
     for (i, g) in gas.commits.iter().enumerate() {
         push(format!("gas:commit_{}", i + 1), *g);
     }

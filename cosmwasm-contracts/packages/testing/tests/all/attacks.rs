@@ -1002,3 +1002,36 @@ fn reports_are_checked_against_real_state() {
         }
     );
 }
+
+#[test]
+fn state_of_an_earlier_layout_is_not_migrated_in_place() {
+    let mut s = Suite::new(PayIn::Cw20);
+    let admin = s.admin.clone();
+    let registry = s.registry.clone();
+    let code = s
+        .app
+        .store_code(clusterai_economy_testing::registry_contract());
+    let migrate = clusterai_economy::migrate::MigrateMsg {};
+    // Today's layout migrates to today's code.
+    s.app
+        .migrate_contract(admin.clone(), registry.clone(), &migrate, code)
+        .unwrap();
+    // A deployment written before layouts were recorded (layout 1: the
+    // records of the first contracts) is refused, and stays as it was.
+    s.app
+        .contract_storage_mut(&registry)
+        .remove(clusterai_economy::migrate::LAYOUT_KEY);
+    let err = s
+        .app
+        .migrate_contract(admin, registry, &migrate, code)
+        .unwrap_err()
+        .downcast::<RegistryError>()
+        .unwrap();
+    assert_eq!(
+        err,
+        RegistryError::Migrate(clusterai_economy::migrate::MigrateError::Layout {
+            stored: 1,
+            expected: 2
+        })
+    );
+}
