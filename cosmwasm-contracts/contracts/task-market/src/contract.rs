@@ -155,7 +155,7 @@ fn check_params(p: &MarketParams, beacon_period: u64) -> Result<(), ContractErro
     if p.reveal_period == 0 || p.reveal_period > MAX_TIME_PARAM {
         return bad("reveal_period must be 1 second to a year".into());
     }
-    if p.max_k == 0 || p.max_k > MAX_K_BOUND || p.max_k % 2 == 0 {
+    if p.max_k == 0 || p.max_k > MAX_K_BOUND || p.max_k.is_multiple_of(2) {
         return bad(format!("max_k must be odd and 1 to {MAX_K_BOUND}"));
     }
     if p.max_inline_input == 0 || p.max_inline_input > 64 * 1024 {
@@ -222,7 +222,7 @@ fn check_spec(p: &MarketParams, spec: &TaskSpec) -> Result<(), ContractError> {
         }
     }
     // Odd k: with every vote revealed, a tie is impossible.
-    if spec.k == 0 || spec.k > p.max_k || spec.k % 2 == 0 {
+    if spec.k == 0 || spec.k > p.max_k || spec.k.is_multiple_of(2) {
         return Err(ContractError::InvalidK {
             k: spec.k,
             max_k: p.max_k,
@@ -698,7 +698,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
     let fee = fee_of(terms.reward, terms.fee_bps);
     let overflow = |e: cosmwasm_std::OverflowError| ContractError::Std(StdError::from(e));
     let mut res = res;
-    let mut credited = Uint128::zero();
+    let credited;
     match &winner {
         Some(w) => {
             let royalties = terms
@@ -713,7 +713,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 .map_err(overflow)?;
             // Declined votes earn their decline pay first.
             let declined = pay_declines(deps.storage, &terms, &slots)?;
-            credited = declined;
+            let mut paid = declined;
             let pool = pool.checked_sub(declined).map_err(overflow)?;
             let agreed_votes: u128 = votes
                 .iter()
@@ -727,18 +727,18 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 if s.digest.as_ref() == Some(w) {
                     let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
                     credit(deps.storage, n, pay)?;
-                    credited = credited.checked_add(pay).map_err(overflow)?;
+                    paid = paid.checked_add(pay).map_err(overflow)?;
                 }
             }
             // The fee (and rounding dust) accrues to the treasury like a
             // node's reward: one ledger write instead of a transfer per task.
             let to_treasury = pool
                 .checked_add(declined)
-                .and_then(|p| p.checked_sub(credited))
+                .and_then(|p| p.checked_sub(paid))
                 .and_then(|d| d.checked_add(fee))
                 .map_err(overflow)?;
             credit(deps.storage, &config.treasury, to_treasury)?;
-            credited = credited.checked_add(to_treasury).map_err(overflow)?;
+            credited = paid.checked_add(to_treasury).map_err(overflow)?;
             if !royalties.is_zero() {
                 res = res.add_messages(config.denom.pay_and_call(
                     &config.model_market,
@@ -764,17 +764,17 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
             // back the shares of the votes that never came.
             let pool = terms.reward.checked_sub(fee).map_err(overflow)?;
             let per_vote = pool.multiply_ratio(1u128, u128::from(task.k));
-            credited = pay_declines(deps.storage, &terms, &slots)?;
+            let mut paid = pay_declines(deps.storage, &terms, &slots)?;
             for ((n, v), s) in terms.nodes.iter().zip(&slots) {
                 if s.digest.is_some() {
                     let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
                     credit(deps.storage, n, pay)?;
-                    credited = credited.checked_add(pay).map_err(overflow)?;
+                    paid = paid.checked_add(pay).map_err(overflow)?;
                 }
             }
             credit(deps.storage, &config.treasury, fee)?;
-            let refund = pool.checked_sub(credited).map_err(overflow)?;
-            credited = credited.checked_add(fee).map_err(overflow)?;
+            let refund = pool.checked_sub(paid).map_err(overflow)?;
+            credited = paid.checked_add(fee).map_err(overflow)?;
             if !refund.is_zero() {
                 res = res.add_message(config.denom.transfer(&terms.buyer, refund)?);
             }

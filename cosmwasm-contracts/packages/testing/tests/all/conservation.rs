@@ -311,14 +311,20 @@ fn run(pay_in: PayIn, actions: Vec<Action>) {
     }
     // Finally drain: settle everything after every deadline and withdraw all.
     w.s.advance(86_400 * 8);
-    for t in w.s.all_tasks() {
-        if matches!(
-            t.status,
-            market::TaskStatus::Open | market::TaskStatus::Pending
-        ) {
-            if let Err(e) = w.s.settle("keeper", t.id) {
-                panic!("task {} cannot be settled after its deadlines: {e}", t.id);
-            }
+    let open: Vec<u64> =
+        w.s.all_tasks()
+            .into_iter()
+            .filter(|t| {
+                matches!(
+                    t.status,
+                    market::TaskStatus::Open | market::TaskStatus::Pending
+                )
+            })
+            .map(|t| t.id)
+            .collect();
+    for id in open {
+        if let Err(e) = w.s.settle("keeper", id) {
+            panic!("task {id} cannot be settled after its deadlines: {e}");
         }
     }
     w.s.check_conservation();
