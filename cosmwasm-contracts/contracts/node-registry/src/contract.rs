@@ -19,8 +19,8 @@ use clusterai_economy::market::{self, OutcomesResponse};
 use clusterai_economy::migrate::{check_layout, migrate_version, set_layout};
 use clusterai_economy::{BPS_DENOMINATOR, MAX_TIME_PARAM, page_limit};
 use cosmwasm_std::{
-    Addr, Binary, Deps, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp,
-    Uint128, from_json, to_json_binary,
+    Addr, Binary, Deps, DepsMut, Env, MessageInfo, Order, Response, StdError, StdResult, Storage,
+    Timestamp, Uint128, from_json, to_json_binary,
 };
 use cw_storage_plus::Bound;
 use cw20::Cw20ReceiveMsg;
@@ -546,19 +546,19 @@ fn slash(
 ) -> StdResult<Uint128> {
     let mut claims = CLAIMS.may_load(storage, operator)?.unwrap_or_default();
     let unbonding: Uint128 = claims.iter().map(|c| c.amount).sum();
-    let at_stake = node.stake + unbonding;
+    let at_stake = node.stake.checked_add(unbonding)?;
     let amount = at_stake
         .multiply_ratio(bps, BPS_DENOMINATOR)
         .max(at_least)
         .min(at_stake);
     let from_stake = amount.min(node.stake);
-    node.stake -= from_stake;
-    let mut from_claims = amount - from_stake;
+    node.stake = node.stake.checked_sub(from_stake)?;
+    let mut from_claims = amount.checked_sub(from_stake)?;
     let taken_from_claims = from_claims;
     for c in claims.iter_mut().rev() {
         let take = from_claims.min(c.amount);
-        c.amount -= take;
-        from_claims -= take;
+        c.amount = c.amount.checked_sub(take)?;
+        from_claims = from_claims.checked_sub(take)?;
     }
     claims.retain(|c| !c.amount.is_zero());
     if claims.is_empty() {
@@ -566,10 +566,10 @@ fn slash(
     } else {
         CLAIMS.save(storage, operator, &claims)?;
     }
-    node.slashed_total += amount;
+    node.slashed_total = node.slashed_total.saturating_add(amount);
     TOTALS.update(storage, |mut t| -> StdResult<_> {
-        t.staked -= from_stake;
-        t.unbonding -= taken_from_claims;
+        t.staked = t.staked.checked_sub(from_stake)?;
+        t.unbonding = t.unbonding.checked_sub(taken_from_claims)?;
         Ok(t)
     })?;
     Ok(amount)
@@ -577,7 +577,7 @@ fn slash(
 
 fn fault(node: &mut Node, penalty: u32, params: &RegistryParams, now: Timestamp) {
     node.reputation = node.reputation.saturating_sub(penalty);
-    node.consecutive_faults += 1;
+    node.consecutive_faults = node.consecutive_faults.saturating_add(1);
     if params.jail_after_faults > 0 && node.consecutive_faults >= params.jail_after_faults {
         node.jailed_until = Some(now.plus_seconds(params.jail_duration));
         node.consecutive_faults = 0;
@@ -616,38 +616,36 @@ fn execute_report(
                 // reputation and clear no faults: posting them to oneself
                 // buys nothing.
                 if report.counts {
-                    node.reputation = (node.reputation + p.reputation_reward).min(MAX_REPUTATION);
+                    node.reputation = node
+                        .reputation
+                        .saturating_add(p.reputation_reward)
+                        .min(MAX_REPUTATION);
                     node.consecutive_faults = 0;
                     node.tasks_agreed += 1;
                 }
             }
-            Outcome::Wrong => {
+            Outcome::Wrong | Outcome::Withheld => {
+                // Withholding must never beat revealing a losing answer.
                 let at_least = penalty(p, report.vote_pay, o.votes);
-                slashed += slash(
+                let taken = slash(
                     deps.storage,
                     &operator,
                     &mut node,
                     p.fault_slash_bps,
                     at_least,
                 )?;
+                slashed = slashed.checked_add(taken).map_err(StdError::from)?;
                 fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
-                node.tasks_wrong += 1;
-            }
-            Outcome::Withheld => {
-                let at_least = penalty(p, report.vote_pay, o.votes);
-                slashed += slash(
-                    deps.storage,
-                    &operator,
-                    &mut node,
-                    p.fault_slash_bps,
-                    at_least,
-                )?;
-                fault(&mut node, p.reputation_fault_penalty, p, env.block.time);
-                node.tasks_withheld += 1;
+                if o.outcome == Outcome::Wrong {
+                    node.tasks_wrong += 1;
+                } else {
+                    node.tasks_withheld += 1;
+                }
             }
             Outcome::Absent => {
                 let none = Uint128::zero();
-                slashed += slash(deps.storage, &operator, &mut node, p.absent_slash_bps, none)?;
+                let taken = slash(deps.storage, &operator, &mut node, p.absent_slash_bps, none)?;
+                slashed = slashed.checked_add(taken).map_err(StdError::from)?;
                 fault(&mut node, p.reputation_absent_penalty, p, env.block.time);
                 node.tasks_absent += 1;
             }
