@@ -36,7 +36,7 @@ bench-transfer:  ## Blobs over iroh against a TCP copy
 bench-api:  ## A node over HTTP (durable queue, receipts) against the same tasks in-process
 	cargo run --release -q -p clusterai-cli -- bench api
 
-bench-chain:  ## Contract gas in cosmwasm-vm against a cw20 transfer
+bench-chain:  ## Contract gas in cosmwasm-vm against a cw20 transfer; the economics simulation
 	scripts/bench-chain.sh
 
 gpu-check:  ## CUDA against CPU, on a machine with an NVIDIA GPU
