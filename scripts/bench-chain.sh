@@ -9,8 +9,8 @@
 #   simulation (N market tasks per run, default 300). With --json, stdout is
 #   exactly the project's bench JSON:
 #   {"suite":"chain","results":[{"name","unit","value","baseline","baseline_value","ratio"}]}
-#   Gas: gas:cw20_transfer, gas:post, gas:assign, gas:commit_{1,2,3},
-#   gas:reveal_{1,2,3}, gas:settle, gas:task_lifecycle_k3; unit vm_gas
+#   Gas: gas:cw20_transfer, gas:post, gas:assign, gas:beacon_round, gas:commit_{1,2,3},
+#   gas:reveal_{1,2,3}, gas:settle, gas:task_lifecycle_k3(_own_round); unit vm_gas
 #   (CosmWasm VM gas); baseline cw20_transfer.
 #   Economics: profit:<strategy>@<share> for lazy, colluding, colluding_split,
 #   withholding, declining, griefing at 0.10, 0.20, 0.30; unit tokens/task;

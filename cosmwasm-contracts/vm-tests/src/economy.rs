@@ -64,8 +64,12 @@ pub struct LifecycleGas {
     pub cw20_transfer: u64,
     /// Posting the task (cw20 Send into the market, royalty quote, escrow).
     pub post: u64,
-    /// Assignment: verifying the beacon round (BLS12-381) and the draw.
+    /// Assignment of a task whose beacon round the market already holds:
+    /// the draw.
     pub assign: u64,
+    /// Bringing a beacon round: verifying its BLS12-381 signature and
+    /// storing its randomness, once per round for every task it draws.
+    pub beacon_round: u64,
     /// Each commit.
     pub commits: Vec<u64>,
     /// Each reveal.
@@ -75,7 +79,13 @@ pub struct LifecycleGas {
 }
 
 impl LifecycleGas {
-    /// Post + assign + commits + reveals + settle.
+    /// [`LifecycleGas::total`] for a task alone in its beacon round.
+    pub fn total_with_own_round(&self) -> u64 {
+        self.total() + self.beacon_round
+    }
+
+    /// Post + assign + commits + reveals + settle (the beacon round, shared
+    /// by every task it draws, apart).
     pub fn total(&self) -> u64 {
         self.post
             + self.assign
@@ -218,7 +228,9 @@ impl Economy {
 
     /// Runs post, assignment by a real drand quicknet round, one commit and
     /// one reveal per drawn node, and settle. The post is timed so that its
-    /// round is [`QUICKNET_ROUND`]. Node i (in draw order) reveals
+    /// round is [`QUICKNET_ROUND`]; a first task posted with it brings the
+    /// round, so this one's assignment is the draw alone (the round's
+    /// verification is measured apart). Node i (in draw order) reveals
     /// `digests[i]`. Returns the task id, the drawn nodes with their votes
     /// and the gas.
     pub fn lifecycle(
@@ -236,40 +248,26 @@ impl Economy {
             return Err(format!("the chain's clock ({now}) is past {post_at}"));
         }
         self.chain.advance(post_at - now);
-        let spec = json!({"post_task": {
-            "plugin": hex(&[0x11; 32]),
-            "input": {"inline": {"data": Binary::from(b"an input".to_vec())}},
-            "models": [], "k": 3,
-            "commit_period": 120,
-            "requirements": {"execution_provider": null, "min_memory_mb": null},
-            "max_royalties": null
-        }});
-        let out = self.chain.execute(
-            &self.token,
-            &self.buyer,
-            &json!({"send": {"contract": self.market, "amount": REWARD.to_string(), "msg": bin(&spec)}}),
-        )?;
-        gas.post = out.gas;
-        let task_id: u64 = out
-            .attr("task_id")
-            .and_then(|v| v.parse().ok())
-            .ok_or("post_task gave no task_id")?;
-        let round: u64 = out
-            .attr("round")
-            .and_then(|v| v.parse().ok())
-            .ok_or("post_task gave no round")?;
-        if round != QUICKNET_ROUND {
-            return Err(format!("posted for round {round}, not {QUICKNET_ROUND}"));
-        }
+        // Two tasks in the same round: the first brings the round (and pays
+        // its verification), the second is assigned from the stored round.
+        let (first, _) = self.post()?;
+        let (task_id, post_gas) = self.post()?;
+        gas.post = post_gas;
         // The round is published 3 s after the post's next round: wait for it.
         self.chain.advance(ASSIGN_DELAY + 3);
         let keeper = self.chain.addr("keeper");
+        let brought = self.chain.execute(
+            &self.market,
+            &keeper,
+            &json!({"assign": {"task_id": first, "signature": QUICKNET_SIGNATURE}}),
+        )?;
         let out = self.chain.execute(
             &self.market,
             &keeper,
-            &json!({"assign": {"task_id": task_id, "signature": QUICKNET_SIGNATURE}}),
+            &json!({"assign": {"task_id": task_id, "signature": null}}),
         )?;
         gas.assign = out.gas;
+        gas.beacon_round = brought.gas.saturating_sub(out.gas);
         let assigned: Vec<(String, u8)> = out
             .attr("assigned")
             .ok_or("assign gave no assignment")?
@@ -307,6 +305,35 @@ impl Economy {
         )?;
         gas.settle = out.gas;
         Ok((task_id, assigned, gas))
+    }
+
+    /// Posts a k = 3 task from the buyer; returns its id and the gas.
+    fn post(&mut self) -> Result<(u64, u64), String> {
+        let spec = json!({"post_task": {
+            "plugin": hex(&[0x11; 32]),
+            "input": {"inline": {"data": Binary::from(b"an input".to_vec())}},
+            "models": [], "k": 3,
+            "commit_period": 120,
+            "requirements": {"execution_provider": null, "min_memory_mb": null},
+            "max_royalties": null
+        }});
+        let out = self.chain.execute(
+            &self.token,
+            &self.buyer,
+            &json!({"send": {"contract": self.market, "amount": REWARD.to_string(), "msg": bin(&spec)}}),
+        )?;
+        let task_id: u64 = out
+            .attr("task_id")
+            .and_then(|v| v.parse().ok())
+            .ok_or("post_task gave no task_id")?;
+        let round: u64 = out
+            .attr("round")
+            .and_then(|v| v.parse().ok())
+            .ok_or("post_task gave no round")?;
+        if round != QUICKNET_ROUND {
+            return Err(format!("posted for round {round}, not {QUICKNET_ROUND}"));
+        }
+        Ok((task_id, out.gas))
     }
 
     /// A task as JSON.

@@ -47,6 +47,7 @@ fn run() -> Result<BenchReport, String> {
     push("gas:cw20_transfer".into(), gas.cw20_transfer);
     push("gas:post".into(), gas.post);
     push("gas:assign".into(), gas.assign);
+    push("gas:beacon_round".into(), gas.beacon_round);
     for (i, g) in gas.commits.iter().enumerate() {
         push(format!("gas:commit_{}", i + 1), *g);
     }
@@ -55,5 +56,9 @@ fn run() -> Result<BenchReport, String> {
     }
     push("gas:settle".into(), gas.settle);
     push("gas:task_lifecycle_k3".into(), gas.total());
+    push(
+        "gas:task_lifecycle_k3_own_round".into(),
+        gas.total_with_own_round(),
+    );
     Ok(report)
 }
