@@ -32,6 +32,9 @@ pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The layout of this contract's stored state (see `migrate`).
 pub const STATE_LAYOUT: u32 = 2;
 
+/// Most operators a draw may exclude (the buyer and a first committee).
+pub const MAX_EXCLUDE: usize = 16;
+
 /// Most execution providers a node may declare.
 pub const MAX_PROVIDERS: usize = 8;
 
@@ -813,16 +816,24 @@ fn select_nodes(
     seed: &[u8],
     k: u8,
     req: &Requirements,
-    exclude: Option<String>,
+    exclude: Vec<String>,
     height: u64,
     vote_pay: Uint128,
 ) -> StdResult<SelectedResponse> {
     let config = load_config(deps.storage)?;
     let needed = stake_needed(&config.params, vote_pay, k);
-    let exclude = exclude.map(|s| deps.api.addr_validate(&s)).transpose()?;
+    if exclude.len() > MAX_EXCLUDE {
+        return Err(StdError::generic_err(format!(
+            "at most {MAX_EXCLUDE} operators may be excluded from a draw"
+        )));
+    }
+    let exclude = exclude
+        .iter()
+        .map(|s| deps.api.addr_validate(s))
+        .collect::<StdResult<Vec<_>>>()?;
     let pool = req.execution_provider.as_deref().unwrap_or(ANY_POOL);
     let (nodes, eligible) = select::draw(deps.storage, pool, height, seed, k, |a| {
-        if exclude.as_ref() == Some(a) {
+        if exclude.contains(a) {
             return Ok(false);
         }
         let n = load_node(deps.storage, a)?;
@@ -1020,7 +1031,7 @@ mod tests {
                     execution_provider: Some("cpu".into()),
                     min_memory_mb,
                 },
-                exclude: Some(api.addr_make("n0").to_string()),
+                exclude: vec![api.addr_make("n0").to_string()],
                 height,
                 vote_pay: Uint128::new(10),
             };

@@ -317,7 +317,9 @@ fn execute_post(
         reveals: 0,
         declines: 0,
         counts: false,
+        phase: 0,
         posted_at: now,
+        pending_since: now,
         snapshot_height: env.block.height,
         round,
         commit_deadline: None,
@@ -375,7 +377,8 @@ fn vote_pay(terms: &TaskTerms, k: u8) -> StdResult<Uint128> {
 }
 
 fn assign_deadline(config: &Config, task: &TaskState) -> Timestamp {
-    task.posted_at.plus_seconds(config.params.assign_timeout)
+    task.pending_since
+        .plus_seconds(config.params.assign_timeout)
 }
 
 fn execute_assign(
@@ -414,49 +417,62 @@ fn execute_assign(
     let seed = assign::seed(&randomness, env.contract.address.as_str(), task_id);
     let mut terms = load_terms(deps.storage, task_id)?;
     let body = BODIES.load(deps.storage, task_id)?;
+    // The buyer never runs its own task; a re-execution draws none of the
+    // first committee's nodes.
+    let exclude = std::iter::once(terms.buyer.to_string())
+        .chain(terms.nodes.iter().map(|(n, _)| n.to_string()))
+        .collect();
     let selected: SelectedResponse = deps.querier.query_wasm_smart(
         &config.registry,
         &registry::QueryMsg::SelectNodes {
             seed: HexBinary::from(seed),
             k: task.k,
             requirements: body.requirements,
-            exclude: Some(terms.buyer.to_string()),
+            exclude,
             height: task.snapshot_height,
             vote_pay: vote_pay(&terms, task.k)?,
         },
     )?;
-    terms.seed = Some(seed);
+    // Every committee's digests are bound to the first draw's seed, so that
+    // they compare with each other (and never with another task's).
+    terms.seed.get_or_insert(seed);
     let res = Response::new()
         .add_attribute("action", "assign")
         .add_attribute("task_id", task_id.to_string())
         .add_attribute("round", round.to_string())
         .add_attribute("seed", HexBinary::from(seed).to_hex());
     if selected.nodes.is_empty() {
-        // No node can take it: the buyer posted a task nobody can run, and
-        // gets the reward back less the fee.
         save_terms(deps.storage, task_id, &terms);
-        let res = close_unserved(deps.storage, &config, task_id, &mut task, &terms, res)?;
-        return Ok(res.add_attribute("eligible", selected.eligible.to_string()));
+        let res = res.add_attribute("eligible", selected.eligible.to_string());
+        return if task.phase == 0 {
+            // No node can take it: the buyer posted a task nobody can run,
+            // and gets the reward back less the fee.
+            close_unserved(deps.storage, &config, task_id, &mut task, &terms, res)
+        } else {
+            // Nobody left to re-execute it: the first committee's split stands.
+            close(deps.storage, &config, task_id, &mut task, &terms, res)
+        };
     }
     let now = env.block.time;
     for n in &selected.nodes {
         let slot = Slot {
             votes: n.votes,
+            phase: task.phase,
             ..Slot::default()
         };
         save_slot(deps.storage, task_id, &n.operator, &slot);
         ASSIGNED.save(deps.storage, (&n.operator, task_id), &())?;
     }
-    terms.nodes = selected
+    terms
         .nodes
-        .iter()
-        .map(|n| (n.operator.clone(), n.votes))
-        .collect();
+        .extend(selected.nodes.iter().map(|n| (n.operator.clone(), n.votes)));
     save_terms(deps.storage, task_id, &terms);
     let commit_deadline = now.plus_seconds(terms.commit_period);
     task.slots = selected.nodes.len() as u8;
-    task.counts = task.k >= config.params.min_counted_k
-        && selected.eligible >= config.params.min_counted_nodes;
+    if task.phase == 0 {
+        task.counts = task.k >= config.params.min_counted_k
+            && selected.eligible >= config.params.min_counted_nodes;
+    }
     task.commit_deadline = Some(commit_deadline);
     task.reveal_deadline = Some(commit_deadline.plus_seconds(terms.reveal_period));
     task.status = TaskStatus::Open;
@@ -516,19 +532,25 @@ fn load_open(storage: &dyn Storage, task_id: u64) -> Result<TaskState, ContractE
     let task = may_load_task(storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
     match task.status {
         TaskStatus::Open => Ok(task),
-        TaskStatus::Pending => Err(ContractError::NotAssigned {
-            node: "anyone".into(),
-            task_id,
-        }),
+        TaskStatus::Pending => Err(ContractError::AwaitingDraw { task_id }),
         _ => Err(ContractError::TaskClosed { task_id }),
     }
 }
 
-fn load_assigned(storage: &dyn Storage, task_id: u64, node: &Addr) -> Result<Slot, ContractError> {
-    may_load_slot(storage, task_id, node)?.ok_or_else(|| ContractError::NotAssigned {
-        node: node.to_string(),
-        task_id,
-    })
+/// `node`'s slot in the task's current committee (a node of the first
+/// committee has no say in a re-execution).
+fn load_assigned(
+    storage: &dyn Storage,
+    task: &TaskState,
+    task_id: u64,
+    node: &Addr,
+) -> Result<Slot, ContractError> {
+    may_load_slot(storage, task_id, node)?
+        .filter(|s| s.phase == task.phase)
+        .ok_or_else(|| ContractError::NotAssigned {
+            node: node.to_string(),
+            task_id,
+        })
 }
 
 fn commit_deadline(task: &TaskState) -> Timestamp {
@@ -546,7 +568,7 @@ fn execute_decline(
     task_id: u64,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_assigned(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, &task, task_id, &node)?;
     if env.block.time > commit_deadline(&task) {
         return Err(ContractError::CommitDeadlinePassed { task_id });
     }
@@ -574,7 +596,7 @@ fn execute_commit(
     commitment: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_assigned(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, &task, task_id, &node)?;
     if env.block.time > commit_deadline(&task) {
         return Err(ContractError::CommitDeadlinePassed { task_id });
     }
@@ -604,7 +626,7 @@ fn execute_reveal(
     salt: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_assigned(deps.storage, task_id, &node)?;
+    let mut slot = load_assigned(deps.storage, &task, task_id, &node)?;
     let now = env.block.time;
     if now > reveal_deadline(&task) {
         return Err(ContractError::RevealDeadlinePassed { task_id });
@@ -674,7 +696,12 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 });
             }
             let terms = load_terms(deps.storage, task_id)?;
-            return close_unserved(deps.storage, &config, task_id, &mut task, &terms, res);
+            return if task.phase == 0 {
+                close_unserved(deps.storage, &config, task_id, &mut task, &terms, res)
+            } else {
+                // No beacon for the re-execution: the first committee's split stands.
+                close(deps.storage, &config, task_id, &mut task, &terms, res)
+            };
         }
         _ => return Err(ContractError::TaskClosed { task_id }),
     }
@@ -687,57 +714,137 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
         });
     }
     let terms = load_terms(deps.storage, task_id)?;
-    let slots = terms
+    if task.phase == 0 {
+        let slots = load_slots(deps.storage, task_id, &terms)?;
+        let digests: Vec<&HexBinary> = slots.iter().filter_map(|s| s.digest.as_ref()).collect();
+        let split = digests.iter().any(|d| *d != digests[0]);
+        if split && majority(task.k, &committee_votes(&slots, 0)).is_none() {
+            return escalate(deps.storage, &env, &config, task_id, &mut task, res);
+        }
+    }
+    close(deps.storage, &config, task_id, &mut task, &terms, res)
+}
+
+/// The slots of every drawn node, in draw order.
+fn load_slots(storage: &dyn Storage, task_id: u64, terms: &TaskTerms) -> StdResult<Vec<Slot>> {
+    terms
         .nodes
         .iter()
-        .map(|(n, _)| load_slot(deps.storage, task_id, n))
-        .collect::<StdResult<Vec<_>>>()?;
-    let votes: Vec<(u8, Option<HexBinary>)> =
-        slots.iter().map(|s| (s.votes, s.digest.clone())).collect();
-    let winner = majority(task.k, &votes);
+        .map(|(n, _)| load_slot(storage, task_id, n))
+        .collect()
+}
+
+/// The votes and digests of committee `phase`.
+fn committee_votes(slots: &[Slot], phase: u8) -> Vec<(u8, Option<HexBinary>)> {
+    slots
+        .iter()
+        .filter(|s| s.phase == phase)
+        .map(|s| (s.votes, s.digest.clone()))
+        .collect()
+}
+
+/// The first committee revealed different digests and none has a majority:
+/// the task goes back to the beacon to draw a second committee, without the
+/// first one's nodes, that re-executes it (in the deterministic mode the
+/// same inputs give the same bytes). Its majority then judges every
+/// revealed digest. Nothing is paid or slashed yet.
+fn escalate(
+    storage: &mut dyn Storage,
+    env: &Env,
+    config: &Config,
+    task_id: u64,
+    task: &mut TaskState,
+    res: Response,
+) -> Result<Response, ContractError> {
+    let now = env.block.time;
+    task.phase = 1;
+    task.status = TaskStatus::Pending;
+    task.round = config
+        .beacon
+        .first_round_after(now.seconds().saturating_add(config.params.assign_delay));
+    task.snapshot_height = env.block.height;
+    task.pending_since = now;
+    task.slots = 0;
+    task.commits = 0;
+    task.reveals = 0;
+    task.declines = 0;
+    task.commit_deadline = None;
+    task.reveal_deadline = None;
+    save_task(storage, task_id, task);
+    Ok(res
+        .add_attribute("outcome", "reexecution")
+        .add_attribute("round", task.round.to_string()))
+}
+
+/// Settles a task for good: pays, refunds and reports outcomes. The current
+/// committee's strict majority, if any, decides; it judges the digests of
+/// both committees.
+fn close(
+    storage: &mut dyn Storage,
+    config: &Config,
+    task_id: u64,
+    task: &mut TaskState,
+    terms: &TaskTerms,
+    res: Response,
+) -> Result<Response, ContractError> {
+    let slots = load_slots(storage, task_id, terms)?;
+    let winner = majority(task.k, &committee_votes(&slots, task.phase));
     let fee = fee_of(terms.reward, terms.fee_bps);
     let overflow = |e: cosmwasm_std::OverflowError| ContractError::Std(StdError::from(e));
+    let royalties = match &winner {
+        Some(_) => terms
+            .royalties
+            .iter()
+            .try_fold(Uint128::zero(), |a, r| a.checked_add(r.amount))
+            .map_err(overflow)?,
+        // No result was agreed: no royalties are owed.
+        None => Uint128::zero(),
+    };
+    let pool = terms
+        .reward
+        .checked_sub(fee)
+        .and_then(|p| p.checked_sub(royalties))
+        .map_err(overflow)?;
+    // Every vote drawn (both committees) has a share of the pool; a declined
+    // vote earns the decline pay, never more than that share.
+    let drawn: u128 = slots.iter().map(|s| u128::from(s.votes)).sum();
+    let share = pool.multiply_ratio(1u128, drawn.max(u128::from(task.k)));
+    let decline_rate = terms.decline_pay.min(share);
+    let mut paid = Uint128::zero();
+    for ((n, v), s) in terms.nodes.iter().zip(&slots) {
+        if s.declined {
+            let pay = decline_rate
+                .checked_mul(Uint128::from(*v))
+                .map_err(overflow)?;
+            credit(storage, n, pay)?;
+            paid = paid.checked_add(pay).map_err(overflow)?;
+        }
+    }
     let mut res = res;
     let credited;
     match &winner {
         Some(w) => {
-            let royalties = terms
-                .royalties
+            let left = pool.checked_sub(paid).map_err(overflow)?;
+            let agreed_votes: u128 = slots
                 .iter()
-                .try_fold(Uint128::zero(), |a, r| a.checked_add(r.amount))
-                .map_err(overflow)?;
-            let pool = terms
-                .reward
-                .checked_sub(fee)
-                .and_then(|p| p.checked_sub(royalties))
-                .map_err(overflow)?;
-            // Declined votes earn their decline pay first.
-            let declined = pay_declines(deps.storage, &terms, &slots)?;
-            let mut paid = declined;
-            let pool = pool.checked_sub(declined).map_err(overflow)?;
-            let agreed_votes: u128 = votes
-                .iter()
-                .filter(|(_, d)| d.as_ref() == Some(w))
-                .map(|(v, _)| u128::from(*v))
+                .filter(|s| s.digest.as_ref() == Some(w))
+                .map(|s| u128::from(s.votes))
                 .sum();
-            let per_vote = pool
-                .checked_div(Uint128::new(agreed_votes))
-                .map_err(|e| ContractError::Std(StdError::generic_err(e.to_string())))?;
+            let per_vote = left.multiply_ratio(1u128, agreed_votes.max(1));
             for ((n, v), s) in terms.nodes.iter().zip(&slots) {
                 if s.digest.as_ref() == Some(w) {
                     let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
-                    credit(deps.storage, n, pay)?;
+                    credit(storage, n, pay)?;
                     paid = paid.checked_add(pay).map_err(overflow)?;
                 }
             }
             // The fee (and rounding dust) accrues to the treasury like a
             // node's reward: one ledger write instead of a transfer per task.
             let to_treasury = pool
-                .checked_add(declined)
-                .and_then(|p| p.checked_sub(paid))
+                .checked_sub(paid)
                 .and_then(|d| d.checked_add(fee))
                 .map_err(overflow)?;
-            credit(deps.storage, &config.treasury, to_treasury)?;
+            credit(storage, &config.treasury, to_treasury)?;
             credited = paid.checked_add(to_treasury).map_err(overflow)?;
             if !royalties.is_zero() {
                 res = res.add_messages(config.denom.pay_and_call(
@@ -759,72 +866,50 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
         }
         None => {
             // No majority: nobody can be called wrong. The fee is kept; each
-            // revealed vote earned its share of the rest (so a buyer who
-            // forces a split still pays for the work it got); the buyer gets
-            // back the shares of the votes that never came.
-            let pool = terms.reward.checked_sub(fee).map_err(overflow)?;
-            let per_vote = pool.multiply_ratio(1u128, u128::from(task.k));
-            let mut paid = pay_declines(deps.storage, &terms, &slots)?;
+            // revealed vote earned its share (so a buyer who forces a split
+            // still pays for the work it got); the buyer gets back the
+            // shares of the votes that never came.
+            let revealed = slots.iter().any(|s| s.digest.is_some());
             for ((n, v), s) in terms.nodes.iter().zip(&slots) {
                 if s.digest.is_some() {
-                    let pay = per_vote.checked_mul(Uint128::from(*v)).map_err(overflow)?;
-                    credit(deps.storage, n, pay)?;
+                    let pay = share.checked_mul(Uint128::from(*v)).map_err(overflow)?;
+                    credit(storage, n, pay)?;
                     paid = paid.checked_add(pay).map_err(overflow)?;
                 }
             }
-            credit(deps.storage, &config.treasury, fee)?;
+            credit(storage, &config.treasury, fee)?;
             let refund = pool.checked_sub(paid).map_err(overflow)?;
             credited = paid.checked_add(fee).map_err(overflow)?;
             if !refund.is_zero() {
                 res = res.add_message(config.denom.transfer(&terms.buyer, refund)?);
             }
-            if task.reveals == 0 {
-                task.status = TaskStatus::Expired;
-                res = res.add_attribute("outcome", "expired");
-            } else {
+            if revealed {
                 task.status = TaskStatus::Disputed;
                 res = res.add_attribute("outcome", "disputed");
+            } else {
+                task.status = TaskStatus::Expired;
+                res = res.add_attribute("outcome", "expired");
             }
             res = res
                 .add_attribute("fee", fee)
                 .add_attribute("refund", refund);
         }
     }
-    // Declined nodes have no outcome; every other node has one.
-    if task.declines < task.slots {
+    // Declined nodes have no outcome; any other drawn node has one.
+    if slots.iter().any(|s| !s.declined) {
         res = res.add_message(WasmMsg::Execute {
             contract_addr: config.registry.to_string(),
             msg: to_json_binary(&registry::ExecuteMsg::ReportOutcomes { task_id })?,
             funds: vec![],
         });
     }
-    save_task(deps.storage, task_id, &task);
-    TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
+    save_task(storage, task_id, task);
+    TOTALS.update(storage, |mut t| -> StdResult<_> {
         t.escrowed = t.escrowed.checked_sub(terms.reward)?;
         t.unclaimed_rewards = t.unclaimed_rewards.checked_add(credited)?;
         Ok(t)
     })?;
     Ok(res)
-}
-
-/// Credits every declined node its decline pay per vote; returns the total.
-fn pay_declines(
-    storage: &mut dyn Storage,
-    terms: &TaskTerms,
-    slots: &[Slot],
-) -> Result<Uint128, ContractError> {
-    let mut total = Uint128::zero();
-    for ((n, v), s) in terms.nodes.iter().zip(slots) {
-        if s.declined {
-            let pay = terms
-                .decline_pay
-                .checked_mul(Uint128::from(*v))
-                .map_err(StdError::from)?;
-            credit(storage, n, pay)?;
-            total = total.checked_add(pay).map_err(StdError::from)?;
-        }
-    }
-    Ok(total)
 }
 
 fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError> {
@@ -957,6 +1042,7 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
             load_slot(deps.storage, id, n).map(|slot| Assignment {
                 node: n.clone(),
                 votes: slot.votes,
+                reexecution: slot.phase == 1,
                 declined: slot.declined,
                 commitment: slot.commitment,
                 digest: slot.digest,
@@ -983,6 +1069,7 @@ fn task_response(deps: Deps, id: u64) -> StdResult<TaskResponse> {
         reveal_deadline: s.reveal_deadline,
         seed: t.seed.map(HexBinary::from),
         counts: s.counts,
+        reexecution: s.phase == 1,
         assignments,
         status: s.status,
     })

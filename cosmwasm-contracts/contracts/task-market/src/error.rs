@@ -110,6 +110,12 @@ pub enum ContractError {
         /// The listing's hash.
         hash: String,
     },
+    /// The task waits for its beacon round to draw its nodes.
+    #[error("task {task_id} is waiting for its beacon round to draw its nodes")]
+    AwaitingDraw {
+        /// The task.
+        task_id: u64,
+    },
     /// The task is not waiting for its assignment.
     #[error("task {task_id} is not pending assignment")]
     NotPending {

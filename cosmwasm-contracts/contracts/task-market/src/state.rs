@@ -51,8 +51,13 @@ pub struct TaskState {
     pub declines: u8,
     /// Whether the task counts for reputation.
     pub counts: bool,
+    /// 0: the first committee; 1: the re-execution committee. The counters
+    /// above are the current committee's.
+    pub phase: u8,
     /// Posted at.
     pub posted_at: Timestamp,
+    /// Since when it waits for its current draw (posting or escalation).
+    pub pending_since: Timestamp,
     /// The block whose stake the draw reads.
     pub snapshot_height: u64,
     /// The beacon round that draws the nodes.
@@ -108,6 +113,8 @@ pub struct TaskBody {
 pub struct Slot {
     /// Its votes.
     pub votes: u8,
+    /// The committee it belongs to (0 first, 1 re-execution).
+    pub phase: u8,
     /// Whether it declined.
     pub declined: bool,
     /// Its commitment.
@@ -132,7 +139,7 @@ fn time_at(b: &[u8], at: usize) -> Option<Timestamp> {
 }
 
 impl TaskState {
-    const HEADER: usize = 7 + 5 * 8;
+    const HEADER: usize = 8 + 6 * 8;
 
     /// A binary record (counters, flags, status tag, times and heights, then
     /// the winning digest once settled): every commit, reveal and settlement
@@ -154,10 +161,12 @@ impl TaskState {
             self.declines,
             u8::from(self.counts),
             tag,
+            self.phase,
         ]);
         let nanos = |t: Option<Timestamp>| t.map_or(0, |t| t.nanos());
         for n in [
             self.posted_at.nanos(),
+            self.pending_since.nanos(),
             self.snapshot_height,
             self.round,
             nanos(self.commit_deadline),
@@ -171,7 +180,7 @@ impl TaskState {
 
     /// The inverse of [`TaskState::encode`].
     pub fn decode(b: &[u8]) -> StdResult<Self> {
-        if b.len() < Self::HEADER || b[5] > 1 {
+        if b.len() < Self::HEADER || b[5] > 1 || b[7] > 1 {
             return Err(corrupt("task"));
         }
         let status = match (b[6], &b[Self::HEADER..]) {
@@ -191,23 +200,26 @@ impl TaskState {
             reveals: b[3],
             declines: b[4],
             counts: b[5] == 1,
-            posted_at: Timestamp::from_nanos(u64_at(b, 7)),
-            snapshot_height: u64_at(b, 15),
-            round: u64_at(b, 23),
-            commit_deadline: time_at(b, 31),
-            reveal_deadline: time_at(b, 39),
+            phase: b[7],
+            posted_at: Timestamp::from_nanos(u64_at(b, 8)),
+            pending_since: Timestamp::from_nanos(u64_at(b, 16)),
+            snapshot_height: u64_at(b, 24),
+            round: u64_at(b, 32),
+            commit_deadline: time_at(b, 40),
+            reveal_deadline: time_at(b, 48),
             status,
         })
     }
 }
 
 impl Slot {
-    /// A binary record: votes, declined, then per field its length + 1
-    /// (0: none) and its bytes.
+    /// A binary record: votes, declined, phase, then per field its length +
+    /// 1 (0: none) and its bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(4 + 64);
+        let mut b = Vec::with_capacity(5 + 64);
         b.push(self.votes);
         b.push(u8::from(self.declined));
+        b.push(self.phase);
         for f in [&self.commitment, &self.digest] {
             match f {
                 Some(v) => {
@@ -222,8 +234,8 @@ impl Slot {
 
     /// The inverse of [`Slot::encode`].
     pub fn decode(b: &[u8]) -> StdResult<Self> {
-        let (head, mut rest) = b.split_at_checked(2).ok_or_else(|| corrupt("slot"))?;
-        if head[1] > 1 {
+        let (head, mut rest) = b.split_at_checked(3).ok_or_else(|| corrupt("slot"))?;
+        if head[1] > 1 || head[2] > 1 {
             return Err(corrupt("slot"));
         }
         let mut field = || -> StdResult<Option<HexBinary>> {
@@ -248,6 +260,7 @@ impl Slot {
         Ok(Slot {
             votes: head[0],
             declined: head[1] == 1,
+            phase: head[2],
             commitment,
             digest,
         })
@@ -523,7 +536,9 @@ mod tests {
             reveals: 1,
             declines: 1,
             counts: true,
+            phase: 1,
             posted_at: Timestamp::from_nanos(1_700_000_000_000_000_000),
+            pending_since: Timestamp::from_nanos(1_700_000_000_000_000_009),
             snapshot_height: 12_345,
             round: 657_413,
             commit_deadline: Some(Timestamp::from_nanos(1_700_000_000_000_000_001)),
@@ -546,17 +561,19 @@ mod tests {
         t.reveal_deadline = None;
         t.counts = false;
         assert_eq!(TaskState::decode(&t.encode()).unwrap(), t);
-        assert!(TaskState::decode(&[0; 46]).is_err());
+        assert!(TaskState::decode(&[0; 55]).is_err());
         let slots = [
             Slot::default(),
             Slot {
                 votes: 2,
+                phase: 1,
                 declined: true,
                 commitment: None,
                 digest: None,
             },
             Slot {
                 votes: 1,
+                phase: 0,
                 declined: false,
                 commitment: Some(HexBinary::from([1u8; 32])),
                 digest: Some(HexBinary::from([2u8; 32])),

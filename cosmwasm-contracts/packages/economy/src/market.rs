@@ -172,7 +172,9 @@ pub enum ReceiveMsg {
 /// Where a task stands.
 #[cw_serde]
 pub enum TaskStatus {
-    /// Posted, waiting for its beacon round to draw its nodes.
+    /// Waiting for its beacon round to draw its nodes: after posting, or
+    /// after a first committee disagreed with no majority, to draw a second
+    /// one that re-executes the task (see `TaskResponse::reexecution`).
     Pending,
     /// Assigned: accepting commitments, then reveals.
     Open,
@@ -181,9 +183,10 @@ pub enum TaskStatus {
         /// The winning digest.
         digest: HexBinary,
     },
-    /// Reveals but no strict majority: the fee went to the treasury, each
-    /// revealed vote earned its share (each declined vote its decline pay),
-    /// and the buyer got back the rest.
+    /// Reveals but no strict majority, even after a re-execution (or none
+    /// was possible): the fee went to the treasury, each revealed vote
+    /// earned its share (each declined vote its decline pay), and the buyer
+    /// got back the rest.
     Disputed,
     /// No reveal at all (or no nodes, or no beacon in time): the buyer got
     /// back the reward less the fee (and the decline pay of declined votes).
@@ -209,6 +212,8 @@ pub struct Assignment {
     /// How many of the k votes it holds (nodes are drawn with replacement,
     /// so that splitting stake over many nodes gains nothing).
     pub votes: u8,
+    /// Whether it belongs to the re-execution committee.
+    pub reexecution: bool,
     /// Whether it declined the task.
     pub declined: bool,
     /// Its commitment, once made.
@@ -325,6 +330,10 @@ pub struct TaskResponse {
     pub seed: Option<HexBinary>,
     /// Whether its outcomes count for reputation (k, reward and pool size).
     pub counts: bool,
+    /// Whether its first committee disagreed and a second one, drawn from a
+    /// later round without the first's nodes, re-executes it: the second
+    /// committee's majority then judges every revealed digest.
+    pub reexecution: bool,
     /// Assigned nodes and their progress.
     pub assignments: Vec<Assignment>,
     /// Status.

@@ -231,8 +231,9 @@ pub enum QueryMsg {
         k: u8,
         /// What the task needs.
         requirements: Requirements,
-        /// An operator to leave out (the buyer).
-        exclude: Option<String>,
+        /// Operators to leave out (the buyer; on a re-execution, the nodes
+        /// of the first committee). At most 16.
+        exclude: Vec<String>,
         /// The block whose stake counts.
         height: u64,
         /// What one vote of the task earns: nodes whose stake cannot cover

@@ -28,8 +28,8 @@ pub const RUN_COST: u128 = 1_000;
 /// Stake of each of the seven honest nodes.
 pub const HONEST_STAKE: u128 = 100_000;
 /// Seconds between two market tasks: room for the slowest (a withheld
-/// reveal settles after the reveal deadline).
-pub const SLOT: u64 = 1_000;
+/// reveal settles after the reveal deadline, in each of two committees).
+pub const SLOT: u64 = 2_000;
 /// Salt of every commitment in the simulation.
 const SALT: [u8; 16] = [3; 16];
 
@@ -164,7 +164,8 @@ impl Network {
     }
 
     /// Runs one market task with the actor playing `strategy`; returns the
-    /// actor's off-chain cost and whether its output won.
+    /// actor's off-chain cost, whether its output won and whether the task
+    /// settled with a majority.
     fn task(&mut self, strategy: Strategy) -> (u128, bool, bool) {
         self.next_slot();
         self.unjail();
@@ -172,21 +173,41 @@ impl Network {
         let buyer = self.buyer.clone();
         let id = self.s.post_from(&buyer, REWARD, spec).expect("post");
         let mut cost = 0;
-        if self.s.task(id).status != TaskStatus::Open {
-            return (cost, false, false);
-        }
         let truth = self.s.digest_of(id, b"the true output");
         let collusion = self.s.digest_of(id, b"the colluders' output");
+        // A split first committee sends the task to a re-execution: the
+        // second committee plays the same way.
+        while self.s.task(id).status == TaskStatus::Open {
+            cost += self.committee(id, strategy, truth, collusion);
+            if self.s.task(id).status == TaskStatus::Pending {
+                self.s.assign(id).expect("assign the re-execution");
+            }
+        }
+        let status = self.s.task(id).status;
+        let captured = matches!(&status, TaskStatus::Settled { digest } if digest.as_slice() == collusion.as_slice());
+        (cost, captured, matches!(status, TaskStatus::Settled { .. }))
+    }
+
+    /// The current committee of task `id` answers (the actor's nodes as
+    /// `strategy` says, the others honestly) and anyone settles. Returns the
+    /// actor's running cost.
+    fn committee(
+        &mut self,
+        id: u64,
+        strategy: Strategy,
+        truth: [u8; 32],
+        collusion: [u8; 32],
+    ) -> u128 {
+        let mut cost = 0;
         let mut plan = Vec::new();
-        for (i, n) in self.s.assigned(id).into_iter().enumerate() {
+        for (i, n) in self.s.committee(id).into_iter().enumerate() {
             let digest = if !self.is_actor(&n) {
                 Some(truth)
             } else {
                 match strategy {
-                    Strategy::Honest | Strategy::Griefing => Some(truth),
+                    Strategy::Honest | Strategy::Griefing | Strategy::Withholding => Some(truth),
                     Strategy::Lazy => Some(self.s.digest_of(id, format!("guess {i}").as_bytes())),
                     Strategy::Colluding | Strategy::ColludingSplit => Some(collusion),
-                    Strategy::Withholding => Some(truth),
                     Strategy::Declining => None,
                 }
             };
@@ -221,9 +242,7 @@ impl Network {
             self.s.advance(120 + 600 + 1);
             self.s.settle("keeper", id).expect("settle");
         }
-        let status = self.s.task(id).status;
-        let captured = matches!(&status, TaskStatus::Settled { digest } if digest.as_slice() == collusion.as_slice());
-        (cost, captured, matches!(status, TaskStatus::Settled { .. }))
+        cost
     }
 
     /// The griefer posts a task nobody can serve at the least reward; the

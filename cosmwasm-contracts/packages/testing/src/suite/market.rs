@@ -153,7 +153,7 @@ impl Suite {
                     seed: HexBinary::from(seed),
                     k: spec.k,
                     requirements: spec.requirements.clone(),
-                    exclude: Some(buyer.to_string()),
+                    exclude: vec![buyer.to_string()],
                     height: self.app.block_info().height + 1,
                     vote_pay: self.vote_pay_of(spec, buyer, reward),
                 },
@@ -243,6 +243,17 @@ impl Suite {
             .wrap()
             .query_wasm_smart(&self.market, &market::QueryMsg::Task { task_id })
             .expect("task")
+    }
+
+    /// The nodes of a task's current committee (the re-execution committee
+    /// once there is one).
+    pub fn committee(&self, task_id: u64) -> Vec<Addr> {
+        let t = self.task(task_id);
+        t.assignments
+            .into_iter()
+            .filter(|a| a.reexecution == t.reexecution)
+            .map(|a| a.node)
+            .collect()
     }
 
     /// The assigned nodes of a task with their votes.

@@ -365,6 +365,10 @@ fn a_buyer_cannot_get_the_work_free_by_splitting_the_vote() {
     s.reveal(&honest[0], id, GOOD, SALT).unwrap();
     s.advance(600);
     s.settle("keeper", id).unwrap();
+    // Two digests, no majority: a re-execution is drawn, but every node is
+    // in the first committee, so the split stands.
+    assert_eq!(s.task(id).status, TaskStatus::Pending);
+    s.assign(id).unwrap();
     assert_eq!(s.task(id).status, TaskStatus::Disputed);
     // The split still costs the buyer the fee and the honest vote's share:
     // 10 000 - 500 = 9 500, 3 166 per revealed vote; only the silent vote's
@@ -418,6 +422,93 @@ fn a_large_task_draws_only_nodes_whose_stake_covers_the_penalty() {
         sybil_drawn |= s.assigned(id).iter().any(|n| sybils.contains(n));
     }
     assert!(sybil_drawn);
+    s.check_conservation();
+}
+
+#[test]
+fn a_split_vote_is_settled_by_re_execution_and_the_puppet_slashed() {
+    let mut s = Suite::new(PayIn::Cw20);
+    let sock = s
+        .register("sock-puppet", NODE_STAKE, Suite::node_info(&["cpu"], 4096))
+        .unwrap();
+    s.register_nodes(6);
+    let id = loop {
+        let id = s.post_simple_task("buyer", 10_000, 3).unwrap();
+        if s.assigned(id).contains(&sock) {
+            break id;
+        }
+        for n in s.assigned(id) {
+            s.decline(&n, id).unwrap();
+        }
+        s.settle("keeper", id).unwrap();
+    };
+    let first = s.assigned(id);
+    let honest: Vec<Addr> = first.iter().filter(|n| **n != sock).cloned().collect();
+    // What the earlier declines paid them.
+    let (paid_before, sock_before) = (s.rewards(&honest[0]), s.rewards(&sock));
+    let good = s.digest_of(id, b"the real output");
+    let bad = s.digest_of(id, b"the puppet's output");
+    // The puppet reveals garbage, one honest node the real output, the other is silent.
+    s.commit(&sock, id, bad, SALT).unwrap();
+    s.commit(&honest[0], id, good, SALT).unwrap();
+    s.advance(121);
+    s.reveal(&sock, id, bad, SALT).unwrap();
+    s.reveal(&honest[0], id, good, SALT).unwrap();
+    s.advance(600);
+    s.settle("keeper", id).unwrap();
+    let t = s.task(id);
+    assert_eq!((t.status, t.reexecution), (TaskStatus::Pending, true));
+    // The first committee cannot act again.
+    s.rejects(MarketError::AwaitingDraw { task_id: id }, |s| {
+        s.commit(&honest[1], id, good, SALT)
+    });
+    // A second committee, drawn from a later round without the first's
+    // nodes, re-executes the task and agrees on the real output.
+    s.assign(id).unwrap();
+    let second: Vec<Addr> = s
+        .task(id)
+        .assignments
+        .iter()
+        .filter(|a| a.reexecution)
+        .map(|a| a.node.clone())
+        .collect();
+    assert!(!second.is_empty());
+    assert!(second.iter().all(|n| !first.contains(n)));
+    s.rejects(
+        MarketError::NotAssigned {
+            node: honest[1].to_string(),
+            task_id: id,
+        },
+        |s| s.commit(&honest[1], id, good, SALT),
+    );
+    for n in &second {
+        s.commit(n, id, good, SALT).unwrap();
+    }
+    for n in &second {
+        s.reveal(n, id, good, SALT).unwrap();
+    }
+    s.settle("keeper", id).unwrap();
+    assert_eq!(
+        s.task(id).status,
+        TaskStatus::Settled {
+            digest: HexBinary::from(good)
+        }
+    );
+    // The puppet is judged wrong and slashed; the honest first-committee
+    // node is paid like the second committee's votes; the silent one is absent.
+    let p = s.node(&sock);
+    assert_eq!(p.tasks_wrong, 1);
+    assert!(p.stake.u128() < NODE_STAKE);
+    let agreeing: u128 = 1 + s
+        .task(id)
+        .assignments
+        .iter()
+        .filter(|a| a.reexecution)
+        .map(|a| u128::from(a.votes))
+        .sum::<u128>();
+    assert_eq!(s.rewards(&honest[0]) - paid_before, 9_500 / agreeing);
+    assert_eq!(s.rewards(&sock), sock_before);
+    assert_eq!(s.node(&honest[1]).tasks_absent, 1);
     s.check_conservation();
 }
 

@@ -35,6 +35,11 @@ enum Action {
     Settle {
         task: u8,
     },
+    /// Assign a task waiting for its beacon (a post left pending, or a
+    /// re-execution).
+    Assign {
+        task: u8,
+    },
     Advance {
         seconds: u16,
     },
@@ -83,6 +88,7 @@ fn action() -> impl Strategy<Value = Action> {
         6 => (any::<u8>(), any::<u8>(), 0..3u8).prop_map(|(task, node, digest)| Action::Commit { task, node, digest }),
         6 => (any::<u8>(), any::<u8>()).prop_map(|(task, node)| Action::Reveal { task, node }),
         3 => any::<u8>().prop_map(|task| Action::Settle { task }),
+        2 => any::<u8>().prop_map(|task| Action::Assign { task }),
         2 => (1..200u16).prop_map(|seconds| Action::Advance { seconds }),
         1 => (600..3_000u16).prop_map(|seconds| Action::Advance { seconds }),
         1 => (any::<u8>(), 0..5_000u16).prop_map(|(node, amount)| Action::Stake { node, amount }),
@@ -166,7 +172,7 @@ impl World {
                     let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
                         return Ok(());
                     };
-                    let assigned = s.assigned(id);
+                    let assigned = s.committee(id);
                     let n = Self::pick(&assigned, *node).unwrap();
                     s.commit(&n, id, [*digest; 32], SALT)
                         .map_err(|e| e.to_string())?;
@@ -176,7 +182,7 @@ impl World {
                     let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
                         return Ok(());
                     };
-                    let assigned = s.assigned(id);
+                    let assigned = s.committee(id);
                     let n = Self::pick(&assigned, *node).unwrap();
                     let d = self.committed.get(&(id, n.clone())).copied().unwrap_or(9);
                     s.reveal(&n, id, [d; 32], SALT).map_err(|e| e.to_string())?;
@@ -186,6 +192,18 @@ impl World {
                         return Ok(());
                     };
                     s.settle("keeper", id).map_err(|e| e.to_string())?;
+                }
+                Action::Assign { task } => {
+                    let pending: Vec<u64> = self
+                        .tasks
+                        .iter()
+                        .copied()
+                        .filter(|id| s.task(*id).status == market::TaskStatus::Pending)
+                        .collect();
+                    let Some(id) = Self::pick(&pending, *task) else {
+                        return Ok(());
+                    };
+                    s.assign(id).map_err(|e| e.to_string())?;
                 }
                 Action::Advance { seconds } => s.advance(u64::from(*seconds)),
                 Action::Stake { node, amount } => {
@@ -238,7 +256,7 @@ impl World {
                     let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
                         return Ok(());
                     };
-                    let assigned = s.assigned(id);
+                    let assigned = s.committee(id);
                     for (n, d) in assigned.iter().zip(digests) {
                         if s.commit(n, id, [*d; 32], SALT).is_ok() {
                             self.committed.insert((id, n.clone()), *d);
@@ -266,7 +284,7 @@ impl World {
                     let Some(id) = Self::pick(&open_tasks(s, &self.tasks), *task) else {
                         return Ok(());
                     };
-                    let assigned = s.assigned(id);
+                    let assigned = s.committee(id);
                     let n = Self::pick(&assigned, *node).unwrap();
                     s.decline(&n, id).map_err(|e| e.to_string())?;
                 }
@@ -309,9 +327,29 @@ fn run(pay_in: PayIn, actions: Vec<Action>) {
     for a in &actions {
         w.apply(a);
     }
-    // Finally drain: settle everything after every deadline and withdraw all.
-    w.s.advance(86_400 * 8);
-    let open: Vec<u64> =
+    // Finally drain: settle everything after every deadline (a split first
+    // committee sends a task back for a re-execution, which settles in turn)
+    // and withdraw all.
+    for _ in 0..3 {
+        w.s.advance(86_400 * 8);
+        let open: Vec<u64> =
+            w.s.all_tasks()
+                .into_iter()
+                .filter(|t| {
+                    matches!(
+                        t.status,
+                        market::TaskStatus::Open | market::TaskStatus::Pending
+                    )
+                })
+                .map(|t| t.id)
+                .collect();
+        for id in open {
+            if let Err(e) = w.s.settle("keeper", id) {
+                panic!("task {id} cannot be settled after its deadlines: {e}");
+            }
+        }
+    }
+    let open =
         w.s.all_tasks()
             .into_iter()
             .filter(|t| {
@@ -320,13 +358,8 @@ fn run(pay_in: PayIn, actions: Vec<Action>) {
                     market::TaskStatus::Open | market::TaskStatus::Pending
                 )
             })
-            .map(|t| t.id)
-            .collect();
-    for id in open {
-        if let Err(e) = w.s.settle("keeper", id) {
-            panic!("task {id} cannot be settled after its deadlines: {e}");
-        }
-    }
+            .count();
+    assert_eq!(open, 0, "every task closes once its deadlines pass");
     w.s.check_conservation();
     if std::env::var_os("CONSERVATION_STATS").is_some() {
         let tasks = w.s.all_tasks();

@@ -152,7 +152,13 @@ fn no_majority_pays_the_revealed_votes_and_keeps_the_fee() {
     for (i, n) in a.iter().enumerate() {
         s.reveal(n, id, [i as u8 + 1; 32], SALT).unwrap();
     }
+    // Three digests, no majority: the task goes back to the beacon for a
+    // re-execution; with no node left outside the first committee, the
+    // split stands.
     s.settle("keeper", id).unwrap();
+    let t = s.task(id);
+    assert_eq!((t.status, t.reexecution), (TaskStatus::Pending, true));
+    s.assign(id).unwrap();
     assert_eq!(s.task(id).status, TaskStatus::Disputed);
     // 10 000 - 500 fee = 9 500: each revealed vote earned 3 166; the buyer
     // gets back only the rounding (a split is never a free task).
