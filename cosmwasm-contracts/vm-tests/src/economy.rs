@@ -278,7 +278,11 @@ impl Economy {
             })
             .collect();
         if assigned.len() > digests.len() {
-            return Err(format!("{} nodes drawn, {} digests given", assigned.len(), digests.len()));
+            return Err(format!(
+                "{} nodes drawn, {} digests given",
+                assigned.len(),
+                digests.len()
+            ));
         }
         let salt = [9u8; 16];
         for ((node, _), d) in assigned.iter().zip(digests) {

@@ -18,6 +18,7 @@ use cosmwasm_std::{
     Addr, Binary, BlockInfo, Checksum, ContractResult, CosmosMsg, Empty, Env, MessageInfo,
     QueryRequest, ReplyOn, Response, SystemError, SystemResult, Timestamp, WasmMsg, WasmQuery,
 };
+use cosmwasm_vm::Storage as _;
 use cosmwasm_vm::testing::{MockApi, MockStorage};
 use cosmwasm_vm::{
     Backend, BackendError, BackendResult, Cache, CacheOptions, GasInfo, InstanceOptions, Querier,
@@ -148,6 +149,17 @@ impl Router {
         trace("query", contract, msg, report.limit - report.remaining);
         Ok((result, report.limit - report.remaining))
     }
+
+    /// A raw read of `contract`'s storage, as wasmd answers `WasmQuery::Raw`
+    /// (no contract call: only the storage read's gas).
+    fn raw_query(&self, contract: &str, key: &[u8]) -> Result<(Option<Vec<u8>>, u64), String> {
+        let (_, _, backend, _) = self.take(contract)?;
+        let (value, gas) = backend.storage.get(key);
+        self.put(contract, backend);
+        let value = value.map_err(|e| e.to_string())?;
+        trace("raw", contract, key, gas.cost);
+        Ok((value, gas.cost))
+    }
 }
 
 impl Querier for Router {
@@ -171,6 +183,17 @@ impl Querier for Router {
                 match self.smart_query(&contract_addr, &msg) {
                     Ok((result, gas)) => (
                         Ok(SystemResult::Ok(result)),
+                        GasInfo::with_externally_used(gas),
+                    ),
+                    Err(e) => (Err(BackendError::unknown(e)), GasInfo::free()),
+                }
+            }
+            QueryRequest::Wasm(WasmQuery::Raw { contract_addr, key }) => {
+                match self.raw_query(&contract_addr, &key) {
+                    Ok((value, gas)) => (
+                        Ok(SystemResult::Ok(ContractResult::Ok(Binary::from(
+                            value.unwrap_or_default(),
+                        )))),
                         GasInfo::with_externally_used(gas),
                     ),
                     Err(e) => (Err(BackendError::unknown(e)), GasInfo::free()),

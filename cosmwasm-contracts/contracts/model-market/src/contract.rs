@@ -7,8 +7,8 @@ use crate::msg::{
     ReceiveMsg,
 };
 use crate::state::{
-    ACCRUED, Config, DISPUTES, LICENCES, LISTINGS, Listing, RECORDED, TOTAL_ACCRUED, USES,
-    load_config, save_config,
+    ACCRUED, Config, DISPUTES, LICENCES, LISTINGS, Listing, RECORDED, TOTAL_ACCRUED, load_config,
+    save_config,
 };
 use clusterai_economy::asset::{Denom, no_funds};
 use clusterai_economy::config::{self, admin_config};
@@ -572,13 +572,12 @@ fn execute_record(
     RECORDED.save(deps.storage, task_id, &())?;
     for s in &shares {
         let key = check_hash("hash", &s.hash)?;
-        // A listing delisted after the task was posted still gets what the buyer agreed to.
-        if LISTINGS.has(deps.storage, &key) {
-            USES.update(deps.storage, &key, |u| -> StdResult<_> {
-                Ok(u.unwrap_or_default() + 1)
-            })?;
-        }
-        credit_listing(deps.storage, &key, &s.creator, s.amount)?;
+        // Held for a dispute: it goes to whoever the listing belongs to now
+        // (held again if the dispute is still open).
+        let creator = LISTINGS
+            .may_load(deps.storage, &key)?
+            .map_or_else(|| s.creator.clone(), |l| l.creator);
+        credit_listing(deps.storage, &key, &creator, s.amount)?;
     }
     Ok(Response::new()
         .add_attribute("action", "record_royalties")
@@ -659,9 +658,6 @@ fn listing_response(
     hash: HexBinary,
     l: Listing,
 ) -> StdResult<ListingResponse> {
-    let uses = USES
-        .may_load(deps.storage, hash.as_slice())?
-        .unwrap_or_default();
     let royalty = l.royalty_at(env.block.time, config.max_royalty);
     let pending = l.pending.filter(|p| p.effective_at > env.block.time);
     let dispute = DISPUTES.may_load(deps.storage, hash.as_slice())?;
@@ -675,7 +671,6 @@ fn listing_response(
         pending,
         delisted: l.delisted,
         licences_sold: l.licences_sold,
-        uses,
         dispute,
     })
 }
@@ -719,6 +714,7 @@ fn quote(
                 hash: h.clone(),
                 creator: l.creator,
                 amount,
+                held: DISPUTES.has(deps.storage, h.as_slice()),
             });
         }
     }
@@ -771,6 +767,7 @@ mod tests {
             hash: HexBinary::from([1; 32]),
             creator: api.addr_make("creator"),
             amount: Uint128::new(11),
+            held: true,
         }];
         let record = ExecuteMsg::RecordRoyalties { task_id: 1, shares };
         let paid = [Coin::new(10u128, "uclai")];
@@ -842,6 +839,7 @@ mod tests {
                 hash: HexBinary::from([1; 32]),
                 creator: api.addr_make("creator"),
                 amount: Uint128::new(11),
+                held: true,
             }],
         };
         let stranger = api.addr_make("stranger");

@@ -143,9 +143,6 @@ impl Listing {
 pub const LISTINGS: Map<&[u8], Listing> = Map::new("listings");
 /// Licences by (hash, holder): purchase time.
 pub const LICENCES: Map<(&[u8], &Addr), Timestamp> = Map::new("licences");
-/// Settled tasks that used a listing, by hash bytes: kept apart from the
-/// listing so that recording royalties does not rewrite the whole listing.
-pub const USES: Map<&[u8], u64> = Map::new("uses");
 /// Accrued income by creator.
 pub const ACCRUED: Map<&Addr, Uint128> = Map::new("accrued");
 /// Open authorship disputes by hash.

@@ -115,9 +115,19 @@ pub fn execute(
             no_funds(&info)?;
             execute_claim(deps, env, info.sender)
         }
-        ExecuteMsg::ReportOutcomes { task_id } => {
+        ExecuteMsg::ReportOutcomes {
+            task_id,
+            counts,
+            vote_pay,
+            outcomes,
+        } => {
             no_funds(&info)?;
-            execute_report(deps, env, info.sender, task_id)
+            let report = OutcomesResponse {
+                counts,
+                vote_pay,
+                outcomes,
+            };
+            execute_report(deps, env, info.sender, task_id, report)
         }
         ExecuteMsg::Unjail {} => {
             no_funds(&info)?;
@@ -592,6 +602,7 @@ fn execute_report(
     env: Env,
     sender: Addr,
     task_id: u64,
+    report: OutcomesResponse,
 ) -> Result<Response, ContractError> {
     let config = load_config(deps.storage)?;
     let Some(market) = config.task_market.as_ref().filter(|m| **m == sender) else {
@@ -600,11 +611,24 @@ fn execute_report(
     if REPORTED.has(deps.storage, task_id) {
         return Err(ContractError::AlreadyReported { task_id });
     }
-    // The outcomes come from the market's state, not from the message: a
-    // task that does not exist or is still open has none to give.
-    let report: OutcomesResponse = deps
+    // The market's own state must show the task closed: a report of a task
+    // that does not exist or is still open is refused. (A raw read of its
+    // record: no contract call.)
+    let record = deps
         .querier
-        .query_wasm_smart(market, &market::QueryMsg::Outcomes { task_id })?;
+        .query_wasm_raw(market, market::task_state_key(task_id))?;
+    if !record.is_some_and(|r| market::task_record_closed(&r)) {
+        return Err(ContractError::TaskNotClosed { task_id });
+    }
+    let mut seen: Vec<&str> = Vec::with_capacity(report.outcomes.len());
+    for o in &report.outcomes {
+        if seen.contains(&o.node.as_str()) {
+            return Err(ContractError::DuplicateOutcome {
+                node: o.node.clone(),
+            });
+        }
+        seen.push(&o.node);
+    }
     REPORTED.save(deps.storage, task_id, &())?;
     let p = &config.params;
     let mut slashed = Uint128::zero();
@@ -954,7 +978,12 @@ mod tests {
             params: params(),
         };
         instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
-        let report = ExecuteMsg::ReportOutcomes { task_id: 1 };
+        let report = ExecuteMsg::ReportOutcomes {
+            task_id: 1,
+            counts: true,
+            vote_pay: Uint128::new(10),
+            outcomes: vec![],
+        };
         // Before the market is set, nobody may report.
         assert_eq!(
             execute(

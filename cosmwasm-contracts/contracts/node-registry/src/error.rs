@@ -106,6 +106,16 @@ pub enum ContractError {
         /// When the term ends.
         until: cosmwasm_std::Timestamp,
     },
+    #[error("task {task_id} is not closed in the task market")]
+    TaskNotClosed {
+        /// The task.
+        task_id: u64,
+    },
+    #[error("node {node} appears twice in the outcomes")]
+    DuplicateOutcome {
+        /// The node.
+        node: String,
+    },
     #[error("nothing to update")]
     NothingToUpdate,
 }

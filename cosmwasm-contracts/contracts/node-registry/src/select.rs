@@ -12,8 +12,10 @@
 //! # Snapshots
 //!
 //! Each pool is a Fenwick tree of weights whose cells are kept with their
-//! history ([`SnapshotMap`]), so a draw reads the pool as it stood at the
-//! start of the block a task was posted in. The beacon round that seeds the
+//! history (each cell records the height it last changed at, and the value
+//! it had before its first change in each block), so a draw reads the pool
+//! as it stood at the start of the block a task was posted in: one read per
+//! cell that has not changed since, one history lookup for one that has. The beacon round that seeds the
 //! draw is published later: anyone who learns it can no longer change the
 //! weights it applies to (by staking, unbonding or registering nodes).
 //!
@@ -30,9 +32,10 @@
 //! vote drawn, up to [`MAX_ATTEMPTS_PER_VOTE`] × k draws in all.
 
 use clusterai_economy::registry::SelectedNode;
-use cosmwasm_std::{Addr, StdResult, Storage, Uint128, Uint256};
-use cw_storage_plus::{Map, SnapshotMap, Strategy};
+use cosmwasm_std::{Addr, Order, StdError, StdResult, Storage, Uint128, Uint256};
+use cw_storage_plus::{Bound, Map};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// The pool of every node, whatever it declares.
 pub const ANY_POOL: &str = "";
@@ -40,44 +43,89 @@ pub const ANY_POOL: &str = "";
 /// pool's weight belongs to nodes that are no longer eligible).
 pub const MAX_ATTEMPTS_PER_VOTE: usize = 4;
 
-/// Fenwick cells: (pool, index) -> sum of the weights in the cell's range.
-const TREE: SnapshotMap<(&str, u32), Uint128> = SnapshotMap::new(
-    "pool_tree",
-    "pool_tree__checkpoints",
-    "pool_tree__changelog",
-    Strategy::EveryBlock,
-);
-/// Members ever indexed in each pool (indices are 1-based and never reused).
-const SIZE: SnapshotMap<&str, u32> = SnapshotMap::new(
-    "pool_size",
-    "pool_size__checkpoints",
-    "pool_size__changelog",
-    Strategy::EveryBlock,
-);
-/// Members with a non-zero weight in each pool.
-const COUNT: SnapshotMap<&str, u32> = SnapshotMap::new(
-    "pool_count",
-    "pool_count__checkpoints",
-    "pool_count__changelog",
-    Strategy::EveryBlock,
-);
+/// The cells of every pool, with their history. Cell `i` of a pool (1-based)
+/// is a Fenwick cell; two reserved indices hold the pool's size and its
+/// count of members with weight. A cell's record is its value (u128) and the
+/// height it last changed at (u64), big-endian; use [`read`] and [`write`].
+const CELLS: Map<(&str, u32), ()> = Map::new("pool_cells");
+/// The value a cell had before its first change in a block:
+/// (pool, index, height) -> u128 big-endian.
+const HISTORY: Map<(&str, u32, u64), ()> = Map::new("pool_history");
+/// Reserved cell: members ever indexed in the pool (indices are never reused).
+const SIZE: u32 = 0;
+/// Reserved cell: members with a non-zero weight.
+const COUNT: u32 = u32::MAX;
 /// (pool, operator) -> index.
 const INDEX: Map<(&str, &Addr), u32> = Map::new("pool_index");
 /// (pool, index) -> operator.
 const MEMBER: Map<(&str, u32), Addr> = Map::new("pool_member");
 
+fn corrupt() -> StdError {
+    StdError::generic_err("corrupt pool cell")
+}
+
+fn u128_of(b: &[u8]) -> StdResult<u128> {
+    Ok(u128::from_be_bytes(b.try_into().map_err(|_| corrupt())?))
+}
+
+/// A cell's current value and the height it last changed at.
+fn read(storage: &dyn Storage, pool: &str, i: u32) -> StdResult<(u128, u64)> {
+    match storage.get(&CELLS.key((pool, i))) {
+        None => Ok((0, 0)),
+        Some(b) if b.len() == 24 => Ok((
+            u128_of(&b[..16])?,
+            u64::from_be_bytes(b[16..].try_into().map_err(|_| corrupt())?),
+        )),
+        Some(_) => Err(corrupt()),
+    }
+}
+
+/// A cell's value at the start of block `height`: one read when it has not
+/// changed since, one history lookup when it has.
+fn read_at(storage: &dyn Storage, pool: &str, i: u32, height: u64) -> StdResult<u128> {
+    let (value, changed_at) = read(storage, pool, i)?;
+    if changed_at < height {
+        return Ok(value);
+    }
+    let first = HISTORY
+        .prefix((pool, i))
+        .keys_raw(
+            storage,
+            Some(Bound::inclusive(height)),
+            None,
+            Order::Ascending,
+        )
+        .next();
+    match first {
+        Some(key) => {
+            let full = HISTORY.key((
+                pool,
+                i,
+                u64::from_be_bytes(key.as_slice().try_into().map_err(|_| corrupt())?),
+            ));
+            u128_of(&storage.get(&full).ok_or_else(corrupt)?)
+        }
+        // Changed at `height` or later with no history: created since.
+        None => Ok(0),
+    }
+}
+
+/// Sets a cell at `height`, keeping the value it had before this block.
+fn write(storage: &mut dyn Storage, pool: &str, i: u32, value: u128, height: u64) -> StdResult<()> {
+    let (old, changed_at) = read(storage, pool, i)?;
+    // A cell that did not exist has no history: it read 0 before.
+    if changed_at != 0 && changed_at != height {
+        storage.set(&HISTORY.key((pool, i, height)), &old.to_be_bytes());
+    }
+    let mut b = Vec::with_capacity(24);
+    b.extend_from_slice(&value.to_be_bytes());
+    b.extend_from_slice(&height.to_be_bytes());
+    storage.set(&CELLS.key((pool, i)), &b);
+    Ok(())
+}
+
 fn lowbit(i: u32) -> u32 {
     i & i.wrapping_neg()
-}
-
-fn cell(storage: &dyn Storage, pool: &str, i: u32) -> StdResult<Uint128> {
-    Ok(TREE.may_load(storage, (pool, i))?.unwrap_or_default())
-}
-
-fn cell_at(storage: &dyn Storage, pool: &str, i: u32, height: u64) -> StdResult<Uint128> {
-    Ok(TREE
-        .may_load_at_height(storage, (pool, i), height)?
-        .unwrap_or_default())
 }
 
 /// Capacity of a tree of `size` members: the least power of two holding them.
@@ -90,15 +138,15 @@ fn index_of(storage: &mut dyn Storage, pool: &str, operator: &Addr, height: u64)
     if let Some(i) = INDEX.may_load(storage, (pool, operator))? {
         return Ok(i);
     }
-    let size = SIZE.may_load(storage, pool)?.unwrap_or(0);
+    let size = read(storage, pool, SIZE)?.0 as u32;
     let i = size + 1;
     let cap = capacity(size);
     if size > 0 && i > cap {
         // The tree doubles: its new root cell covers everything so far.
-        let total = cell(storage, pool, cap)?;
-        TREE.save(storage, (pool, 2 * cap), &total, height)?;
+        let total = read(storage, pool, cap)?.0;
+        write(storage, pool, 2 * cap, total, height)?;
     }
-    SIZE.save(storage, pool, &i, height)?;
+    write(storage, pool, SIZE, u128::from(i), height)?;
     INDEX.save(storage, (pool, operator), &i)?;
     MEMBER.save(storage, (pool, i), operator)?;
     Ok(i)
@@ -117,35 +165,33 @@ pub fn set_weight(
         return Ok(());
     }
     let index = index_of(storage, pool, operator, height)?;
-    let cap = capacity(SIZE.load(storage, pool)?);
+    let cap = capacity(read(storage, pool, SIZE)?.0 as u32);
     let mut i = index;
     while i <= cap {
-        let v = cell(storage, pool, i)?;
+        let v = Uint128::new(read(storage, pool, i)?.0);
         let v = if new > old {
             v.checked_add(new - old)?
         } else {
             v.checked_sub(old - new)?
         };
-        TREE.save(storage, (pool, i), &v, height)?;
+        write(storage, pool, i, v.u128(), height)?;
         i += lowbit(i);
     }
     if old.is_zero() != new.is_zero() {
-        let count = COUNT.may_load(storage, pool)?.unwrap_or(0);
+        let count = read(storage, pool, COUNT)?.0;
         let count = if new.is_zero() {
             count.saturating_sub(1)
         } else {
             count + 1
         };
-        COUNT.save(storage, pool, &count, height)?;
+        write(storage, pool, COUNT, count, height)?;
     }
     Ok(())
 }
 
 /// Members with weight in `pool` at the start of block `height`.
 pub fn eligible_at(storage: &dyn Storage, pool: &str, height: u64) -> StdResult<u32> {
-    Ok(COUNT
-        .may_load_at_height(storage, pool, height)?
-        .unwrap_or(0))
+    Ok(read_at(storage, pool, COUNT, height)? as u32)
 }
 
 /// Draws `k` votes from `pool` as it stood at the start of block `height`,
@@ -161,9 +207,19 @@ pub fn draw(
     mut eligible: impl FnMut(&Addr) -> StdResult<bool>,
 ) -> StdResult<(Vec<SelectedNode>, u32)> {
     let members = eligible_at(storage, pool, height)?;
-    let size = SIZE.may_load_at_height(storage, pool, height)?.unwrap_or(0);
+    let size = read_at(storage, pool, SIZE, height)? as u32;
     let cap = capacity(size);
-    let total = cell_at(storage, pool, cap, height)?;
+    // Every vote's descent starts at the same cells: read each once.
+    let mut cells: BTreeMap<u32, u128> = BTreeMap::new();
+    let mut cell_at = |i: u32| -> StdResult<Uint128> {
+        if let Some(v) = cells.get(&i) {
+            return Ok(Uint128::new(*v));
+        }
+        let v = read_at(storage, pool, i, height)?;
+        cells.insert(i, v);
+        Ok(Uint128::new(v))
+    };
+    let total = cell_at(cap)?;
     let mut chosen: Vec<SelectedNode> = Vec::with_capacity(usize::from(k));
     if total.is_zero() || k == 0 {
         return Ok((vec![], members));
@@ -183,7 +239,7 @@ pub fn draw(
         while step > 0 {
             let next = pos + step;
             if next <= cap {
-                let v = cell_at(storage, pool, next, height)?;
+                let v = cell_at(next)?;
                 if v <= rem {
                     pos = next;
                     rem -= v;
@@ -225,7 +281,7 @@ mod tests {
     fn prefix_sum(s: &dyn Storage, pool: &str, mut i: u32, h: u64) -> u128 {
         let mut sum = 0;
         while i > 0 {
-            sum += cell_at(s, pool, i, h).unwrap().u128();
+            sum += read_at(s, pool, i, h).unwrap();
             i -= lowbit(i);
         }
         sum
@@ -265,7 +321,7 @@ mod tests {
             assert_eq!(prefix_sum(&s, "p", n, 3), want, "prefix {n}");
         }
         assert_eq!(
-            cell_at(&s, "p", capacity(37), 3).unwrap().u128(),
+            read_at(&s, "p", capacity(37), 3).unwrap(),
             weights.iter().sum::<u128>()
         );
         assert_eq!(eligible_at(&s, "p", 3).unwrap(), 36);

@@ -332,6 +332,7 @@ fn execute_post(
         reward,
         fee_bps: p.protocol_fee_bps,
         decline_pay: p.min_reward_per_node,
+        requirements: spec.requirements,
         commit_period: spec.commit_period,
         reveal_period: p.reveal_period,
         nodes: vec![],
@@ -346,7 +347,6 @@ fn execute_post(
             plugin: spec.plugin,
             input: spec.input,
             models: spec.models,
-            requirements: spec.requirements,
         },
     )?;
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
@@ -416,7 +416,6 @@ fn execute_assign(
     };
     let seed = assign::seed(&randomness, env.contract.address.as_str(), task_id);
     let mut terms = load_terms(deps.storage, task_id)?;
-    let body = BODIES.load(deps.storage, task_id)?;
     // The buyer never runs its own task; a re-execution draws none of the
     // first committee's nodes.
     let exclude = std::iter::once(terms.buyer.to_string())
@@ -427,7 +426,7 @@ fn execute_assign(
         &registry::QueryMsg::SelectNodes {
             seed: HexBinary::from(seed),
             k: task.k,
-            requirements: body.requirements,
+            requirements: terms.requirements.clone(),
             exclude,
             height: task.snapshot_height,
             vote_pay: vote_pay(&terms, task.k)?,
@@ -714,15 +713,23 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
         });
     }
     let terms = load_terms(deps.storage, task_id)?;
+    let slots = load_slots(deps.storage, task_id, &terms)?;
     if task.phase == 0 {
-        let slots = load_slots(deps.storage, task_id, &terms)?;
         let digests: Vec<&HexBinary> = slots.iter().filter_map(|s| s.digest.as_ref()).collect();
         let split = digests.iter().any(|d| *d != digests[0]);
         if split && majority(task.k, &committee_votes(&slots, 0)).is_none() {
             return escalate(deps.storage, &env, &config, task_id, &mut task, res);
         }
     }
-    close(deps.storage, &config, task_id, &mut task, &terms, res)
+    close_with(
+        deps.storage,
+        &config,
+        task_id,
+        &mut task,
+        &terms,
+        slots,
+        res,
+    )
 }
 
 /// The slots of every drawn node, in draw order.
@@ -788,6 +795,19 @@ fn close(
     res: Response,
 ) -> Result<Response, ContractError> {
     let slots = load_slots(storage, task_id, terms)?;
+    close_with(storage, config, task_id, task, terms, slots, res)
+}
+
+/// [`close`] with the slots already loaded.
+fn close_with(
+    storage: &mut dyn Storage,
+    config: &Config,
+    task_id: u64,
+    task: &mut TaskState,
+    terms: &TaskTerms,
+    slots: Vec<Slot>,
+    res: Response,
+) -> Result<Response, ContractError> {
     let winner = majority(task.k, &committee_votes(&slots, task.phase));
     let fee = fee_of(terms.reward, terms.fee_bps);
     let overflow = |e: cosmwasm_std::OverflowError| ContractError::Std(StdError::from(e));
@@ -845,17 +865,37 @@ fn close(
                 .and_then(|d| d.checked_add(fee))
                 .map_err(overflow)?;
             credit(storage, &config.treasury, to_treasury)?;
-            credited = paid.checked_add(to_treasury).map_err(overflow)?;
-            if !royalties.is_zero() {
+            let mut credited_royalties = Uint128::zero();
+            // Royalties accrue to their creators in this ledger, like the
+            // nodes' pay; only shares held for an authorship dispute go to
+            // the model market.
+            let mut held = Vec::new();
+            for r in &terms.royalties {
+                if r.held {
+                    held.push(r.clone());
+                } else {
+                    credit(storage, &r.creator, r.amount)?;
+                    credited_royalties =
+                        credited_royalties.checked_add(r.amount).map_err(overflow)?;
+                }
+            }
+            let held_total = royalties
+                .checked_sub(credited_royalties)
+                .map_err(overflow)?;
+            if !held_total.is_zero() {
                 res = res.add_messages(config.denom.pay_and_call(
                     &config.model_market,
-                    royalties,
+                    held_total,
                     &models::ExecuteMsg::RecordRoyalties {
                         task_id,
-                        shares: terms.royalties.clone(),
+                        shares: held,
                     },
                 )?);
             }
+            credited = paid
+                .checked_add(to_treasury)
+                .and_then(|c| c.checked_add(credited_royalties))
+                .map_err(overflow)?;
             res = res
                 .add_attribute("outcome", "settled")
                 .add_attribute("digest", w.to_hex())
@@ -895,15 +935,20 @@ fn close(
                 .add_attribute("refund", refund);
         }
     }
-    // Declined nodes have no outcome; any other drawn node has one.
-    if slots.iter().any(|s| !s.declined) {
+    save_task(storage, task_id, task);
+    let outcomes = judge(task, terms, &slots);
+    if !outcomes.is_empty() {
         res = res.add_message(WasmMsg::Execute {
             contract_addr: config.registry.to_string(),
-            msg: to_json_binary(&registry::ExecuteMsg::ReportOutcomes { task_id })?,
+            msg: to_json_binary(&registry::ExecuteMsg::ReportOutcomes {
+                task_id,
+                counts: task.counts,
+                vote_pay: vote_pay(terms, task.k)?,
+                outcomes,
+            })?,
             funds: vec![],
         });
     }
-    save_task(storage, task_id, task);
     TOTALS.update(storage, |mut t| -> StdResult<_> {
         t.escrowed = t.escrowed.checked_sub(terms.reward)?;
         t.unclaimed_rewards = t.unclaimed_rewards.checked_add(credited)?;
@@ -934,23 +979,33 @@ fn execute_withdraw(deps: DepsMut, who: Addr) -> Result<Response, ContractError>
 fn outcomes(deps: Deps, task_id: u64) -> Result<OutcomesResponse, ContractError> {
     let task =
         may_load_task(deps.storage, task_id)?.ok_or(ContractError::TaskNotFound { task_id })?;
-    let winner = match &task.status {
-        TaskStatus::Pending | TaskStatus::Open => {
-            return Err(ContractError::StillOpen { task_id });
-        }
-        TaskStatus::Settled { digest } => Some(digest),
-        TaskStatus::Disputed | TaskStatus::Expired => None,
-    };
+    if matches!(task.status, TaskStatus::Pending | TaskStatus::Open) {
+        return Err(ContractError::StillOpen { task_id });
+    }
     let terms = load_terms(deps.storage, task_id)?;
-    let mut out = Vec::with_capacity(terms.nodes.len());
-    for (n, votes) in &terms.nodes {
-        let slot = load_slot(deps.storage, task_id, n)?;
+    let slots = load_slots(deps.storage, task_id, &terms)?;
+    Ok(OutcomesResponse {
+        counts: task.counts,
+        vote_pay: vote_pay(&terms, task.k)?,
+        outcomes: judge(&task, &terms, &slots),
+    })
+}
+
+/// How each drawn node of a closed task did, judged by its winning digest
+/// (declined nodes, and revealers without a majority to judge them, have no
+/// outcome).
+fn judge(task: &TaskState, terms: &TaskTerms, slots: &[Slot]) -> Vec<NodeOutcome> {
+    let winner = match &task.status {
+        TaskStatus::Settled { digest } => Some(digest),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(slots.len());
+    for ((n, votes), slot) in terms.nodes.iter().zip(slots) {
         let outcome = match (&slot.commitment, &slot.digest) {
             _ if slot.declined => continue,
             (_, Some(d)) => match winner {
                 Some(w) if w == d => Outcome::Agreed,
                 Some(_) => Outcome::Wrong,
-                // Revealed, but no majority to judge it by.
                 None => continue,
             },
             (Some(_), None) => Outcome::Withheld,
@@ -962,11 +1017,7 @@ fn outcomes(deps: Deps, task_id: u64) -> Result<OutcomesResponse, ContractError>
             outcome,
         });
     }
-    Ok(OutcomesResponse {
-        counts: task.counts,
-        vote_pay: vote_pay(&terms, task.k)?,
-        outcomes: out,
-    })
+    out
 }
 
 #[cfg_attr(not(feature = "library"), cosmwasm_std::entry_point)]

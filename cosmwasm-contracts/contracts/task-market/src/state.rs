@@ -86,6 +86,8 @@ pub struct TaskTerms {
     pub commit_period: u64,
     /// Seconds to reveal after the commit deadline.
     pub reveal_period: u64,
+    /// What the nodes must be able to do.
+    pub requirements: Requirements,
     /// Drawn nodes with their votes, in first-draw order.
     pub nodes: Vec<(Addr, u8)>,
     /// The assignment seed, once assigned.
@@ -103,8 +105,6 @@ pub struct TaskBody {
     pub input: TaskInput,
     /// Model hashes.
     pub models: Vec<HexBinary>,
-    /// What the nodes must be able to do.
-    pub requirements: Requirements,
 }
 
 /// One assigned node's progress.
@@ -382,6 +382,14 @@ impl TaskTerms {
         b.extend_from_slice(&self.commit_period.to_be_bytes());
         b.extend_from_slice(&self.reveal_period.to_be_bytes());
         put_addr(&mut b, &self.buyer);
+        put_str(
+            &mut b,
+            self.requirements
+                .execution_provider
+                .as_deref()
+                .unwrap_or(""),
+        );
+        b.extend_from_slice(&self.requirements.min_memory_mb.unwrap_or(0).to_be_bytes());
         b.push(self.nodes.len() as u8);
         for (n, votes) in &self.nodes {
             put_addr(&mut b, n);
@@ -400,6 +408,7 @@ impl TaskTerms {
             b.extend_from_slice(r.hash.as_slice());
             put_addr(&mut b, &r.creator);
             b.extend_from_slice(&r.amount.u128().to_be_bytes());
+            b.push(u8::from(r.held));
         }
         b
     }
@@ -413,6 +422,12 @@ impl TaskTerms {
         let commit_period = r.u64()?;
         let reveal_period = r.u64()?;
         let buyer = r.addr()?;
+        let provider = r.str()?;
+        let memory = r.u64()?;
+        let requirements = Requirements {
+            execution_provider: (!provider.is_empty()).then(|| provider.to_string()),
+            min_memory_mb: (memory != 0).then_some(memory),
+        };
         let n = r.u8()?;
         let nodes = (0..n)
             .map(|_| Ok((r.addr()?, r.u8()?)))
@@ -429,10 +444,16 @@ impl TaskTerms {
             let hash = HexBinary::from(r.take(usize::from(len))?);
             let creator = r.addr()?;
             let amount = r.uint128()?;
+            let held = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(corrupt("task terms")),
+            };
             royalties.push(RoyaltyShare {
                 hash,
                 creator,
                 amount,
+                held,
             });
         }
         r.finish()?;
@@ -443,6 +464,7 @@ impl TaskTerms {
             decline_pay,
             commit_period,
             reveal_period,
+            requirements,
             nodes,
             seed,
             royalties,
@@ -622,16 +644,71 @@ mod tests {
             decline_pay: Uint128::new(10),
             commit_period: 120,
             reveal_period: 600,
+            requirements: Requirements {
+                execution_provider: Some("cuda".into()),
+                min_memory_mb: Some(8_000),
+            },
             nodes: vec![(Addr::unchecked("a"), 2), (Addr::unchecked("node-b"), 1)],
             seed: Some([4; 32]),
             royalties: vec![RoyaltyShare {
                 hash: HexBinary::from([9u8; 32]),
                 creator: Addr::unchecked("creator"),
                 amount: Uint128::new(2000),
+                held: true,
             }],
         };
         let b = terms.encode();
         assert_eq!(TaskTerms::decode(&b).unwrap(), terms);
         assert!(TaskTerms::decode(&b[..b.len() - 1]).is_err());
+        let none = TaskTerms {
+            requirements: Requirements::default(),
+            seed: None,
+            ..terms
+        };
+        assert_eq!(TaskTerms::decode(&none.encode()).unwrap(), none);
+    }
+
+    #[test]
+    fn the_registry_finds_a_task_record_where_the_market_keeps_it() {
+        // The registry reads this record with a raw query: the key and the
+        // status byte are part of the interface (clusterai_economy::market).
+        assert_eq!(
+            TASKS.key(42).to_vec(),
+            clusterai_economy::market::task_state_key(42)
+        );
+        let mut t = TaskState {
+            k: 3,
+            slots: 3,
+            commits: 3,
+            reveals: 3,
+            declines: 0,
+            counts: true,
+            phase: 0,
+            posted_at: Timestamp::from_seconds(1),
+            pending_since: Timestamp::from_seconds(1),
+            snapshot_height: 1,
+            round: 1,
+            commit_deadline: None,
+            reveal_deadline: None,
+            status: TaskStatus::Pending,
+        };
+        for (status, closed) in [
+            (TaskStatus::Pending, false),
+            (TaskStatus::Open, false),
+            (
+                TaskStatus::Settled {
+                    digest: HexBinary::from([1u8; 32]),
+                },
+                true,
+            ),
+            (TaskStatus::Disputed, true),
+            (TaskStatus::Expired, true),
+        ] {
+            t.status = status;
+            assert_eq!(
+                clusterai_economy::market::task_record_closed(&t.encode()),
+                closed
+            );
+        }
     }
 }

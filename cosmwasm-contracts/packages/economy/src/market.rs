@@ -202,6 +202,11 @@ pub struct RoyaltyShare {
     pub creator: Addr,
     /// Amount per use.
     pub amount: Uint128,
+    /// Whether the listing's authorship was disputed when the task was
+    /// posted: the share then goes to the model market, which holds it until
+    /// the dispute is resolved; otherwise the task market credits the
+    /// creator in its own ledger (withdrawn with `withdraw_rewards`).
+    pub held: bool,
 }
 
 /// One assigned node and its progress.
@@ -352,6 +357,24 @@ pub struct TasksResponse {
 pub struct AssignedResponse {
     /// Ids.
     pub task_ids: Vec<u64>,
+}
+
+/// The raw storage key of task `task_id`'s state record in the task market
+/// (a cw-storage-plus `Map<u64, _>` named `tasks`): the registry reads it
+/// with a raw query to check that a reported task exists and is closed.
+pub fn task_state_key(task_id: u64) -> Vec<u8> {
+    const NAMESPACE: &[u8] = b"tasks";
+    let mut k = Vec::with_capacity(2 + NAMESPACE.len() + 8);
+    k.extend_from_slice(&(NAMESPACE.len() as u16).to_be_bytes());
+    k.extend_from_slice(NAMESPACE);
+    k.extend_from_slice(&task_id.to_be_bytes());
+    k
+}
+
+/// Whether a task state record (the bytes under [`task_state_key`]) is of a
+/// closed task: its status tag (byte 6) says settled, disputed or expired.
+pub fn task_record_closed(record: &[u8]) -> bool {
+    matches!(record.get(6), Some(1..=3))
 }
 
 /// How the nodes of a closed task did.

@@ -75,8 +75,9 @@ pub enum ExecuteMsg {
         /// The listing.
         hash: HexBinary,
     },
-    /// Credit royalties of a settled task with the attached native funds
-    /// (task market only).
+    /// Credit the royalties of a settled task that were held for an
+    /// authorship dispute, with the attached native funds (task market
+    /// only; other royalties accrue in the task market's ledger).
     RecordRoyalties {
         /// The task.
         task_id: u64,
@@ -257,8 +258,6 @@ pub struct ListingResponse {
     pub delisted: bool,
     /// Licences sold.
     pub licences_sold: u64,
-    /// Settled tasks that used it.
-    pub uses: u64,
     /// An open authorship dispute.
     pub dispute: Option<ListingDispute>,
 }

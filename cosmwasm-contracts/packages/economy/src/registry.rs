@@ -111,11 +111,17 @@ pub enum ExecuteMsg {
     /// Withdraw every matured claim of the sender.
     Claim {},
     /// Apply the outcomes of a closed task (task market only, once per
-    /// task): the registry reads them from the market's own state
-    /// (`Outcomes`), so the report carries nothing to trust.
+    /// task, and only for a task the market's own state shows closed).
     ReportOutcomes {
         /// The closed task.
         task_id: u64,
+        /// Whether the task counts for reputation and fault clearing.
+        counts: bool,
+        /// What one vote earned, or would have: the base of the penalty of
+        /// a wrong or withheld vote.
+        vote_pay: Uint128,
+        /// One entry per node whose standing changes.
+        outcomes: Vec<NodeOutcome>,
     },
     /// Return to the draw after a jail term has passed (the jailed node).
     Unjail {},

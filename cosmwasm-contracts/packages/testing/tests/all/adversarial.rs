@@ -7,7 +7,7 @@ use crate::common::{GOOD, SALT, complete};
 use clusterai_economy::asset::PaymentError;
 use clusterai_economy::market::{self, RoyaltyShare};
 use clusterai_economy::models::{self, ListingKind};
-use clusterai_economy::registry;
+use clusterai_economy::registry::{self, NodeOutcome, Outcome};
 use clusterai_economy_testing::{NATIVE_DENOM, PayIn, Suite, market_params, registry_params};
 use clusterai_model_market::ContractError as ModelsError;
 use clusterai_node_registry::ContractError as RegistryError;
@@ -71,9 +71,15 @@ fn royalties_are_paid_once() {
     s.register_nodes(1);
     let id = s.post_simple_task("buyer", 1_000, 1).unwrap();
     complete(&mut s, id);
-    let models = s.models.clone();
-    s.exec(&creator, &models, &models::ExecuteMsg::Withdraw {})
+    // Royalties accrue in the task market's ledger, beside the nodes' pay.
+    let market = s.market.clone();
+    s.exec(&creator, &market, &market::ExecuteMsg::WithdrawRewards {})
         .unwrap();
+    assert_eq!(s.balance(&creator), 100);
+    s.rejects(MarketError::NothingToWithdraw, |s| {
+        s.exec(&creator, &market, &market::ExecuteMsg::WithdrawRewards {})
+    });
+    let models = s.models.clone();
     s.rejects(ModelsError::NothingToWithdraw, |s| {
         s.exec(&creator, &models, &models::ExecuteMsg::Withdraw {})
     });
@@ -199,7 +205,16 @@ fn only_assigned_nodes_commit_and_only_once() {
 fn only_the_task_market_reports_outcomes() {
     let (mut s, id, a) = committed_task(PayIn::Cw20);
     let registry = s.registry.clone();
-    let msg = registry::ExecuteMsg::ReportOutcomes { task_id: id };
+    let msg = registry::ExecuteMsg::ReportOutcomes {
+        task_id: id,
+        counts: true,
+        vote_pay: Uint128::new(1_000),
+        outcomes: vec![NodeOutcome {
+            node: a[0].to_string(),
+            votes: 1,
+            outcome: Outcome::Wrong,
+        }],
+    };
     let mallory = s.addr("mallory");
     let admin = s.admin.clone();
     let buyer = s.addr("buyer");
@@ -219,6 +234,7 @@ fn only_the_task_market_records_royalties() {
         hash: HexBinary::from([1; 32]),
         creator: mallory.clone(),
         amount: Uint128::new(10),
+        held: true,
     }];
     s.rejects(ModelsError::NotTaskMarket, |s| {
         s.app.execute_contract(

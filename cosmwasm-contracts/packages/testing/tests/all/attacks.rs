@@ -1023,17 +1023,22 @@ fn reports_are_checked_against_real_state() {
         },
     )
     .unwrap();
-    // Outcomes are read from the market's state: an account has none to give.
-    assert!(
-        s.exec(
-            &fake,
-            &registry,
-            &registry::ExecuteMsg::ReportOutcomes { task_id: 1 }
-        )
-        .is_err()
-    );
-    // The real market cannot replay a settled task's report either.
+    // A report must name a task the market's own state shows closed: an
+    // account has no tasks, so a forged report slashing an honest node fails.
     s.register_nodes(1);
+    let victim = s.all_nodes()[0].operator.clone();
+    let forged = registry::ExecuteMsg::ReportOutcomes {
+        task_id: 1,
+        counts: true,
+        vote_pay: Uint128::new(1_000_000),
+        outcomes: vec![registry::NodeOutcome {
+            node: victim.to_string(),
+            votes: 3,
+            outcome: registry::Outcome::Wrong,
+        }],
+    };
+    assert!(s.exec(&fake, &registry, &forged).is_err());
+    // The real market cannot replay a settled task's report either.
     let id = s.post_simple_task("buyer", 1_000, 1).unwrap();
     crate::common::complete(&mut s, id);
     let real = s.market.clone();
@@ -1042,7 +1047,12 @@ fn reports_are_checked_against_real_state() {
         s.exec(
             &real,
             &main_registry,
-            &registry::ExecuteMsg::ReportOutcomes { task_id: id },
+            &registry::ExecuteMsg::ReportOutcomes {
+                task_id: id,
+                counts: true,
+                vote_pay: Uint128::new(1_000_000),
+                outcomes: vec![],
+            },
         )
     });
 
@@ -1083,6 +1093,7 @@ fn reports_are_checked_against_real_state() {
             hash: HexBinary::from([1; 32]),
             creator: fake.clone(),
             amount: Uint128::new(1_000_000),
+            held: true,
         }],
     };
     assert_eq!(

@@ -74,8 +74,9 @@ fn worked_example(pay_in: PayIn) {
         assert_eq!(s.node(n).reputation, INITIAL_REPUTATION + 10);
     }
     assert_eq!(s.rewards(cheat), 0);
-    assert_eq!(s.accrued(&plugin_creator), 2_000);
-    assert_eq!(s.accrued(&model_creator), 3_000);
+    // Royalties accrue in the task market's ledger, like the nodes' pay.
+    assert_eq!(s.rewards(&plugin_creator), 2_000);
+    assert_eq!(s.rewards(&model_creator), 3_000);
     // Cheater: 10 % of its 100 000 would be 10 000, but a wrong vote forfeits
     // at least twice its pay, 60 000; slashed to the treasury, reputation -100.
     let c = s.node(cheat);
@@ -95,10 +96,18 @@ fn worked_example(pay_in: PayIn) {
         assert_eq!(s.balance(n), 45_000);
     }
     let models = s.models.clone();
-    s.exec(&plugin_creator, &models, &models::ExecuteMsg::Withdraw {})
-        .unwrap();
-    s.exec(&model_creator, &models, &models::ExecuteMsg::Withdraw {})
-        .unwrap();
+    s.exec(
+        &plugin_creator,
+        &market,
+        &market::ExecuteMsg::WithdrawRewards {},
+    )
+    .unwrap();
+    s.exec(
+        &model_creator,
+        &market,
+        &market::ExecuteMsg::WithdrawRewards {},
+    )
+    .unwrap();
     s.exec(&treasury, &market, &market::ExecuteMsg::WithdrawRewards {})
         .unwrap();
     assert_eq!(s.balance(&treasury), 65_000);
@@ -390,7 +399,9 @@ fn licences_are_required_and_royalty_raises_wait() {
     assert_eq!(s.task(id3).royalties[0].amount.u128(), 10);
     complete(&mut s, id2);
     complete(&mut s, id3);
-    assert_eq!(s.accrued(&creator), 500 + 100 + 900 + 10);
+    // The licence in the model market; the royalties in the task market.
+    assert_eq!(s.accrued(&creator), 500);
+    assert_eq!(s.rewards(&creator), 100 + 900 + 10);
     s.check_conservation();
 }
 
@@ -417,7 +428,7 @@ fn delisted_hashes_owe_no_royalty_on_new_tasks() {
         complete(&mut s, id);
     }
     // The task posted before delisting still pays what its buyer agreed to.
-    assert_eq!(s.accrued(&creator), 300);
+    assert_eq!(s.rewards(&creator), 300);
     s.check_conservation();
 }
 
