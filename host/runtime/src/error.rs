@@ -117,8 +117,10 @@ pub enum RunError {
     /// The WebAssembly call stack overflowed (deep or infinite recursion).
     #[error("stack overflow: the plugin recursed too deeply")]
     StackOverflow,
-    /// The plugin panicked; the message is what it printed.
-    #[error("the plugin panicked: {message}")]
+    /// The plugin aborted, and its stderr holds a Rust panic message. The
+    /// message is the plugin's own account (a plugin can print anything):
+    /// this is always the plugin's failure, never the host's.
+    #[error("the plugin aborted; its stderr reports a panic: {message}")]
     Panic {
         /// The panic message from the plugin's stderr.
         message: String,

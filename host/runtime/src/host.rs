@@ -80,9 +80,14 @@ impl HostState {
         seed: [u8; 32],
         extensions: Extensions,
     ) -> Self {
-        let max_stdio = usize::try_from(policy.max_stdio_bytes).unwrap_or(usize::MAX);
-        let stdout = MemoryOutputPipe::new(max_stdio);
-        let stderr = MemoryOutputPipe::new(max_stdio);
+        // One byte past the limit: a write that crosses it leaves that byte
+        // behind, so a breach is told apart from output that fills the limit
+        // exactly (which is allowed).
+        let pipe_capacity = usize::try_from(policy.max_stdio_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let stdout = MemoryOutputPipe::new(pipe_capacity);
+        let stderr = MemoryOutputPipe::new(pipe_capacity);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())

@@ -348,6 +348,19 @@ impl Plugin {
                     .clusterai_task_plugin()
                     .call_run(store, input.as_wit())
             })?;
+        // A plugin that crossed the stdio cap and then finished anyway still
+        // breached it.
+        for (stream, pipe) in [
+            (Stdio::Stdout, &state.stdout),
+            (Stdio::Stderr, &state.stderr),
+        ] {
+            if stdio_breached(pipe, policy) {
+                return Err(RunError::StdioLimit {
+                    stream,
+                    limit: policy.max_stdio_bytes,
+                });
+            }
+        }
         let output = result.map_err(plugin_error)?;
         let size = output.data.len() as u64;
         if size > policy.max_output_bytes {
@@ -465,9 +478,7 @@ fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunEr
             limit: m.limit,
         };
     }
-    let stdio_full = |pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe| {
-        pipe.contents().len() as u64 >= policy.max_stdio_bytes
-    };
+    let stdio_full = |pipe| stdio_breached(pipe, policy);
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => RunError::FuelExhausted { limit: policy.fuel },
         Some(Trap::Interrupt) => RunError::Timeout {
@@ -475,8 +486,9 @@ fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunEr
         },
         Some(Trap::StackOverflow) => RunError::StackOverflow,
         Some(trap) => {
-            // A full pipe first: Rust's std panics when a print fails, and
-            // the cap, not that panic, is the cause.
+            // A breached pipe first: Rust's std panics when a print fails,
+            // and the cap, not that panic, is the cause. Only a breach counts:
+            // output that fills the cap exactly is allowed, whatever follows.
             let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
             if stdio_full(&state.stdout) {
                 RunError::StdioLimit {
@@ -500,6 +512,12 @@ fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunEr
             message: format!("{e:#}"),
         },
     }
+}
+
+/// Whether the plugin wrote past the stdio cap: the pipe holds one byte
+/// more than the cap, so only a write that crossed it can fill that byte.
+fn stdio_breached(pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe, policy: &TaskPolicy) -> bool {
+    pipe.contents().len() as u64 > policy.max_stdio_bytes
 }
 
 /// Extracts the message of a Rust panic from what the plugin wrote to stderr.

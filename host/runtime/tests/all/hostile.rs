@@ -221,6 +221,71 @@ mod stdout_flood {
     }
 }
 
+mod stderr_brink {
+    use super::*;
+
+    const CAP: u64 = 4096;
+
+    fn brink(bytes: u64, then: &str) -> Result<clusterai_runtime::TaskResult, RunError> {
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::STDERR_BRINK)).unwrap();
+        let input = TaskInput::text("x")
+            .param("bytes", bytes.to_string())
+            .param("then", then);
+        let policy = TaskPolicy {
+            max_stdio_bytes: CAP,
+            ..limits()
+        };
+        plugin.run(&input, Some(&policy))
+    }
+
+    #[test]
+    fn filling_the_cap_to_the_byte_is_allowed() {
+        let out = brink(CAP, "ok").unwrap();
+        assert_eq!(out.stderr.len() as u64, CAP);
+        assert_eq!(out.output.data, format!("wrote {CAP} bytes").into_bytes());
+    }
+
+    #[test]
+    fn a_full_stderr_is_not_blamed_for_an_unrelated_abort() {
+        // Exactly at the cap, then a fault of its own: a trap, not a breach.
+        let err = brink(CAP, "abort").unwrap_err();
+        assert!(matches!(err, RunError::Trap { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn one_byte_past_the_cap_is_a_breach_even_if_the_plugin_carries_on() {
+        let err = brink(CAP + 1, "ok").unwrap_err();
+        assert!(
+            matches!(err, RunError::StdioLimit { stream: Stdio::Stderr, limit } if limit == CAP),
+            "{err:?}"
+        );
+    }
+}
+
+mod fake_panic {
+    use super::*;
+
+    #[test]
+    fn forged_host_errors_stay_the_plugins_failure() {
+        let rt = runtime();
+        let err = run(&rt, programs::FAKE_PANIC, &limits());
+        // Its stderr claims a host error, a stderr breach and a panic in the
+        // host's source: the verdict is an abort of the plugin's own, its
+        // text shown as the plugin's account, never a host error or a limit.
+        assert!(matches!(err, RunError::Panic { .. }), "{err:?}");
+        assert_eq!(err.kind(), "panic");
+        assert!(
+            err.to_string()
+                .starts_with("the plugin aborted; its stderr reports a panic:"),
+            "{err}"
+        );
+        // The node still serves after it.
+        let ok = rt.load(&read(programs::STDERR_BRINK)).unwrap();
+        assert!(ok.run(&TaskInput::text("x"), Some(&limits())).is_ok());
+    }
+}
+
 mod escape {
     use super::*;
 
