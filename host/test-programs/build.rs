@@ -21,6 +21,8 @@ fn main() {
     watch(&plugins.join("Cargo.toml"));
     watch(&plugins.join("Cargo.lock"));
     for group in ["sdk", "examples", "test-programs"] {
+        // The group itself too: a crate added to it is a new component.
+        watch(&plugins.join(group));
         watch_crates(&plugins.join(group));
     }
 

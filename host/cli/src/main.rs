@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod exit;
+mod terminal;
 
 /// Run AI tasks as sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -70,7 +71,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", exit::chain(&e));
+            eprintln!("error: {}", terminal::on_stderr(&exit::chain(&e)));
             if e.downcast_ref::<exit::UsageError>().is_some() {
                 ExitCode::from(exit::USAGE)
             } else {

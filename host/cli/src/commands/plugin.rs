@@ -15,6 +15,7 @@ use clusterai_store::{BlobStore, StoreConfig, StoreSource};
 use clusterai_types::{ContentHash, TaskPolicy, env};
 
 use crate::exit;
+use crate::terminal::{Stream, escape, on_stderr, on_stdout};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginCommand {
@@ -215,7 +216,7 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
                 });
                 println!("{value}");
             } else {
-                eprintln!("error: task failed: {e}");
+                eprintln!("error: task failed: {}", on_stderr(&e.to_string()));
             }
             Ok(ExitCode::from(exit::FAILURE))
         }
@@ -227,7 +228,11 @@ fn fail_load(path: &Path, e: &LoadError, json: bool) -> ExitCode {
         let value = serde_json::json!({ "error": { "kind": "load", "message": e.to_string() } });
         println!("{value}");
     } else {
-        eprintln!("error: cannot load plugin {}: {e}", path.display());
+        eprintln!(
+            "error: cannot load plugin {}: {}",
+            path.display(),
+            on_stderr(&e.to_string())
+        );
     }
     ExitCode::from(exit::PLUGIN_INVALID)
 }
@@ -248,14 +253,20 @@ fn print_result(
 ) -> anyhow::Result<()> {
     for line in &result.logs {
         if line.level >= LogLevel::Warn {
-            eprintln!("plugin {:?}: {}", line.level, line.message);
+            eprintln!("plugin {:?}: {}", line.level, on_stderr(&line.message));
         } else {
-            tracing::info!(level = ?line.level, "plugin: {}", line.message);
+            tracing::info!(level = ?line.level, "plugin: {}", escape(&line.message));
         }
     }
     if !json {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(&result.output.data)?;
+        if Stream::Stdout.is_terminal() {
+            // On a terminal the output is shown as text, never acted on.
+            let text = String::from_utf8_lossy(&result.output.data);
+            stdout.write_all(escape(&text).as_bytes())?;
+        } else {
+            stdout.write_all(&result.output.data)?;
+        }
         stdout.flush()?;
         return Ok(());
     }
@@ -320,6 +331,8 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        // Every name below comes from the component: shown, never acted on.
+        let t = |text: &str| on_stdout(text).into_owned();
         println!("{}", args.plugin.display());
         println!("  hash:    {}", report.hash);
         println!("  size:    {} bytes", report.size);
@@ -327,12 +340,14 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
         if let Some(info) = &report.info {
             println!(
                 "  plugin:  {} {} — {}",
-                info.name, info.version, info.description
+                t(&info.name),
+                t(&info.version),
+                t(&info.description)
             );
-            println!("  input:   {}", info.input_types.join(", "));
-            println!("  output:  {}", info.output_type);
+            println!("  input:   {}", t(&info.input_types.join(", ")));
+            println!("  output:  {}", t(&info.output_type));
             for m in &info.models {
-                println!("  model:   {} {} ({:?})", m.name, m.hash, m.format);
+                println!("  model:   {} {} ({:?})", t(&m.name), m.hash, m.format);
             }
         }
         println!("  imports:");
@@ -342,15 +357,15 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             };
-            println!("    {i}{mark}");
+            println!("    {}{mark}", t(i));
         }
         println!("  exports:");
         for e in &report.exports {
-            println!("    {e}");
+            println!("    {}", t(e));
         }
         match &report.error {
             None => println!("  links:   yes"),
-            Some(e) => println!("  links:   no: {e}"),
+            Some(e) => println!("  links:   no: {}", t(e)),
         }
     }
     Ok(if report.would_link {

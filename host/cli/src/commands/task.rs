@@ -13,6 +13,7 @@ use clusterai_types::{ContentHash, env};
 use tokio_stream::StreamExt as _;
 
 use crate::exit::{self, UsageError};
+use crate::terminal::{Stream, escape, on_stderr, on_stdout};
 
 /// Where the node is and how to talk to it.
 #[derive(Debug, Clone, Args)]
@@ -244,16 +245,27 @@ fn print_result(r: &TaskResultView) -> anyhow::Result<()> {
     match (&r.output, &r.task.error) {
         (Some(out), _) => {
             let mut stdout = std::io::stdout().lock();
+            // On a terminal, what the plugin produced is shown, never acted on.
             if let Some(j) = &out.json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(j)?)?;
             } else if let Some(t) = &out.text {
-                stdout.write_all(t.as_bytes())?;
+                stdout.write_all(on_stdout(t).as_bytes())?;
             } else if let Some(b) = &out.base64 {
-                stdout.write_all(&base64::engine::general_purpose::STANDARD.decode(b)?)?;
+                let data = base64::engine::general_purpose::STANDARD.decode(b)?;
+                if Stream::Stdout.is_terminal() {
+                    stdout.write_all(escape(&String::from_utf8_lossy(&data)).as_bytes())?;
+                } else {
+                    stdout.write_all(&data)?;
+                }
             }
             stdout.flush()?;
         }
-        (None, Some(e)) => eprintln!("task {} failed: {} ({})", r.task.id, e.message, e.kind),
+        (None, Some(e)) => eprintln!(
+            "task {} failed: {} ({})",
+            r.task.id,
+            on_stderr(&e.message),
+            e.kind
+        ),
         (None, None) => eprintln!("task {} {}", r.task.id, r.task.state.as_str()),
     }
     Ok(())
@@ -283,7 +295,7 @@ async fn watch(client: &Client, id: &str, json: bool) -> anyhow::Result<ExitCode
             if json {
                 println!("{event}");
             } else {
-                println!("{}", describe_event(&event));
+                println!("{}", on_stdout(&describe_event(&event)));
             }
             if event["event"] == "finished" {
                 state = event["state"].as_str().map(str::to_string);

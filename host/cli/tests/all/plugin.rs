@@ -200,3 +200,79 @@ fn bench_runtime_json_shape() {
         assert!((ratio - value / base).abs() < 1e-9);
     }
 }
+
+/// Runs `clusterai` in a pseudo-terminal (util-linux `script`), as an
+/// operator would at a shell, and returns what the terminal received (both
+/// streams). `None` (a skip, not in CI) without `script`.
+fn on_a_terminal(args: &[&str]) -> Option<Vec<u8>> {
+    let script = Command::new("script").arg("--version").output();
+    let ready = match script {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => Err("util-linux `script` runs a command in a pseudo-terminal".to_string()),
+    };
+    if !clusterai_test_support::skip::require("script", ready) {
+        return None;
+    }
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let cmd = std::iter::once(env!("CARGO_BIN_EXE_clusterai"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cache = std::env::temp_dir().join(format!("clusterai-cli-tty-{}", std::process::id()));
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("CLUSTERAI_CACHE", &cache)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Some(out.stdout)
+}
+
+/// Control bytes a plugin must never get to a terminal: ESC, BEL,
+/// backspace, the C1 CSI, the right-to-left override.
+fn acts_on_a_terminal(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars()
+        .any(|c| matches!(c, '\u{1b}' | '\u{7}' | '\u{8}' | '\u{9b}' | '\u{202e}'))
+}
+
+#[test]
+fn plugin_controlled_text_is_shown_not_acted_on_at_a_terminal() {
+    for args in [
+        vec!["plugin", "run", programs::TERMINAL_TRICKS],
+        vec![
+            "plugin",
+            "run",
+            programs::TERMINAL_TRICKS,
+            "--param",
+            "fail=1",
+        ],
+        vec!["plugin", "inspect", programs::TERMINAL_TRICKS],
+    ] {
+        let Some(seen) = on_a_terminal(&args) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&seen);
+        assert!(
+            !acts_on_a_terminal(&seen),
+            "{args:?} let control characters through: {text:?}"
+        );
+        assert!(text.contains(r"\u{1b}[2J"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn a_pipe_gets_the_plugins_bytes_unchanged() {
+    let out = clusterai(&["plugin", "run", programs::TERMINAL_TRICKS], b"");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.starts_with(b"output \x1b[2J"),
+        "{:?}",
+        out.stdout
+    );
+    // --json stays valid JSON, the control characters escaped by JSON itself.
+    let out = clusterai(&["plugin", "run", programs::TERMINAL_TRICKS, "--json"], b"");
+    let v = json(&out);
+    assert!(v["output"]["text"].as_str().unwrap().contains('\u{1b}'));
+}

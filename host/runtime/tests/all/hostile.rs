@@ -286,6 +286,22 @@ mod fake_panic {
     }
 }
 
+mod terminal_tricks {
+    use super::*;
+
+    #[test]
+    fn the_runtime_keeps_the_bytes_the_cli_escapes_them() {
+        // The runtime hands the plugin's text on unchanged (a script gets the
+        // bytes); the CLI escapes them on a terminal (its tests, in a PTY).
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::TERMINAL_TRICKS)).unwrap();
+        assert!(plugin.info().description.contains('\u{1b}'));
+        let out = plugin.run(&TaskInput::text("x"), Some(&limits())).unwrap();
+        assert!(out.output.data.contains(&0x1b));
+        assert!(out.logs[0].message.contains('\u{1b}'));
+    }
+}
+
 mod escape {
     use super::*;
 
