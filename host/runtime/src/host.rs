@@ -118,6 +118,11 @@ impl HostState {
         }
     }
 
+    /// The store's resource table.
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// A capability's task state of type `T` and the store's resource table,
     /// borrowed together: what a capability's host functions work on.
     /// `None` when the capability was not prepared for this task.

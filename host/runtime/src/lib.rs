@@ -42,6 +42,7 @@
 
 mod cache;
 pub mod capability;
+mod clock;
 mod config;
 mod error;
 pub mod host;

@@ -206,6 +206,7 @@ impl Runtime {
 pub fn base_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::clock::freeze_sleeps(&mut linker)?;
     log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     crate::bindings::clusterai::task::types::add_to_linker::<HostState, HasSelf<HostState>>(
         &mut linker,

@@ -302,6 +302,43 @@ mod terminal_tricks {
     }
 }
 
+mod sleeper {
+    use super::*;
+    use std::time::Instant;
+
+    fn sleep(secs: &str) -> (Result<clusterai_runtime::TaskResult, RunError>, Duration) {
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::SLEEPER)).unwrap();
+        let policy = TaskPolicy {
+            timeout: Duration::from_millis(500),
+            ..limits()
+        };
+        let started = Instant::now();
+        let r = plugin.run(&TaskInput::text("x").param("secs", secs), Some(&policy));
+        (r, started.elapsed())
+    }
+
+    #[test]
+    fn an_hour_of_sleep_ends_within_the_deadline() {
+        let (r, took) = sleep("3600");
+        assert!(took < Duration::from_secs(5), "slept {took:?}");
+        assert!(
+            r.is_ok() || matches!(r, Err(RunError::Timeout { .. })),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn the_longest_sleep_wasi_can_express_ends_too() {
+        let (r, took) = sleep("forever");
+        assert!(took < Duration::from_secs(5), "slept {took:?}");
+        assert!(
+            r.is_ok() || matches!(r, Err(RunError::Timeout { .. })),
+            "{r:?}"
+        );
+    }
+}
+
 mod escape {
     use super::*;
 
