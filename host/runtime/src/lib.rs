@@ -58,7 +58,8 @@ pub use error::{LoadError, PluginError, RunError, Stdio};
 pub use host::{HostState, LogLevel, LogLine};
 pub use inspect::{BinaryKind, Inspection, inspect};
 pub use plugin::{
-    ModelFormat, ModelRequirement, Plugin, PluginInfo, TaskInput, TaskOutput, TaskResult, Usage,
+    DESCRIBE_FUEL, DESCRIBE_TIMEOUT, ModelFormat, ModelRequirement, Plugin, PluginInfo, TaskInput,
+    TaskOutput, TaskResult, Usage,
 };
 pub use runtime::{GRANTED_PACKAGES, Runtime, base_linker};
 

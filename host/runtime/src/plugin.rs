@@ -17,6 +17,11 @@ use crate::host::{HostState, LogLine, MemoryLimitExceeded};
 use crate::inspect::PLUGIN_EXPORT;
 use crate::runtime::{EpochTicker, Runtime, Slots};
 
+/// Wall-clock budget of `describe()` at load time.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Fuel budget of `describe()` at load time (instantiation included).
+pub const DESCRIBE_FUEL: u64 = 500_000_000;
+
 /// What a plugin says about itself (`describe()`), checked by the host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PluginInfo {
@@ -291,7 +296,15 @@ impl Plugin {
     }
 
     fn describe(&self) -> Result<PluginInfo, LoadError> {
-        let policy = self.inner.default_policy.clone();
+        // Loading gets its own, small budget: describing a plugin is building
+        // a few strings, and a plugin that loops or stalls there must not
+        // hold a load (and a pool slot) for a whole task's budget.
+        let default = &self.inner.default_policy;
+        let policy = TaskPolicy {
+            timeout: default.timeout.min(DESCRIBE_TIMEOUT),
+            fuel: default.fuel.min(DESCRIBE_FUEL),
+            ..default.clone()
+        };
         let raw = self
             .with_instance(&TaskInput::default(), &policy, None, |store, instance| {
                 instance.clusterai_task_plugin().call_describe(store)

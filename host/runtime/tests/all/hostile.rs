@@ -339,6 +339,46 @@ mod sleeper {
     }
 }
 
+mod describe_loop {
+    use super::*;
+    use clusterai_runtime::{DESCRIBE_FUEL, DESCRIBE_TIMEOUT};
+
+    #[test]
+    fn load_has_its_own_budget() {
+        // The task budget is generous (20 s, huge fuel); describing gets
+        // DESCRIBE_FUEL and DESCRIBE_TIMEOUT, whichever comes first.
+        let rt = Runtime::new(RuntimeConfig {
+            policy: TaskPolicy {
+                fuel: u64::MAX / 2,
+                ..limits()
+            },
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = match rt.load(&read(programs::DESCRIBE_LOOP)) {
+            Ok(_) => panic!("a plugin that never describes itself loaded"),
+            Err(e) => e,
+        };
+        let took = started.elapsed();
+        assert!(
+            took < DESCRIBE_TIMEOUT + Duration::from_secs(1),
+            "took {took:?}"
+        );
+        match &err {
+            LoadError::Describe(e) => assert!(
+                matches!(**e, RunError::FuelExhausted { limit } if limit == DESCRIBE_FUEL)
+                    || matches!(**e, RunError::Timeout { limit } if limit == DESCRIBE_TIMEOUT),
+                "{e:?}"
+            ),
+            other => panic!("expected a describe() failure, got {other:?}"),
+        }
+        // The runtime still loads and runs plugins.
+        let ok = rt.load(&read(programs::STDERR_BRINK)).unwrap();
+        assert!(ok.run(&TaskInput::text("x"), Some(&limits())).is_ok());
+    }
+}
+
 mod escape {
     use super::*;
 
