@@ -3,8 +3,7 @@
 use crate::error::ContractError;
 use crate::msg::{
     ConfigResponse, ExecuteMsg, InstantiateMsg, LicenceResponse, ListingDispute, ListingKind,
-    ListingResponse, ListingsResponse, MigrateMsg, PendingRoyalty, QueryMsg, QuoteResponse,
-    ReceiveMsg,
+    ListingResponse, ListingsResponse, MigrateMsg, QueryMsg, QuoteResponse, ReceiveMsg,
 };
 use crate::state::{
     ACCRUED, Config, DISPUTES, LICENCES, LISTINGS, Listing, RECORDED, TOTAL_ACCRUED, load_config,
@@ -257,41 +256,36 @@ fn execute_list(
             max_royalty: config.max_royalty,
         });
     }
-    let mut listing = Listing {
-        kind,
-        name,
-        creator: creator.clone(),
-        licence_price,
-        royalty,
-        pending: None,
-        delisted: false,
-        licences_sold: 0,
-    };
-    let mut effective_at = env.block.time;
-    if let Some(mut old) = old {
-        // A relist is a royalty change like any other: a raise over what
-        // was in force (or already waiting) keeps waiting its delay.
-        old.settle_pending(env.block.time);
-        listing.licences_sold = old.licences_sold;
-        listing.royalty = old.royalty;
-        listing.pending = old.pending;
-        if royalty <= old.royalty {
-            listing.royalty = royalty;
-            listing.pending = None;
-        } else if listing
-            .pending
-            .as_ref()
-            .is_none_or(|p| p.royalty != royalty)
-        {
-            effective_at = env.block.time.plus_seconds(config.raise_delay);
-            listing.pending = Some(PendingRoyalty {
-                royalty,
-                effective_at,
-            });
-        } else if let Some(p) = &listing.pending {
-            effective_at = p.effective_at;
+    let now = env.block.time;
+    let (listing, effective_at) = match old {
+        // A relist is a royalty change like any other: a raise over what was
+        // in force (or already waiting) waits its delay.
+        Some(mut old) => {
+            let effective_at = old.change_royalty(royalty, now, config.raise_delay);
+            let listing = Listing {
+                kind,
+                name,
+                creator: creator.clone(),
+                licence_price,
+                delisted: false,
+                ..old
+            };
+            (listing, effective_at)
         }
-    }
+        None => {
+            let listing = Listing {
+                kind,
+                name,
+                creator: creator.clone(),
+                licence_price,
+                royalty,
+                pending: None,
+                delisted: false,
+                licences_sold: 0,
+            };
+            (listing, now)
+        }
+    };
     LISTINGS.save(deps.storage, &key, &listing)?;
     Ok(Response::new()
         .add_attribute("action", "list")
@@ -324,22 +318,11 @@ fn execute_set_royalty(
     if royalty == listing.royalty && listing.pending.is_none() || pending_same {
         return Err(ContractError::Unchanged);
     }
+    let effective_at = listing.change_royalty(royalty, env.block.time, config.raise_delay);
     let res = Response::new()
         .add_attribute("action", "set_royalty")
-        .add_attribute("royalty", royalty);
-    let res = if royalty <= listing.royalty {
-        // A cut applies at once and cancels any raise in waiting.
-        listing.royalty = royalty;
-        listing.pending = None;
-        res.add_attribute("effective_at", env.block.time.seconds().to_string())
-    } else {
-        let effective_at = env.block.time.plus_seconds(config.raise_delay);
-        listing.pending = Some(PendingRoyalty {
-            royalty,
-            effective_at,
-        });
-        res.add_attribute("effective_at", effective_at.seconds().to_string())
-    };
+        .add_attribute("royalty", royalty)
+        .add_attribute("effective_at", effective_at.seconds().to_string());
     LISTINGS.save(deps.storage, &key, &listing)?;
     Ok(res)
 }
@@ -738,6 +721,7 @@ pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msg::PendingRoyalty;
     use cosmwasm_std::Timestamp;
 
     #[test]

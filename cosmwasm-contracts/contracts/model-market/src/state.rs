@@ -137,6 +137,35 @@ impl Listing {
             self.pending = None;
         }
     }
+
+    /// Moves the royalty to `royalty` at `now` (with a matured raise folded
+    /// in first) and returns when the change applies: a cut at once, and it
+    /// cancels any raise in waiting; a raise after `raise_delay`, unless the
+    /// same raise already waits, which keeps its time.
+    pub fn change_royalty(
+        &mut self,
+        royalty: Uint128,
+        now: Timestamp,
+        raise_delay: u64,
+    ) -> Timestamp {
+        self.settle_pending(now);
+        if royalty <= self.royalty {
+            self.royalty = royalty;
+            self.pending = None;
+            return now;
+        }
+        match &self.pending {
+            Some(p) if p.royalty == royalty => p.effective_at,
+            _ => {
+                let effective_at = now.plus_seconds(raise_delay);
+                self.pending = Some(PendingRoyalty {
+                    royalty,
+                    effective_at,
+                });
+                effective_at
+            }
+        }
+    }
 }
 
 /// Listings by hash bytes.

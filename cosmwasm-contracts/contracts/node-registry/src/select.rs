@@ -33,7 +33,7 @@
 
 use clusterai_economy::registry::SelectedNode;
 use cosmwasm_std::{Addr, Order, StdError, StdResult, Storage, Uint128, Uint256};
-use cw_storage_plus::{Bound, Map};
+use cw_storage_plus::Map;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -87,24 +87,16 @@ fn read_at(storage: &dyn Storage, pool: &str, i: u32, height: u64) -> StdResult<
     if changed_at < height {
         return Ok(value);
     }
-    let first = HISTORY
-        .prefix((pool, i))
-        .keys_raw(
-            storage,
-            Some(Bound::inclusive(height)),
-            None,
-            Order::Ascending,
-        )
-        .next();
-    match first {
-        Some(key) => {
-            let full = HISTORY.key((
-                pool,
-                i,
-                u64::from_be_bytes(key.as_slice().try_into().map_err(|_| corrupt())?),
-            ));
-            u128_of(&storage.get(&full).ok_or_else(corrupt)?)
-        }
+    // The first change at or after `height` kept the value before it: one
+    // range step over this cell's history, key and value together.
+    let start = HISTORY.key((pool, i, height)).to_vec();
+    let mut end = HISTORY.key((pool, i, u64::MAX)).to_vec();
+    end.push(0);
+    match storage
+        .range(Some(&start), Some(&end), Order::Ascending)
+        .next()
+    {
+        Some((_, old)) => u128_of(&old),
         // Changed at `height` or later with no history: created since.
         None => Ok(0),
     }
@@ -133,12 +125,18 @@ fn capacity(size: u32) -> u32 {
     size.max(1).next_power_of_two()
 }
 
-/// The index of `operator` in `pool`, indexing it if it is new.
-fn index_of(storage: &mut dyn Storage, pool: &str, operator: &Addr, height: u64) -> StdResult<u32> {
+/// The index of `operator` in `pool` of `size` members, indexing it if it
+/// is new; and the pool's size after.
+fn index_of(
+    storage: &mut dyn Storage,
+    pool: &str,
+    operator: &Addr,
+    size: u32,
+    height: u64,
+) -> StdResult<(u32, u32)> {
     if let Some(i) = INDEX.may_load(storage, (pool, operator))? {
-        return Ok(i);
+        return Ok((i, size));
     }
-    let size = read(storage, pool, SIZE)?.0 as u32;
     let i = size + 1;
     let cap = capacity(size);
     if size > 0 && i > cap {
@@ -149,7 +147,7 @@ fn index_of(storage: &mut dyn Storage, pool: &str, operator: &Addr, height: u64)
     write(storage, pool, SIZE, u128::from(i), height)?;
     INDEX.save(storage, (pool, operator), &i)?;
     MEMBER.save(storage, (pool, i), operator)?;
-    Ok(i)
+    Ok((i, i))
 }
 
 /// Moves `operator`'s weight in `pool` from `old` to `new` (recorded at `height`).
@@ -164,8 +162,9 @@ pub fn set_weight(
     if old == new {
         return Ok(());
     }
-    let index = index_of(storage, pool, operator, height)?;
-    let cap = capacity(read(storage, pool, SIZE)?.0 as u32);
+    let size = read(storage, pool, SIZE)?.0 as u32;
+    let (index, size) = index_of(storage, pool, operator, size, height)?;
+    let cap = capacity(size);
     let mut i = index;
     while i <= cap {
         let v = Uint128::new(read(storage, pool, i)?.0);

@@ -443,14 +443,7 @@ fn execute_assign(
     if selected.nodes.is_empty() {
         save_terms(deps.storage, task_id, &terms);
         let res = res.add_attribute("eligible", selected.eligible.to_string());
-        return if task.phase == 0 {
-            // No node can take it: the buyer posted a task nobody can run,
-            // and gets the reward back less the fee.
-            close_unserved(deps.storage, &config, task_id, &mut task, &terms, res)
-        } else {
-            // Nobody left to re-execute it: the first committee's split stands.
-            close(deps.storage, &config, task_id, &mut task, &terms, res)
-        };
+        return close_undrawn(deps.storage, &config, task_id, &mut task, &terms, res);
     }
     let now = env.block.time;
     for n in &selected.nodes {
@@ -485,6 +478,25 @@ fn execute_assign(
     Ok(res
         .add_attribute("assigned", assigned)
         .add_attribute("counts", task.counts.to_string()))
+}
+
+/// Closes a task whose draw did not happen (no node could be drawn, or no
+/// beacon round came in time). Before any committee: nobody served it, the
+/// buyer gets the reward back less the fee. Before a re-execution: the first
+/// committee's split stands.
+fn close_undrawn(
+    storage: &mut dyn Storage,
+    config: &Config,
+    task_id: u64,
+    task: &mut TaskState,
+    terms: &TaskTerms,
+    res: Response,
+) -> Result<Response, ContractError> {
+    if task.phase == 0 {
+        close_unserved(storage, config, task_id, task, terms, res)
+    } else {
+        close(storage, config, task_id, task, terms, res)
+    }
 }
 
 /// Closes a task no node served (none drawn, or no beacon in time): the fee
@@ -560,14 +572,17 @@ fn reveal_deadline(task: &TaskState) -> Timestamp {
     task.reveal_deadline.unwrap_or_default()
 }
 
-fn execute_decline(
-    deps: DepsMut,
-    env: Env,
-    node: Addr,
+/// The task and `node`'s slot for a decline or a commitment: the task is
+/// open, its commit window too, and the node has neither declined nor
+/// committed.
+fn load_undecided(
+    storage: &dyn Storage,
+    env: &Env,
+    node: &Addr,
     task_id: u64,
-) -> Result<Response, ContractError> {
-    let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_assigned(deps.storage, &task, task_id, &node)?;
+) -> Result<(TaskState, Slot), ContractError> {
+    let task = load_open(storage, task_id)?;
+    let slot = load_assigned(storage, &task, task_id, node)?;
     if env.block.time > commit_deadline(&task) {
         return Err(ContractError::CommitDeadlinePassed { task_id });
     }
@@ -577,6 +592,16 @@ fn execute_decline(
     if slot.commitment.is_some() {
         return Err(ContractError::AlreadyCommitted { task_id });
     }
+    Ok((task, slot))
+}
+
+fn execute_decline(
+    deps: DepsMut,
+    env: Env,
+    node: Addr,
+    task_id: u64,
+) -> Result<Response, ContractError> {
+    let (mut task, mut slot) = load_undecided(deps.storage, &env, &node, task_id)?;
     slot.declined = true;
     save_slot(deps.storage, task_id, &node, &slot);
     task.declines += 1;
@@ -594,17 +619,7 @@ fn execute_commit(
     task_id: u64,
     commitment: HexBinary,
 ) -> Result<Response, ContractError> {
-    let mut task = load_open(deps.storage, task_id)?;
-    let mut slot = load_assigned(deps.storage, &task, task_id, &node)?;
-    if env.block.time > commit_deadline(&task) {
-        return Err(ContractError::CommitDeadlinePassed { task_id });
-    }
-    if slot.declined {
-        return Err(ContractError::AlreadyDeclined { task_id });
-    }
-    if slot.commitment.is_some() {
-        return Err(ContractError::AlreadyCommitted { task_id });
-    }
+    let (mut task, mut slot) = load_undecided(deps.storage, &env, &node, task_id)?;
     check_hash("commitment", &commitment)?;
     slot.commitment = Some(commitment);
     save_slot(deps.storage, task_id, &node, &slot);
@@ -695,12 +710,7 @@ fn execute_settle(deps: DepsMut, env: Env, task_id: u64) -> Result<Response, Con
                 });
             }
             let terms = load_terms(deps.storage, task_id)?;
-            return if task.phase == 0 {
-                close_unserved(deps.storage, &config, task_id, &mut task, &terms, res)
-            } else {
-                // No beacon for the re-execution: the first committee's split stands.
-                close(deps.storage, &config, task_id, &mut task, &terms, res)
-            };
+            return close_undrawn(deps.storage, &config, task_id, &mut task, &terms, res);
         }
         _ => return Err(ContractError::TaskClosed { task_id }),
     }

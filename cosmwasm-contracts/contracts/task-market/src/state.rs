@@ -529,7 +529,7 @@ pub const NEXT_ID: Item<u64> = Item::new("next_id");
 pub const ROUNDS: Map<u64, HexBinary> = Map::new("rounds");
 /// Task state by id, as [`TaskState::encode`] bytes (not JSON): use
 /// [`load_task`], [`may_load_task`], [`save_task`]; iterate with `keys` only.
-pub const TASKS: Map<u64, TaskState> = Map::new("tasks");
+pub const TASKS: Map<u64, TaskState> = Map::new(clusterai_economy::market::TASK_STATES);
 /// Task terms by id, as [`TaskTerms::encode`] bytes (not JSON): use
 /// [`load_terms`] and [`save_terms`].
 pub const TERMS: Map<u64, TaskTerms> = Map::new("terms");

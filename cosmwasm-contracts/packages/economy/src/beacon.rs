@@ -124,8 +124,14 @@ impl BeaconConfig {
         if !ok {
             return Err(BeaconError::BadSignature { round });
         }
-        Ok(Sha256::digest(signature).into())
+        Ok(randomness(signature))
     }
+}
+
+/// The randomness of a round whose signature is `signature`: drand's
+/// `SHA-256(signature)`.
+pub fn randomness(signature: &[u8]) -> [u8; 32] {
+    Sha256::digest(signature).into()
 }
 
 /// The message the beacon signs for `round`: `SHA-256(round as u64 big-endian)`.

@@ -359,16 +359,17 @@ pub struct AssignedResponse {
     pub task_ids: Vec<u64>,
 }
 
-/// The raw storage key of task `task_id`'s state record in the task market
-/// (a cw-storage-plus `Map<u64, _>` named `tasks`): the registry reads it
-/// with a raw query to check that a reported task exists and is closed.
+/// The namespace of the task market's task state records (a cw-storage-plus
+/// `Map<u64, _>`): part of the interface, since the registry reads a record
+/// with a raw query.
+pub const TASK_STATES: &str = "tasks";
+
+/// The raw storage key of task `task_id`'s state record in the task market:
+/// the registry reads it to check that a reported task exists and is closed.
 pub fn task_state_key(task_id: u64) -> Vec<u8> {
-    const NAMESPACE: &[u8] = b"tasks";
-    let mut k = Vec::with_capacity(2 + NAMESPACE.len() + 8);
-    k.extend_from_slice(&(NAMESPACE.len() as u16).to_be_bytes());
-    k.extend_from_slice(NAMESPACE);
-    k.extend_from_slice(&task_id.to_be_bytes());
-    k
+    cw_storage_plus::Map::<u64, ()>::new(TASK_STATES)
+        .key(task_id)
+        .to_vec()
 }
 
 /// Whether a task state record (the bytes under [`task_state_key`]) is of a

@@ -16,10 +16,9 @@
 //! griefer posts its tasks after the market's, for the same reason.
 
 use crate::{PayIn, Suite};
-use clusterai_economy::market::{self, TaskInput, TaskStatus};
+use clusterai_economy::market::{TaskInput, TaskStatus};
 use clusterai_economy::registry;
 use cosmwasm_std::{Addr, HexBinary};
-use cw_multi_test::Executor;
 
 /// Reward of every task the market posts.
 pub const REWARD: u128 = 10_000;
@@ -87,8 +86,6 @@ pub struct Run {
     pub profit_per_task: f64,
     /// Tasks where the actor's output won.
     pub captured: u32,
-    /// Tasks settled with a majority.
-    pub settled: u32,
 }
 
 struct Network {
@@ -164,9 +161,8 @@ impl Network {
     }
 
     /// Runs one market task with the actor playing `strategy`; returns the
-    /// actor's off-chain cost, whether its output won and whether the task
-    /// settled with a majority.
-    fn task(&mut self, strategy: Strategy) -> (u128, bool, bool) {
+    /// actor's off-chain cost and whether its output won.
+    fn task(&mut self, strategy: Strategy) -> (u128, bool) {
         self.next_slot();
         self.unjail();
         let spec = self.s.spec(3);
@@ -185,7 +181,7 @@ impl Network {
         }
         let status = self.s.task(id).status;
         let captured = matches!(&status, TaskStatus::Settled { digest } if digest.as_slice() == collusion.as_slice());
-        (cost, captured, matches!(status, TaskStatus::Settled { .. }))
+        (cost, captured)
     }
 
     /// The current committee of task `id` answers (the actor's nodes as
@@ -265,16 +261,7 @@ impl Network {
             for n in self.s.assigned(id) {
                 self.s.decline(&n, id).expect("decline");
             }
-            let keeper = self.s.addr("keeper");
-            self.s
-                .app
-                .execute_contract(
-                    keeper,
-                    self.s.market.clone(),
-                    &market::ExecuteMsg::Settle { task_id: id },
-                    &[],
-                )
-                .expect("settle grief");
+            self.s.settle("keeper", id).expect("settle grief");
         }
         before - self.s.balance(&self.griefer)
     }
@@ -297,12 +284,11 @@ pub fn run(strategy: Strategy, share: f64, tasks: u32) -> Run {
     };
     let mut net = Network::new(share, split);
     let mut cost: u128 = 0;
-    let (mut captured, mut settled) = (0, 0);
+    let mut captured = 0;
     for _ in 0..tasks {
-        let (c, won, ok) = net.task(strategy);
+        let (c, won) = net.task(strategy);
         cost += c;
         captured += u32::from(won);
-        settled += u32::from(ok);
     }
     if strategy == Strategy::Griefing {
         for _ in 0..tasks {
@@ -314,7 +300,6 @@ pub fn run(strategy: Strategy, share: f64, tasks: u32) -> Run {
     Run {
         profit_per_task: profit as f64 / f64::from(tasks),
         captured,
-        settled,
     }
 }
 

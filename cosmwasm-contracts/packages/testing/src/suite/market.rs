@@ -2,7 +2,8 @@
 //! commit/reveal, settlement and task queries.
 
 use super::Suite;
-use crate::contracts::market_params;
+use clusterai_economy::BPS_DENOMINATOR;
+use clusterai_economy::beacon;
 use clusterai_economy::commit::{commitment, task_digest};
 use clusterai_economy::market::{self, TaskInput, TaskResponse, TaskSpec};
 use clusterai_economy::models::{self, QuoteResponse};
@@ -99,9 +100,13 @@ impl Suite {
     /// draw whatever it is after 200 rounds.
     pub fn post_spread(&mut self, buyer: &str, reward: u128, spec: TaskSpec) -> AnyResult<u64> {
         let who = self.fund(buyer, reward);
-        let buyer_addr = who.to_string();
+        // What stays fixed while we wait: the next task's id, the market's
+        // parameters and what a vote of this task pays.
+        let next_id = self.all_tasks().last().map_or(1, |t| t.id + 1);
+        let params = self.market_config().params;
+        let vote_pay = self.vote_pay_of(&spec, &who, reward, &params);
         for _ in 0..200 {
-            if self.next_draw_spreads(&spec, &buyer_addr, reward) {
+            if self.next_draw_spreads(&spec, &who, next_id, params.assign_delay, vote_pay) {
                 break;
             }
             self.advance(3);
@@ -109,16 +114,28 @@ impl Suite {
         self.post_from(&who, reward, spec)
     }
 
+    /// The market's configuration.
+    pub fn market_config(&self) -> market::ConfigResponse {
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.market, &market::QueryMsg::Config {})
+            .expect("market config")
+    }
+
     /// What one vote of `spec` posted by `buyer` with `reward` would earn:
     /// the reward less the fee and today's royalties, over k.
-    fn vote_pay_of(&self, spec: &TaskSpec, buyer: &str, reward: u128) -> Uint128 {
-        let q = self.app.wrap();
-        let config: market::ConfigResponse = q
-            .query_wasm_smart(&self.market, &market::QueryMsg::Config {})
-            .expect("market config");
+    fn vote_pay_of(
+        &self,
+        spec: &TaskSpec,
+        buyer: &Addr,
+        reward: u128,
+        params: &market::MarketParams,
+    ) -> Uint128 {
         let mut hashes = vec![spec.plugin.clone()];
         hashes.extend(spec.models.iter().cloned());
-        let quote: QuoteResponse = q
+        let quote: QuoteResponse = self
+            .app
+            .wrap()
             .query_wasm_smart(
                 &self.models,
                 &models::QueryMsg::Quote {
@@ -128,21 +145,26 @@ impl Suite {
             )
             .expect("quote");
         let reward = Uint128::new(reward);
-        let fee = reward.multiply_ratio(config.params.protocol_fee_bps, 10_000u128);
+        let fee = reward.multiply_ratio(params.protocol_fee_bps, BPS_DENOMINATOR);
         reward
             .saturating_sub(fee)
             .saturating_sub(quote.total)
             .multiply_ratio(1u128, u128::from(spec.k.max(1)))
     }
 
-    /// Whether a post of `spec` in the next block would draw k distinct nodes.
-    fn next_draw_spreads(&self, spec: &TaskSpec, buyer: &str, reward: u128) -> bool {
-        let next_id = self.all_tasks().last().map_or(1, |t| t.id + 1);
-        let at = self.now().seconds() + 5 + market_params().assign_delay;
+    /// Whether task `next_id`, posted by `buyer` in the next block, would
+    /// draw k distinct nodes.
+    fn next_draw_spreads(
+        &self,
+        spec: &TaskSpec,
+        buyer: &Addr,
+        next_id: u64,
+        assign_delay: u64,
+        vote_pay: Uint128,
+    ) -> bool {
+        let at = self.now().seconds() + 5 + assign_delay;
         let round = self.beacon.config.first_round_after(at);
-        let sig = self.beacon.sign(round);
-        let mut randomness = [0u8; 32];
-        randomness.copy_from_slice(&Sha256::digest(sig.as_slice()));
+        let randomness = beacon::randomness(self.beacon.sign(round).as_slice());
         let seed = clusterai_task_market::assign::seed(&randomness, self.market.as_str(), next_id);
         let drawn: registry::SelectedResponse = self
             .app
@@ -155,7 +177,7 @@ impl Suite {
                     requirements: spec.requirements.clone(),
                     exclude: vec![buyer.to_string()],
                     height: self.app.block_info().height + 1,
-                    vote_pay: self.vote_pay_of(spec, buyer, reward),
+                    vote_pay,
                 },
             )
             .expect("select nodes");

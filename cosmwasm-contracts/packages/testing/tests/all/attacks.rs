@@ -722,26 +722,16 @@ fn a_royalty_raise_waits_across_delist_and_relist() {
         .list("carol", [0x11; 32], ListingKind::Plugin, 0, 100)
         .unwrap();
     let models = s.models.clone();
-    let h = HexBinary::from([0x11; 32]);
-    s.exec(
-        &creator,
-        &models,
-        &models::ExecuteMsg::Delist { hash: h.clone() },
-    )
-    .unwrap();
+    let relist = |s: &mut Suite, royalty: u128| {
+        let delist = models::ExecuteMsg::Delist {
+            hash: HexBinary::from([0x11; 32]),
+        };
+        s.exec(&creator, &models, &delist).unwrap();
+        s.list("carol", [0x11; 32], ListingKind::Plugin, 0, royalty)
+            .unwrap();
+    };
     // Relisting at a royalty 50 times higher does not apply at once.
-    s.exec(
-        &creator,
-        &models,
-        &models::ExecuteMsg::List {
-            hash: h.clone(),
-            kind: ListingKind::Plugin,
-            name: "relisted".into(),
-            licence_price: Uint128::zero(),
-            royalty: Uint128::new(5_000),
-        },
-    )
-    .unwrap();
+    relist(&mut s, 5_000);
     let l = s.listing([0x11; 32]);
     assert_eq!(l.royalty.u128(), 100);
     assert_eq!(l.pending.as_ref().map(|p| p.royalty.u128()), Some(5_000));
@@ -750,24 +740,7 @@ fn a_royalty_raise_waits_across_delist_and_relist() {
     s.advance(RAISE_DELAY);
     assert_eq!(s.listing([0x11; 32]).royalty.u128(), 5_000);
     // A cut on relist applies at once.
-    s.exec(
-        &creator,
-        &models,
-        &models::ExecuteMsg::Delist { hash: h.clone() },
-    )
-    .unwrap();
-    s.exec(
-        &creator,
-        &models,
-        &models::ExecuteMsg::List {
-            hash: h,
-            kind: ListingKind::Plugin,
-            name: "cheaper".into(),
-            licence_price: Uint128::zero(),
-            royalty: Uint128::new(10),
-        },
-    )
-    .unwrap();
+    relist(&mut s, 10);
     assert_eq!(s.listing([0x11; 32]).royalty.u128(), 10);
     s.check_conservation();
 }
@@ -1023,25 +996,92 @@ fn reports_are_checked_against_real_state() {
         },
     )
     .unwrap();
-    // A report must name a task the market's own state shows closed: an
-    // account has no tasks, so a forged report slashing an honest node fails.
-    s.register_nodes(1);
-    let victim = s.all_nodes()[0].operator.clone();
-    let forged = registry::ExecuteMsg::ReportOutcomes {
-        task_id: 1,
+    // An account has no task records: any report it sends is refused.
+    let forged = |task_id: u64, victim: &Addr| registry::ExecuteMsg::ReportOutcomes {
+        task_id,
         counts: true,
-        vote_pay: Uint128::new(1_000_000),
+        vote_pay: Uint128::new(1_000),
         outcomes: vec![registry::NodeOutcome {
             node: victim.to_string(),
-            votes: 3,
+            votes: 1,
             outcome: registry::Outcome::Wrong,
         }],
     };
-    assert!(s.exec(&fake, &registry, &forged).is_err());
-    // The real market cannot replay a settled task's report either.
-    let id = s.post_simple_task("buyer", 1_000, 1).unwrap();
-    crate::common::complete(&mut s, id);
+    let anyone = s.addr("anyone");
+    assert!(s.exec(&fake, &registry, &forged(1, &anyone)).is_err());
+
+    // A registry linked to the real market, with a node to slash: a report
+    // in the market's name is applied only for a task its state shows closed.
+    let code = s
+        .app
+        .store_code(clusterai_economy_testing::registry_contract());
+    let linked = s
+        .app
+        .instantiate_contract(
+            code,
+            admin.clone(),
+            &registry::InstantiateMsg {
+                admin: None,
+                treasury: s.treasury.to_string(),
+                denom: clusterai_economy::asset::PaymentDenom::Cw20 {
+                    address: s.token.to_string(),
+                },
+                params: clusterai_economy_testing::registry_params(),
+            },
+            &[],
+            "registry-3",
+            None,
+        )
+        .unwrap();
+    // Its tokens count in the supply the conservation check adds up.
+    s.known.insert(linked.clone());
     let real = s.market.clone();
+    s.exec(
+        &admin,
+        &linked,
+        &registry::ExecuteMsg::SetTaskMarket {
+            address: real.to_string(),
+        },
+    )
+    .unwrap();
+    let victim = s.fund("victim", NODE_STAKE);
+    let info = Suite::node_info(&["cpu"], 4096);
+    s.pay(
+        &victim,
+        &linked,
+        NODE_STAKE,
+        &registry::ReceiveMsg::Register(info.clone()),
+        &registry::ExecuteMsg::Register(info),
+    )
+    .unwrap();
+    s.register_nodes(1);
+    let open = s.post_simple_task("buyer", 1_000, 1).unwrap();
+    for task_id in [99, open] {
+        assert_eq!(
+            expect_err::<RegistryError>(s.exec(&real, &linked, &forged(task_id, &victim))),
+            RegistryError::TaskNotClosed { task_id }
+        );
+    }
+    let stake = |s: &Suite| -> u128 {
+        let n: registry::NodeResponse = s
+            .app
+            .wrap()
+            .query_wasm_smart(
+                &linked,
+                &registry::QueryMsg::Node {
+                    operator: victim.to_string(),
+                },
+            )
+            .unwrap();
+        n.stake.u128()
+    };
+    assert_eq!(stake(&s), NODE_STAKE, "nothing applied");
+    crate::common::complete(&mut s, open);
+    s.exec(&real, &linked, &forged(open, &victim)).unwrap();
+    assert!(stake(&s) < NODE_STAKE, "a closed task's report is applied");
+
+    // The real market cannot replay a settled task's report either.
+    let id = open;
     let main_registry = s.registry.clone();
     s.rejects(RegistryError::AlreadyReported { task_id: id }, |s| {
         s.exec(

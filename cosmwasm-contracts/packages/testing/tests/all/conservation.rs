@@ -194,12 +194,8 @@ impl World {
                     s.settle("keeper", id).map_err(|e| e.to_string())?;
                 }
                 Action::Assign { task } => {
-                    let pending: Vec<u64> = self
-                        .tasks
-                        .iter()
-                        .copied()
-                        .filter(|id| s.task(*id).status == market::TaskStatus::Pending)
-                        .collect();
+                    let pending =
+                        tasks_where(s, &self.tasks, |st| *st == market::TaskStatus::Pending);
                     let Some(id) = Self::pick(&pending, *task) else {
                         return Ok(());
                     };
@@ -314,12 +310,25 @@ impl World {
     }
 }
 
-fn open_tasks(s: &Suite, tasks: &[u64]) -> Vec<u64> {
+/// The ids among `tasks` whose status passes `keep`.
+fn tasks_where(s: &Suite, tasks: &[u64], keep: fn(&market::TaskStatus) -> bool) -> Vec<u64> {
     tasks
         .iter()
         .copied()
-        .filter(|id| s.task(*id).status == market::TaskStatus::Open)
+        .filter(|id| keep(&s.task(*id).status))
         .collect()
+}
+
+fn open_tasks(s: &Suite, tasks: &[u64]) -> Vec<u64> {
+    tasks_where(s, tasks, |st| *st == market::TaskStatus::Open)
+}
+
+/// Open, or waiting for a draw (a post or a re-execution).
+fn unclosed(status: &market::TaskStatus) -> bool {
+    matches!(
+        status,
+        market::TaskStatus::Open | market::TaskStatus::Pending
+    )
 }
 
 fn run(pay_in: PayIn, actions: Vec<Action>) {
@@ -332,33 +341,13 @@ fn run(pay_in: PayIn, actions: Vec<Action>) {
     // and withdraw all.
     for _ in 0..3 {
         w.s.advance(86_400 * 8);
-        let open: Vec<u64> =
-            w.s.all_tasks()
-                .into_iter()
-                .filter(|t| {
-                    matches!(
-                        t.status,
-                        market::TaskStatus::Open | market::TaskStatus::Pending
-                    )
-                })
-                .map(|t| t.id)
-                .collect();
-        for id in open {
+        for id in tasks_where(&w.s, &w.tasks, unclosed) {
             if let Err(e) = w.s.settle("keeper", id) {
                 panic!("task {id} cannot be settled after its deadlines: {e}");
             }
         }
     }
-    let open =
-        w.s.all_tasks()
-            .into_iter()
-            .filter(|t| {
-                matches!(
-                    t.status,
-                    market::TaskStatus::Open | market::TaskStatus::Pending
-                )
-            })
-            .count();
+    let open = tasks_where(&w.s, &w.tasks, unclosed).len();
     assert_eq!(open, 0, "every task closes once its deadlines pass");
     w.s.check_conservation();
     if std::env::var_os("CONSERVATION_STATS").is_some() {
