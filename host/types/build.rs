@@ -62,10 +62,13 @@ fn models_rs(doc: &toml::Table) -> String {
             .get("inner")
             .and_then(|v| v.as_str())
             .unwrap_or_else(|| str_of(m, "member", &what));
-        let ext = Path::new(file)
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("bin");
+        // A converted file names its own extension.
+        let ext = m.get("ext").and_then(|v| v.as_str()).unwrap_or_else(|| {
+            Path::new(file)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("bin")
+        });
         let blake3 = str_of(m, "blake3", &what);
         assert!(
             blake3.len() == 64 && blake3.bytes().all(|b| b.is_ascii_hexdigit()),
@@ -97,13 +100,24 @@ fn models_rs(doc: &toml::Table) -> String {
                     Some(v) => format!("Fill::Value({v})"),
                     None => "Fill::Pattern".into(),
                 };
-                let _ = write!(
-                    inputs,
-                    "BenchInputSpec {{ name: {:?}, dtype: {:?}, dims: &[{}], fill: {fill} }}, ",
-                    str_of(input, "name", &what),
-                    str_of(input, "dtype", &what),
-                    dims.join(", ")
-                );
+                // `repeat = n`: n inputs named with `{i}` replaced by 0..n
+                // (one per layer of a KV cache, say).
+                let name = str_of(input, "name", &what);
+                let names: Vec<String> = match input.get("repeat").and_then(|r| r.as_integer()) {
+                    Some(n) => {
+                        assert!(name.contains("{i}"), "{what}: a repeated input's name needs {{i}}");
+                        (0..n).map(|i| name.replace("{i}", &i.to_string())).collect()
+                    }
+                    None => vec![name.to_string()],
+                };
+                for name in names {
+                    let _ = write!(
+                        inputs,
+                        "BenchInputSpec {{ name: {name:?}, dtype: {:?}, dims: &[{}], fill: {fill} }}, ",
+                        str_of(input, "dtype", &what),
+                        dims.join(", ")
+                    );
+                }
             }
         }
         let cname = const_name(name);

@@ -1,7 +1,9 @@
 //! The node's capabilities, adapted to the runtime's seam.
 
 use clusterai_nn::{ModelAccess, NnHost, NnTaskCtx, NnView};
-use clusterai_runtime::{Capability, Extensions, HostState, PluginError, RunError, TaskContext};
+use clusterai_runtime::{
+    Capability, Extensions, HostState, ModelFormat, PluginError, RunError, TaskContext,
+};
 use wasmtime::component::Linker;
 
 /// `wasi:nn` on ONNX Runtime, as a runtime capability: per task, a wasi-nn
@@ -48,7 +50,13 @@ impl Capability for NnCapability {
     fn prepare(&self, task: &TaskContext<'_>, extensions: &mut Extensions) -> Result<(), RunError> {
         // The models the plugin declares must be on the node: a missing one
         // is named here instead of surfacing deep inside the plugin.
-        for m in task.info.map(|i| i.models.as_slice()).unwrap_or_default() {
+        let graphs = task
+            .info
+            .map(|i| i.models.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.format == ModelFormat::Onnx);
+        for m in graphs {
             match self.host.ensure_model(&m.hash) {
                 Ok(true) => {}
                 Ok(false) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clusterai_types::TaskPolicy;
+use clusterai_types::{BlobSource, TaskPolicy};
 
 use crate::capability::Capability;
 
@@ -20,6 +20,7 @@ use crate::capability::Capability;
 /// | `epoch_tick` | 1 ms |
 /// | `keep_resident_bytes` | 16 MiB |
 /// | `capabilities` | none: WASI (locked down) and the task world only |
+/// | `assets` | none: `clusterai:task/assets.read` answers that there are none |
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` disables the disk cache.
@@ -42,6 +43,9 @@ pub struct RuntimeConfig {
     pub keep_resident_bytes: usize,
     /// Host capabilities beyond the sandbox's base interfaces (inference, ...).
     pub capabilities: Vec<Arc<dyn Capability>>,
+    /// Where `clusterai:task/assets.read` finds the blobs plugins declare
+    /// (format "blob"): the node's verified store.
+    pub assets: Option<Arc<dyn BlobSource>>,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +59,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(1),
             keep_resident_bytes: 16 << 20,
             capabilities: Vec::new(),
+            assets: None,
         }
     }
 }

@@ -34,7 +34,7 @@ pub enum LoadError {
         /// The interfaces the host grants, for the message.
         granted: String,
     },
-    /// The plugin does not export `clusterai:task/plugin@0.1.0`.
+    /// The plugin exports neither `clusterai:task/plugin@0.2.0` nor `@0.1.0`.
     #[error("the plugin does not export `{0}`: is it built with clusterai-plugin-sdk?")]
     MissingExport(String),
     /// Linking failed for another reason (e.g. a type mismatch on a granted interface).

@@ -8,15 +8,30 @@
 
 use std::time::Duration;
 
-use clusterai_types::TaskPolicy;
+use std::sync::Arc;
+
+use clusterai_types::{BlobSource, ContentHash, TaskPolicy};
 use rand::SeedableRng;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::clusterai::task::log;
+use crate::bindings::clusterai::task::{assets, log, streaming};
+use crate::bindings::v0_1::clusterai::task::log as log_v0_1;
 use crate::capability::Extensions;
+
+/// Where a task's partial output goes as the plugin emits it
+/// (`clusterai:task/streaming.emit`), chunk by chunk, in order.
+pub type StreamSink = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// The blobs a task may read with `clusterai:task/assets.read`: those its
+/// plugin declared with format "blob", from the node's verified store.
+#[derive(Clone)]
+pub(crate) struct TaskAssets {
+    pub(crate) source: Arc<dyn BlobSource>,
+    pub(crate) allowed: Vec<ContentHash>,
+}
 
 /// How important a log line is.
 #[derive(
@@ -60,6 +75,14 @@ pub struct HostState {
     plugin: String,
     /// The capabilities' state for this task.
     pub(crate) extensions: Extensions,
+    /// Where emitted chunks go; `None`: they are counted and dropped.
+    pub(crate) stream: Option<StreamSink>,
+    /// Bytes emitted so far, bounded by the task's output limit.
+    pub(crate) streamed: u64,
+    max_output_bytes: u64,
+    /// What `assets.read` may serve, and the most one read may return.
+    pub(crate) assets: Option<TaskAssets>,
+    max_asset_bytes: u64,
 }
 
 impl std::fmt::Debug for HostState {
@@ -115,6 +138,13 @@ impl HostState {
             stderr,
             plugin,
             extensions,
+            stream: None,
+            streamed: 0,
+            max_output_bytes: policy.max_output_bytes,
+            assets: None,
+            // An asset is copied into the guest's memory: it cannot be
+            // larger than the memory the task may have.
+            max_asset_bytes: policy.memory_bytes,
         }
     }
 
@@ -168,6 +198,69 @@ impl log::Host for HostState {
         }
         tracing::debug!(plugin = %self.plugin, ?level, %message, "plugin log");
         self.logs.push(LogLine { level, message });
+    }
+}
+
+impl log_v0_1::Host for HostState {
+    fn log(&mut self, level: log_v0_1::Level, message: String) {
+        let level = match level {
+            log_v0_1::Level::Trace => log::Level::Trace,
+            log_v0_1::Level::Debug => log::Level::Debug,
+            log_v0_1::Level::Info => log::Level::Info,
+            log_v0_1::Level::Warn => log::Level::Warn,
+            log_v0_1::Level::Error => log::Level::Error,
+        };
+        log::Host::log(self, level, message);
+    }
+}
+
+/// Raised (a trap) when a plugin emits more than the task's output limit;
+/// the runtime turns it into [`RunError::OutputTooLarge`](crate::RunError::OutputTooLarge).
+#[derive(Debug, thiserror::Error)]
+#[error("streamed output over the limit: {size} bytes, limit {limit}")]
+pub(crate) struct StreamLimitExceeded {
+    pub(crate) size: u64,
+    pub(crate) limit: u64,
+}
+
+impl streaming::Host for HostState {
+    fn emit(&mut self, data: Vec<u8>) -> wasmtime::Result<()> {
+        let size = self.streamed.saturating_add(data.len() as u64);
+        if size > self.max_output_bytes {
+            return Err(StreamLimitExceeded {
+                size,
+                limit: self.max_output_bytes,
+            }
+            .into());
+        }
+        self.streamed = size;
+        if let Some(sink) = &self.stream {
+            sink(&data);
+        }
+        Ok(())
+    }
+}
+
+impl assets::Host for HostState {
+    fn read(&mut self, hash: String) -> Result<Vec<u8>, String> {
+        // Names are echoed back bounded: a guest string must not grow the error.
+        let shown: String = hash.chars().take(80).collect();
+        let parsed: ContentHash = hash
+            .parse()
+            .map_err(|e| format!("asset name {shown:?} is not a content hash: {e}"))?;
+        let Some(assets) = &self.assets else {
+            return Err("this host serves no assets".into());
+        };
+        if !assets.allowed.contains(&parsed) {
+            return Err(format!(
+                "asset {parsed} is not declared by the plugin (a model requirement with format \"blob\")"
+            ));
+        }
+        match assets.source.read(&parsed, self.max_asset_bytes) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(format!("asset {parsed} is not held by this node")),
+            Err(e) => Err(format!("asset {parsed} cannot be read: {e}")),
+        }
     }
 }
 

@@ -3,8 +3,10 @@
 use crate::error::LoadError;
 use crate::runtime::Runtime;
 
-/// The export every plugin must provide.
-pub(crate) const PLUGIN_EXPORT: &str = "clusterai:task/plugin@0.1.0";
+/// The export every plugin must provide (world 0.2.0).
+pub(crate) const PLUGIN_EXPORT: &str = "clusterai:task/plugin@0.2.0";
+/// The same export of plugins built for world 0.1.0, which still run.
+pub(crate) const PLUGIN_EXPORT_V0_1: &str = "clusterai:task/plugin@0.1.0";
 
 /// Rejects what is not a component before the compiler sees it, with the reason.
 pub(crate) fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
@@ -73,6 +75,8 @@ pub struct Inspection {
     pub would_link: bool,
     /// The plugin's own description, when it loads.
     pub info: Option<crate::PluginInfo>,
+    /// The version of the plugin world it was built for, when it loads.
+    pub world: Option<crate::WorldVersion>,
     /// Why it would not load, when it would not.
     pub error: Option<String>,
 }
@@ -89,6 +93,7 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
         forbidden_imports: Vec::new(),
         would_link: false,
         info: None,
+        world: None,
         error: None,
     };
     if let Err(e) = check_header(wasm) {
@@ -126,6 +131,7 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
         Ok(plugin) => {
             out.would_link = true;
             out.info = Some(plugin.info().clone());
+            out.world = Some(plugin.world());
         }
         Err(e) => out.error = Some(e.to_string()),
     }

@@ -55,17 +55,21 @@ pub use capability::{Capability, Extensions, TaskContext};
 pub use clusterai_types::TaskPolicy;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, PluginError, RunError, Stdio};
-pub use host::{HostState, LogLevel, LogLine};
+pub use host::{HostState, LogLevel, LogLine, StreamSink};
 pub use inspect::{BinaryKind, Inspection, inspect};
 pub use plugin::{
     DESCRIBE_FUEL, DESCRIBE_TIMEOUT, ModelFormat, ModelRequirement, Plugin, PluginInfo, TaskInput,
-    TaskOutput, TaskResult, Usage,
+    TaskOutput, TaskResult, Usage, WorldVersion,
 };
 pub use runtime::{GRANTED_PACKAGES, Runtime, base_linker};
 
 /// Host-side bindings of the plugin world's base interfaces (capabilities
 /// link their own packages). Public for callers that drive wasmtime
 /// directly with [`base_linker`], such as the naive path of the benchmarks.
+///
+/// The root module is `clusterai:task@0.2.0`, the world plugins are built
+/// for now; [`v0_1`](bindings::v0_1) serves components built for 0.1.0
+/// (no streaming, no assets), with the same record types.
 #[allow(missing_docs)]
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -73,10 +77,34 @@ pub mod bindings {
         inline: "
             package clusterai:host;
             world plugin-host {
-                import clusterai:task/log@0.1.0;
-                export clusterai:task/plugin@0.1.0;
+                import clusterai:task/log@0.2.0;
+                import clusterai:task/streaming@0.2.0;
+                import clusterai:task/assets@0.2.0;
+                export clusterai:task/plugin@0.2.0;
             }
         ",
         world: "clusterai:host/plugin-host",
+        imports: {
+            "clusterai:task/streaming.emit": trappable,
+        },
     });
+
+    /// `clusterai:task@0.1.0`: its types are those of 0.2.0 (the records did
+    /// not change), so a task's input and output need no conversion.
+    pub mod v0_1 {
+        wasmtime::component::bindgen!({
+            path: ["../../wit/deps/wasi-nn", "../../wit/v0.1.0"],
+            inline: "
+                package clusterai:host-v0-1;
+                world plugin-host {
+                    import clusterai:task/log@0.1.0;
+                    export clusterai:task/plugin@0.1.0;
+                }
+            ",
+            world: "clusterai:host-v0-1/plugin-host",
+            with: {
+                "clusterai:task/types@0.1.0": crate::bindings::clusterai::task::types,
+            },
+        });
+    }
 }

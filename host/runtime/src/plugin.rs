@@ -9,12 +9,14 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Store, Trap};
 
 use crate::bindings::clusterai::task::types as wit;
-use crate::bindings::{PluginHost, PluginHostPre};
+use crate::bindings::{PluginHost, PluginHostPre, v0_1};
 use crate::cache::CacheOutcome;
 use crate::capability::{Capability, Extensions, TaskContext};
 use crate::error::{LoadError, PluginError, RunError, Stdio};
-use crate::host::{HostState, LogLine, MemoryLimitExceeded};
-use crate::inspect::PLUGIN_EXPORT;
+use crate::host::{
+    HostState, LogLine, MemoryLimitExceeded, StreamLimitExceeded, StreamSink, TaskAssets,
+};
+use crate::inspect::{PLUGIN_EXPORT, PLUGIN_EXPORT_V0_1};
 use crate::runtime::{EpochTicker, Runtime, Slots};
 
 /// Wall-clock budget of `describe()` at load time.
@@ -54,8 +56,72 @@ pub struct ModelRequirement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelFormat {
-    /// An ONNX graph.
+    /// An ONNX graph, opened with `wasi:nn`.
     Onnx,
+    /// A file the plugin reads itself with `clusterai:task/assets` (a
+    /// tokenizer, say); world 0.2.0 on.
+    Blob,
+}
+
+/// The version of the plugin world a component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum WorldVersion {
+    /// `clusterai:task@0.1.0`: no streaming, no assets.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `clusterai:task@0.2.0`.
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl std::fmt::Display for WorldVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::V0_1 => "0.1.0",
+            Self::V0_2 => "0.2.0",
+        })
+    }
+}
+
+/// A pre-instantiated plugin of either world version.
+enum Pre {
+    V0_1(v0_1::PluginHostPre<HostState>),
+    V0_2(PluginHostPre<HostState>),
+}
+
+/// An instance's exports, of either world version (same record types).
+enum Exports {
+    V0_1(v0_1::PluginHost),
+    V0_2(PluginHost),
+}
+
+impl Pre {
+    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Exports> {
+        Ok(match self {
+            Self::V0_1(p) => Exports::V0_1(p.instantiate(store)?),
+            Self::V0_2(p) => Exports::V0_2(p.instantiate(store)?),
+        })
+    }
+}
+
+impl Exports {
+    fn describe(&self, store: &mut Store<HostState>) -> wasmtime::Result<wit::PluginInfo> {
+        match self {
+            Self::V0_1(p) => p.clusterai_task_plugin().call_describe(store),
+            Self::V0_2(p) => p.clusterai_task_plugin().call_describe(store),
+        }
+    }
+
+    fn run(
+        &self,
+        store: &mut Store<HostState>,
+        input: &wit::TaskInput,
+    ) -> wasmtime::Result<Result<wit::TaskOutput, wit::TaskError>> {
+        match self {
+            Self::V0_1(p) => p.clusterai_task_plugin().call_run(store, input),
+            Self::V0_2(p) => p.clusterai_task_plugin().call_run(store, input),
+        }
+    }
 }
 
 /// One task's input: bytes, their content type and named parameters.
@@ -211,8 +277,10 @@ pub struct Plugin {
 struct PluginInner {
     hash: ContentHash,
     info: PluginInfo,
-    pre: PluginHostPre<HostState>,
+    world: WorldVersion,
+    pre: Pre,
     engine: Engine,
+    assets: Option<Arc<dyn clusterai_types::BlobSource>>,
     capabilities: Vec<Arc<dyn Capability>>,
     slots: Arc<Slots>,
     /// Keeps deadlines firing while this plugin can run.
@@ -251,16 +319,26 @@ impl Plugin {
                 granted: runtime.granted_packages().join(", "),
             });
         }
-        if !ty.exports(&engine).any(|(name, _)| name == PLUGIN_EXPORT) {
-            return Err(LoadError::MissingExport(PLUGIN_EXPORT.to_string()));
-        }
+        let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
+        let world = if exports.iter().any(|n| n == PLUGIN_EXPORT) {
+            WorldVersion::V0_2
+        } else if exports.iter().any(|n| n == PLUGIN_EXPORT_V0_1) {
+            WorldVersion::V0_1
+        } else {
+            return Err(LoadError::MissingExport(format!(
+                "{PLUGIN_EXPORT} (or {PLUGIN_EXPORT_V0_1})"
+            )));
+        };
         let instance_pre = runtime
             .inner
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre =
-            PluginHostPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+        let pre = match world {
+            WorldVersion::V0_2 => Pre::V0_2(PluginHostPre::new(instance_pre).map_err(link)?),
+            WorldVersion::V0_1 => Pre::V0_1(v0_1::PluginHostPre::new(instance_pre).map_err(link)?),
+        };
         let config = runtime.config();
         let mut plugin = Self {
             inner: Arc::new(PluginInner {
@@ -273,8 +351,10 @@ impl Plugin {
                     output_type: String::new(),
                     models: Vec::new(),
                 },
+                world,
                 pre,
                 engine,
+                assets: config.assets.clone(),
                 capabilities: config.capabilities.clone(),
                 slots: runtime.inner.slots.clone(),
                 _ticker: runtime.inner.ticker.clone(),
@@ -285,6 +365,15 @@ impl Plugin {
             }),
         };
         let info = plugin.describe()?;
+        if world == WorldVersion::V0_1
+            && let Some(m) = info.models.iter().find(|m| m.format == ModelFormat::Blob)
+        {
+            return Err(LoadError::BadInfo(format!(
+                "model {:?} has format \"blob\", which plugins of world 0.1.0 cannot read \
+                 (assets came with 0.2.0)",
+                m.name
+            )));
+        }
         for capability in &plugin.inner.capabilities {
             capability.configure(&info)?;
         }
@@ -306,12 +395,21 @@ impl Plugin {
             ..default.clone()
         };
         let raw = self
-            .with_instance(&TaskInput::default(), &policy, None, |store, instance| {
-                instance.clusterai_task_plugin().call_describe(store)
-            })
+            .with_instance(
+                &TaskInput::default(),
+                &policy,
+                None,
+                None,
+                |store, instance| instance.describe(store),
+            )
             .map_err(|e| LoadError::Describe(Box::new(e)))?
             .0;
         validate_info(raw)
+    }
+
+    /// The version of the plugin world it was built for.
+    pub fn world(&self) -> WorldVersion {
+        self.inner.world
     }
 
     /// The plugin's content hash (BLAKE3 of its wasm bytes).
@@ -346,6 +444,18 @@ impl Plugin {
         input: &TaskInput,
         policy: Option<&TaskPolicy>,
     ) -> Result<TaskResult, RunError> {
+        self.run_streaming(input, policy, None)
+    }
+
+    /// [`run`](Self::run), with the chunks the plugin emits while it runs
+    /// (`clusterai:task/streaming.emit`) handed to `sink` as they come. The
+    /// chunks together count against the policy's output limit.
+    pub fn run_streaming(
+        &self,
+        input: &TaskInput,
+        policy: Option<&TaskPolicy>,
+        sink: Option<StreamSink>,
+    ) -> Result<TaskResult, RunError> {
         let policy = policy.unwrap_or(&self.inner.default_policy);
         let size = input.data().len() as u64;
         if size > policy.max_input_bytes {
@@ -356,10 +466,8 @@ impl Plugin {
         }
         let info = &self.inner.info;
         let (result, state, usage) =
-            self.with_instance(input, policy, Some(info), |store, instance| {
-                instance
-                    .clusterai_task_plugin()
-                    .call_run(store, input.as_wit())
+            self.with_instance(input, policy, Some(info), sink, |store, instance| {
+                instance.run(store, input.as_wit())
             })?;
         // A plugin that crossed the stdio cap and then finished anyway still
         // breached it.
@@ -376,7 +484,8 @@ impl Plugin {
         }
         let output = result.map_err(plugin_error)?;
         let size = output.data.len() as u64;
-        if size > policy.max_output_bytes {
+        if size > policy.max_output_bytes.saturating_sub(state.streamed) {
+            let size = size.saturating_add(state.streamed);
             return Err(RunError::OutputTooLarge {
                 size,
                 limit: policy.max_output_bytes,
@@ -405,7 +514,8 @@ impl Plugin {
         input: &TaskInput,
         policy: &TaskPolicy,
         info: Option<&PluginInfo>,
-        f: impl FnOnce(&mut Store<HostState>, &PluginHost) -> wasmtime::Result<R>,
+        sink: Option<StreamSink>,
+        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<(R, HostState, Usage), RunError> {
         let _slot = self.inner.slots.acquire();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -420,12 +530,22 @@ impl Plugin {
             for capability in &self.inner.capabilities {
                 capability.prepare(&task, &mut extensions)?;
             }
-            let state = HostState::new(
+            let mut state = HostState::new(
                 policy,
                 self.inner.info.name.clone(),
                 input.seed(),
                 extensions,
             );
+            state.stream = sink;
+            state.assets = self.inner.assets.clone().map(|source| TaskAssets {
+                source,
+                allowed: info
+                    .into_iter()
+                    .flat_map(|i| i.models.iter())
+                    .filter(|m| m.format == ModelFormat::Blob)
+                    .map(|m| m.hash)
+                    .collect(),
+            });
             let mut store = Store::new(&self.inner.engine, state);
             store.limiter(|s| &mut s.limiter);
             store
@@ -488,6 +608,15 @@ fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunEr
     {
         return RunError::MemoryLimit {
             requested: m.requested,
+            limit: m.limit,
+        };
+    }
+    if let Some(m) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<StreamLimitExceeded>())
+    {
+        return RunError::OutputTooLarge {
+            size: m.size,
             limit: m.limit,
         };
     }
@@ -565,10 +694,12 @@ fn validate_info(raw: wit::PluginInfo) -> Result<PluginInfo, LoadError> {
             })?;
             let format = match m.format.as_str() {
                 "onnx" => ModelFormat::Onnx,
+                "blob" => ModelFormat::Blob,
                 other => {
                     return Err(LoadError::BadInfo(format!(
-                        "model {:?} has format {other:?}; this host runs \"onnx\"",
-                        m.name
+                        "model {:?} has format {:?}; this host knows \"onnx\" and \"blob\"",
+                        m.name,
+                        other.chars().take(40).collect::<String>()
                     )));
                 }
             };

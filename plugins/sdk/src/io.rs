@@ -23,7 +23,8 @@ pub struct ModelRequirement {
     pub name: String,
     /// 64 lowercase hex characters.
     pub hash: String,
-    /// The model format, e.g. `"onnx"`.
+    /// `"onnx"` (a graph for [`nn`](crate::nn)) or `"blob"` (a file for
+    /// [`assets`](crate::assets)).
     pub format: String,
 }
 
@@ -65,6 +66,18 @@ impl PluginInfo {
             name: name.into(),
             hash: hash.into(),
             format: "onnx".into(),
+        });
+        self
+    }
+
+    /// Declares a file the plugin reads itself with [`assets::read`](crate::assets::read)
+    /// (a tokenizer, say), by the BLAKE3 hash of its bytes; the host must
+    /// hold it before a task runs.
+    pub fn blob(mut self, name: impl Into<String>, hash: impl Into<String>) -> Self {
+        self.models.push(ModelRequirement {
+            name: name.into(),
+            hash: hash.into(),
+            format: "blob".into(),
         });
         self
     }

@@ -1,7 +1,7 @@
 //! Write ClusterAI task plugins as plain Rust.
 //!
 //! A plugin is a WebAssembly component that exports the
-//! `clusterai:task/plugin@0.1.0` interface. This crate hides the generated
+//! `clusterai:task/plugin@0.2.0` interface. This crate hides the generated
 //! bindings: implement [`Plugin`] for a type and name it in
 //! [`export_plugin!`].
 //!
@@ -32,8 +32,10 @@
 //!
 //! # What a plugin can reach
 //!
-//! Only what the host grants: [`log`] lines into the task log and [`nn`] for
-//! inference on models the host holds by content hash. There are no files,
+//! Only what the host grants: [`log`] lines into the task log, [`nn`] for
+//! inference on models the host holds by content hash, [`stream`] to send
+//! partial output while a task runs, and [`assets`] to read the files the
+//! plugin declared (tokenizers, vocabularies) by content hash. There are no files,
 //! sockets, environment variables or real clocks; each task runs in a fresh
 //! instance under fuel, time and memory limits.
 
@@ -45,9 +47,11 @@ pub mod models {
     include!(concat!(env!("OUT_DIR"), "/models.rs"));
 }
 
+pub mod assets;
 mod io;
 pub mod log;
 pub mod nn;
+pub mod stream;
 
 pub use io::{Input, ModelRequirement, Output, PluginInfo, TaskError};
 

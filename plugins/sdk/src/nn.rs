@@ -230,15 +230,69 @@ pub struct Session {
 impl Session {
     /// Runs the model once on `inputs` (name, tensor).
     pub fn compute(&self, inputs: Vec<(String, Tensor<'_>)>) -> Result<Outputs, NnError> {
-        // Each tensor's bytes are copied once, by the host, as the resource is
-        // made; the guest-side tensor can go as soon as that is done.
+        self.compute_feeds(
+            inputs
+                .into_iter()
+                .map(|(name, t)| (name, Feed::from(t)))
+                .collect(),
+        )
+    }
+
+    /// Runs the model once on `inputs`, each either bytes from the guest or
+    /// a tensor the host already holds (an earlier output, taken with
+    /// [`Outputs::take`]): a model's state (a KV cache, say) goes from one
+    /// step to the next without ever entering the guest.
+    pub fn compute_feeds(&self, inputs: Vec<(String, Feed<'_>)>) -> Result<Outputs, NnError> {
+        // Each guest tensor's bytes are copied once, by the host, as the
+        // resource is made; the guest-side tensor can go as soon as that is done.
         let inputs: Vec<inference::NamedTensor> = inputs
             .into_iter()
-            .map(|(name, t)| (name, t.to_wit()))
+            .map(|(name, feed)| {
+                let t = match feed {
+                    Feed::Bytes(t) => t.to_wit(),
+                    Feed::Held(h) => h.inner,
+                };
+                (name, t)
+            })
             .collect();
         Ok(Outputs {
             tensors: self.ctx.compute(inputs)?,
         })
+    }
+}
+
+/// One input of [`Session::compute_feeds`].
+#[derive(Debug)]
+pub enum Feed<'a> {
+    /// Bytes from the guest.
+    Bytes(Tensor<'a>),
+    /// A tensor the host holds.
+    Held(HeldTensor),
+}
+
+impl<'a> From<Tensor<'a>> for Feed<'a> {
+    fn from(t: Tensor<'a>) -> Self {
+        Self::Bytes(t)
+    }
+}
+
+impl From<HeldTensor> for Feed<'_> {
+    fn from(t: HeldTensor) -> Self {
+        Self::Held(t)
+    }
+}
+
+/// An output kept in the host: only a handle lives in the guest. Feed it to
+/// the next [`Session::compute_feeds`], or read it.
+#[derive(Debug)]
+pub struct HeldTensor {
+    inner: tensor::Tensor,
+}
+
+impl HeldTensor {
+    /// The dimensions.
+    pub fn dims(&self) -> Vec<u32> {
+        self.inner.dimensions()
     }
 }
 
@@ -261,6 +315,19 @@ impl Outputs {
                     "the model has no output {name:?}; it has {names:?}"
                 ))
             })
+    }
+
+    /// Takes the output called `name` out of these outputs, as a handle to
+    /// the tensor the host holds (nothing is copied).
+    pub fn take(&mut self, name: &str) -> Result<HeldTensor, NnError> {
+        let i = self
+            .tensors
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| NnError::local(format!("the model has no output {name:?} left")))?;
+        Ok(HeldTensor {
+            inner: self.tensors.swap_remove(i).1,
+        })
     }
 
     /// Output names, in the order the host returned them.

@@ -1,6 +1,8 @@
 //! The hostile suite: every program in `plugins/test-programs` has a test
 //! module of its name (a program without one does not compile) asserting
 //! its specific error, and a runtime that has seen all of them still serves.
+//! (The programs that exercise world versions, streaming and assets have
+//! theirs in `worlds.rs`.)
 
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ macro_rules! assert_test_exists {
         use self::$name as _;
     };
 }
+#[allow(unused_imports)]
+use crate::worlds::{asset_reader, legacy_v0_1, streamer};
 programs::foreach_hostile!(assert_test_exists);
 
 fn runtime() -> Runtime {
