@@ -105,8 +105,13 @@ fn models_rs(doc: &toml::Table) -> String {
                 let name = str_of(input, "name", &what);
                 let names: Vec<String> = match input.get("repeat").and_then(|r| r.as_integer()) {
                     Some(n) => {
-                        assert!(name.contains("{i}"), "{what}: a repeated input's name needs {{i}}");
-                        (0..n).map(|i| name.replace("{i}", &i.to_string())).collect()
+                        assert!(
+                            name.contains("{i}"),
+                            "{what}: a repeated input's name needs {{i}}"
+                        );
+                        (0..n)
+                            .map(|i| name.replace("{i}", &i.to_string()))
+                            .collect()
                     }
                     None => vec![name.to_string()],
                 };

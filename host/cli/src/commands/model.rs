@@ -20,8 +20,13 @@ pub(crate) enum ModelCommand {
     /// Check that ONNX Runtime opens a model, show its inputs and outputs,
     /// and keep it in the node's blob store under its BLAKE3 hash.
     Add {
-        /// The .onnx file.
+        /// The .onnx file (or, with --blob, any file that comes with a model).
         file: PathBuf,
+        /// Keep a file that comes with a model (a tokenizer, a vocabulary)
+        /// without opening it in ONNX Runtime: plugins that declare it read
+        /// it by hash.
+        #[arg(long)]
+        blob: bool,
         /// The node's data directory (default: the data dir of `clusterai env`).
         #[arg(long, env = env::DATA_DIR_VAR, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -38,7 +43,24 @@ pub(crate) enum ModelCommand {
 pub(crate) fn run(cmd: ModelCommand, json: bool) -> anyhow::Result<ExitCode> {
     let rt = super::async_runtime()?;
     match cmd {
-        ModelCommand::Add { file, data_dir } => {
+        ModelCommand::Add {
+            file,
+            blob: true,
+            data_dir,
+        } => {
+            let blobs = env::blobs_dir(&data_dir.unwrap_or_else(env::data_dir));
+            let (hash, size) = rt.block_on(add_blob(&blobs, &file))?;
+            if json {
+                println!("{}", serde_json::json!({ "hash": hash, "size": size }));
+            } else {
+                println!("{hash}  {size} bytes  blob\nstored in {}", blobs.display());
+            }
+        }
+        ModelCommand::Add {
+            file,
+            blob: false,
+            data_dir,
+        } => {
             let blobs = env::blobs_dir(&data_dir.unwrap_or_else(env::data_dir));
             let info = rt.block_on(add(&blobs, &file))?;
             if json {
@@ -93,6 +115,17 @@ pub(crate) async fn add(blobs: &Path, file: &Path) -> anyhow::Result<ModelInfo> 
     .await;
     store.shutdown().await?;
     result.map(|()| info)
+}
+
+/// Imports and pins `file` in the blob store at `blobs` as it is; returns its
+/// hash and size.
+pub(crate) async fn add_blob(blobs: &Path, file: &Path) -> anyhow::Result<(ContentHash, u64)> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let size = bytes.len() as u64;
+    let store = BlobStore::open(blobs, StoreConfig::default()).await?;
+    let result = store.import_bytes(bytes).await;
+    store.shutdown().await?;
+    Ok((result?, size))
 }
 
 /// The models recorded in the blob store at `blobs`.

@@ -203,9 +203,12 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(fail_load(&args.plugin, &e, json)),
     };
     tracing::debug!(plugin = %plugin.hash(), cache = ?plugin.cache_outcome(), "plugin loaded");
-    match plugin.run(&input, Some(&policy)) {
+    let streamed = Arc::new(std::sync::Mutex::new(Streamed::default()));
+    let sink = stream_sink(streamed.clone(), !json);
+    match plugin.run_streaming(&input, Some(&policy), Some(sink)) {
         Ok(result) => {
-            print_result(&plugin, &result, json)?;
+            let streamed = std::mem::take(&mut *streamed.lock().unwrap_or_else(|e| e.into_inner()));
+            print_result(&plugin, &result, &streamed, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -221,6 +224,38 @@ fn run_task(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(exit::FAILURE))
         }
     }
+}
+
+/// What a plugin emitted while it ran.
+#[derive(Debug, Default)]
+struct Streamed {
+    chunks: usize,
+    bytes: Vec<u8>,
+}
+
+/// Where emitted chunks go: kept (to tell at the end whether the output was
+/// shown already), and printed at once when `print` (plain output), escaped
+/// on a terminal like every plugin-controlled text.
+fn stream_sink(
+    streamed: Arc<std::sync::Mutex<Streamed>>,
+    print: bool,
+) -> clusterai_runtime::StreamSink {
+    let on_terminal = Stream::Stdout.is_terminal();
+    Arc::new(move |chunk: &[u8]| {
+        let mut s = streamed.lock().unwrap_or_else(|e| e.into_inner());
+        s.chunks += 1;
+        s.bytes.extend_from_slice(chunk);
+        if print {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe ends the printing, not the task.
+            let _ = if on_terminal {
+                stdout.write_all(escape(&String::from_utf8_lossy(chunk)).as_bytes())
+            } else {
+                stdout.write_all(chunk)
+            };
+            let _ = stdout.flush();
+        }
+    })
 }
 
 fn fail_load(path: &Path, e: &LoadError, json: bool) -> ExitCode {
@@ -249,6 +284,7 @@ fn plugin_json(plugin: &clusterai_runtime::Plugin) -> serde_json::Value {
 fn print_result(
     plugin: &clusterai_runtime::Plugin,
     result: &TaskResult,
+    streamed: &Streamed,
     json: bool,
 ) -> anyhow::Result<()> {
     for line in &result.logs {
@@ -260,7 +296,12 @@ fn print_result(
     }
     if !json {
         let mut stdout = std::io::stdout().lock();
-        if Stream::Stdout.is_terminal() {
+        if streamed.chunks > 0 && streamed.bytes == result.output.data {
+            // Shown already, as it came; end the line on a terminal.
+            if Stream::Stdout.is_terminal() && !streamed.bytes.ends_with(b"\n") {
+                stdout.write_all(b"\n")?;
+            }
+        } else if Stream::Stdout.is_terminal() {
             // On a terminal the output is shown as text, never acted on.
             let text = String::from_utf8_lossy(&result.output.data);
             stdout.write_all(escape(&text).as_bytes())?;
@@ -295,6 +336,7 @@ fn print_result(
         "stdout": String::from_utf8_lossy(&result.stdout),
         "stderr": String::from_utf8_lossy(&result.stderr),
         "inferences": clusterai_node::capabilities::inferences(&result.extensions),
+        "streamed": { "chunks": streamed.chunks, "bytes": streamed.bytes.len() },
     });
     println!("{value}");
     Ok(())

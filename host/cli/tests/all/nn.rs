@@ -261,3 +261,135 @@ fn bench_nn_json_names_and_ratios() {
     assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no benchmark model \"resnet\""));
 }
+
+/// `clusterai` with its data directory in `data`, `stdin` on its standard input.
+fn clusterai_with_stdin(data: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterai"))
+        .args(args)
+        .env("CLUSTERAI_DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The chat plugin as a user runs it: the model and its tokenizer blob added
+/// to the store, a prompt on standard input, tokens printed as they come;
+/// greedy decoding gives exactly the numpy reference's continuation
+/// (plugins/examples/chat/golden/greedy.json); bad input is named.
+#[test]
+fn chat_streams_the_reference_continuation() {
+    if !ready() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    ok(&clusterai_in(
+        data.path(),
+        &[
+            "model",
+            "add",
+            models::SMOLLM2_135M.cached_path().to_str().unwrap(),
+        ],
+    ));
+    ok(&clusterai_in(
+        data.path(),
+        &[
+            "model",
+            "add",
+            "--blob",
+            models::SMOLLM2_TOKENIZER.cached_path().to_str().unwrap(),
+        ],
+    ));
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("plugins/examples/chat/golden/greedy.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = golden["greedy_text"].as_str().unwrap();
+    let steps = golden["greedy_ids"].as_array().unwrap().len().to_string();
+    let prompt = format!("{}\n", golden["prompt"].as_str().unwrap());
+    let max = format!("max_tokens={steps}");
+    let run = |extra: &[&str], stdin: &[u8]| {
+        let mut args = vec![
+            "plugin",
+            "run",
+            programs::CHAT,
+            "--input",
+            "-",
+            "--param",
+            &max,
+        ];
+        args.extend_from_slice(extra);
+        clusterai_with_stdin(data.path(), &args, stdin)
+    };
+
+    let out = run(&[], prompt.as_bytes());
+    ok(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    let out = run(&["--json"], prompt.as_bytes());
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["output"]["text"], expected);
+    assert!(v["streamed"]["chunks"].as_u64().unwrap() >= 20, "{v}");
+    assert_eq!(
+        v["streamed"]["bytes"].as_u64().unwrap() as usize,
+        expected.len()
+    );
+    let log = v["logs"][0]["message"].as_str().unwrap();
+    assert!(log.starts_with("prompt 4 tokens, generated 24"), "{log}");
+
+    // Sampling: the same seed gives the same text, another seed another text.
+    let sampled = |seed: &str| {
+        let out = run(
+            &[
+                "--param",
+                "temperature=0.9",
+                "--param",
+                "top_p=0.95",
+                "--param",
+                seed,
+            ],
+            prompt.as_bytes(),
+        );
+        ok(&out);
+        out.stdout
+    };
+    assert_eq!(sampled("seed=7"), sampled("seed=7"));
+    assert_ne!(sampled("seed=7"), sampled("seed=8"));
+
+    // Bad input: named, exit 1, nothing printed as output.
+    let failed = |out: &Output, needle: &str| {
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    };
+    failed(&run(&[], b"Once upon \xff a time"), "not UTF-8");
+    failed(
+        &clusterai_with_stdin(
+            data.path(),
+            &[
+                "plugin",
+                "run",
+                programs::CHAT,
+                "--input",
+                "-",
+                "--param",
+                "max_tokens=100000",
+            ],
+            prompt.as_bytes(),
+        ),
+        "exceeds the model's context of 2048",
+    );
+    let long = "word ".repeat(3000);
+    failed(&run(&[], long.as_bytes()), "the model's context is 2048");
+    failed(&run(&["--param", "top_p=0"], prompt.as_bytes()), "top_p");
+}

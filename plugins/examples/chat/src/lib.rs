@@ -2,7 +2,8 @@
 //! its tokenizer and chat template read from the blob that comes with the
 //! model, tokens streamed as they are generated.
 //!
-//! Input: `text/plain` (a prompt to continue; with `chat=true`, one user
+//! Input: `text/plain` (a prompt to continue, less one final line break, the
+//! one a shell's `echo` or here-string adds; with `chat=true`, one user
 //! message) or `application/json` (`{"messages": [{"role", "content"}...]}`
 //! rendered with the model's chat template, or `{"prompt": "..."}`).
 //! Output: the generated text (`text/plain`), which is also what was
@@ -70,7 +71,9 @@ impl Params {
         let seed: u64 = input.param_or("seed", 0)?;
         let chat: bool = input.param_or("chat", false)?;
         if max_tokens == 0 {
-            return Err(TaskError::InvalidParam("max_tokens must be at least 1".into()));
+            return Err(TaskError::InvalidParam(
+                "max_tokens must be at least 1".into(),
+            ));
         }
         if !(0.0..=10.0).contains(&temperature) {
             return Err(TaskError::InvalidParam(format!(
@@ -94,7 +97,10 @@ impl Params {
                 stops.len()
             )));
         }
-        if let Some(s) = stops.iter().find(|s| s.is_empty() || s.len() > MAX_STOP_BYTES) {
+        if let Some(s) = stops
+            .iter()
+            .find(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
+        {
             return Err(TaskError::InvalidParam(format!(
                 "a stop sequence of {} bytes; each must have 1 to {MAX_STOP_BYTES}",
                 s.len()
@@ -175,7 +181,11 @@ struct JsonInput {
 }
 
 /// The prompt text of a task.
-pub fn prompt_text(input: &Input, params: &Params, vocab: &Vocabulary) -> Result<String, TaskError> {
+pub fn prompt_text(
+    input: &Input,
+    params: &Params,
+    vocab: &Vocabulary,
+) -> Result<String, TaskError> {
     if input.data().len() > MAX_INPUT_BYTES {
         return Err(TaskError::InvalidInput(format!(
             "the input is {} bytes; at most {MAX_INPUT_BYTES}",
@@ -199,6 +209,10 @@ pub fn prompt_text(input: &Input, params: &Params, vocab: &Vocabulary) -> Result
         _ => {
             let text = input.text()?;
             if !params.chat {
+                let text = text
+                    .strip_suffix("\r\n")
+                    .or_else(|| text.strip_suffix('\n'))
+                    .unwrap_or(text);
                 return Ok(text.to_string());
             }
             vec![Message {
@@ -222,7 +236,9 @@ pub fn prompt_text(input: &Input, params: &Params, vocab: &Vocabulary) -> Result
             m.role.chars().take(32).collect::<String>()
         )));
     }
-    vocab.render_chat(&messages).map_err(TaskError::InvalidInput)
+    vocab
+        .render_chat(&messages)
+        .map_err(TaskError::InvalidInput)
 }
 
 /// Why generation ended.
@@ -407,7 +423,11 @@ pub fn generate(
         }
         if generated == params.max_tokens {
             let (text, stopped) = filter.push(&utf8.finish());
-            let rest = if stopped { text } else { text + &filter.finish() };
+            let rest = if stopped {
+                text
+            } else {
+                text + &filter.finish()
+            };
             if !rest.is_empty() {
                 emit(&rest);
             }
@@ -416,7 +436,11 @@ pub fn generate(
         logits = step(&session, &[i64::from(next)], &mut cache, tok.vocab_size())?;
     }
     let (text, stopped) = filter.push(&utf8.finish());
-    let rest = if stopped { text } else { text + &filter.finish() };
+    let rest = if stopped {
+        text
+    } else {
+        text + &filter.finish()
+    };
     if !rest.is_empty() {
         emit(&rest);
     }
@@ -455,7 +479,10 @@ impl Plugin for Chat {
                 Finish::Length => "length",
             }
         ));
-        Ok(Output::bytes("text/plain; charset=utf-8", text.into_bytes()))
+        Ok(Output::bytes(
+            "text/plain; charset=utf-8",
+            text.into_bytes(),
+        ))
     }
 }
 

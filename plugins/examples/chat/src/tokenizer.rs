@@ -97,7 +97,13 @@ impl Tokenizer {
                 json.model.kind
             ));
         }
-        let size = json.model.vocab.values().copied().max().map_or(0, |m| m as usize + 1);
+        let size = json
+            .model
+            .vocab
+            .values()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1);
         if size == 0 || size > 1 << 20 {
             return Err(format!("the tokenizer's vocabulary has {size} entries"));
         }
@@ -106,7 +112,11 @@ impl Tokenizer {
             tokens[id as usize] = t.clone();
         }
         let byte_char = byte_chars();
-        let char_byte = byte_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+        let char_byte = byte_char
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
         let mut byte_id = [None; 256];
         for (b, c) in byte_char.iter().enumerate() {
             byte_id[b] = json.model.vocab.get(&c.to_string()).copied();
@@ -126,14 +136,14 @@ impl Tokenizer {
                 Merge::Pair(a, b) => (a.as_str(), b.as_str()),
             };
             let id = |t: &str| {
-                json.model
-                    .vocab
-                    .get(t)
-                    .copied()
-                    .ok_or_else(|| format!("merge {rank} names {t:?}, which is not in the vocabulary"))
+                json.model.vocab.get(t).copied().ok_or_else(|| {
+                    format!("merge {rank} names {t:?}, which is not in the vocabulary")
+                })
             };
             let merged = id(&format!("{a}{b}"))?;
-            merges.entry((id(a)?, id(b)?)).or_insert((rank as u32, merged));
+            merges
+                .entry((id(a)?, id(b)?))
+                .or_insert((rank as u32, merged));
         }
         let mut specials: Vec<(String, u32)> = json
             .added_tokens
@@ -144,7 +154,11 @@ impl Tokenizer {
         for (content, id) in &specials {
             match tokens.get_mut(*id as usize) {
                 Some(slot) => *slot = content.clone(),
-                None => return Err(format!("special token {content:?} has id {id}, outside the vocabulary")),
+                None => {
+                    return Err(format!(
+                        "special token {content:?} has id {id}, outside the vocabulary"
+                    ));
+                }
             }
         }
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
@@ -214,7 +228,10 @@ impl Tokenizer {
     /// Merges one piece's bytes by rank (a heap of candidate pairs over a
     /// linked list of symbols: n log n, whatever the piece's length).
     fn bpe(&self, piece: &str, ids: &mut Vec<u32>) {
-        let mut sym: Vec<u32> = piece.bytes().filter_map(|b| self.byte_id[b as usize]).collect();
+        let mut sym: Vec<u32> = piece
+            .bytes()
+            .filter_map(|b| self.byte_id[b as usize])
+            .collect();
         let n = sym.len();
         if n < 2 {
             ids.extend(sym);
@@ -315,7 +332,9 @@ fn is_letter(c: char) -> bool {
 fn is_number(c: char) -> bool {
     matches!(
         get_general_category(c),
-        GeneralCategory::DecimalNumber | GeneralCategory::LetterNumber | GeneralCategory::OtherNumber
+        GeneralCategory::DecimalNumber
+            | GeneralCategory::LetterNumber
+            | GeneralCategory::OtherNumber
     )
 }
 
@@ -348,7 +367,11 @@ fn match_at(chars: &[(usize, char)], i: usize) -> usize {
     // Contractions.
     if c(i) == Some('\'') {
         for suffix in ["s", "t", "re", "ve", "m", "ll", "d"] {
-            if suffix.chars().enumerate().all(|(k, s)| c(i + 1 + k) == Some(s)) {
+            if suffix
+                .chars()
+                .enumerate()
+                .all(|(k, s)| c(i + 1 + k) == Some(s))
+            {
                 return 1 + suffix.len();
             }
         }

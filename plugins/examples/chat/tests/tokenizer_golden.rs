@@ -10,11 +10,12 @@ use chat::{Message, Vocabulary};
 fn blob() -> Vec<u8> {
     let cache = std::env::var_os("CLUSTERAI_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clusterai"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clusterai")
+        });
     let path = cache.join("models/smollm2-tokenizer.json");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (scripts/setup-models.sh makes it)", path.display())
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup-models.sh makes it)", path.display()))
 }
 
 #[derive(serde::Deserialize)]
@@ -33,7 +34,12 @@ fn encodes_and_decodes_like_the_reference() {
     for case in &cases {
         let ids = vocab.tokenizer.encode(&case.text);
         assert_eq!(ids, case.ids, "encoding {:?}", case.text);
-        assert_eq!(vocab.tokenizer.decode(&ids), case.decoded, "decoding {:?}", case.text);
+        assert_eq!(
+            vocab.tokenizer.decode(&ids),
+            case.decoded,
+            "decoding {:?}",
+            case.text
+        );
     }
 }
 

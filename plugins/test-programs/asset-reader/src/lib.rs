@@ -19,7 +19,10 @@ impl Plugin for AssetReader {
 
     fn run(input: Input) -> Result<Output, TaskError> {
         let hash = input.param("hash").unwrap_or(DECLARED);
-        Ok(Output::bytes("application/octet-stream", assets::read(hash)?))
+        Ok(Output::bytes(
+            "application/octet-stream",
+            assets::read(hash)?,
+        ))
     }
 }
 
