@@ -11,6 +11,7 @@
 //! | `nn` | every model through the plugin path | native ONNX Runtime, same settings |
 //! | `transfer` | blobs over iroh | a TCP copy, one provider vs two |
 //! | `gpu` | every model on CUDA | the same on CPU |
+//! | `llm` | SmolLM2 generating through the chat plugin | the same graph driven natively |
 //!
 //! [`catn`] is the `tensor` example plugin's binary tensor format, shared
 //! by the suites and the tests.
@@ -24,6 +25,8 @@ pub mod report;
 pub mod api;
 #[cfg(feature = "suites")]
 pub mod gpu;
+#[cfg(feature = "suites")]
+pub mod llm;
 #[cfg(feature = "suites")]
 pub mod nn;
 #[cfg(feature = "suites")]

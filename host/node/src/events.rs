@@ -1,5 +1,6 @@
-//! Task events for followers: queued, started, log lines, finished. The API
-//! streams them as server-sent events and waits on them for `?wait=`.
+//! Task events for followers: queued, started, output as the plugin streams
+//! it, log lines, finished. The API streams them as server-sent events and
+//! waits on them for `?wait=`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +27,19 @@ pub enum TaskEvent {
         /// Which run this is (more than 1 after a restart).
         attempt: u32,
     },
+    /// The plugin emitted part of its output while running (tokens of a
+    /// generation, say). Live only: a follower that comes later reads the
+    /// whole output from the task's result.
+    Output {
+        /// The chunk's position among the task's chunks, from 0.
+        seq: u64,
+        /// The chunk, when it is UTF-8 text.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// The chunk in base64, when it is not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        base64: Option<String>,
+    },
     /// The plugin logged a line.
     Log(LogView),
     /// It ended.
@@ -40,11 +54,29 @@ pub enum TaskEvent {
 }
 
 impl TaskEvent {
+    /// Chunk `seq` of a task's streamed output.
+    pub fn output(seq: u64, chunk: &[u8]) -> Self {
+        use base64::Engine as _;
+        match std::str::from_utf8(chunk) {
+            Ok(text) => Self::Output {
+                seq,
+                text: Some(text.to_string()),
+                base64: None,
+            },
+            Err(_) => Self::Output {
+                seq,
+                text: None,
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(chunk)),
+            },
+        }
+    }
+
     /// The SSE event name.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Queued { .. } => "queued",
             Self::Started { .. } => "started",
+            Self::Output { .. } => "output",
             Self::Log(_) => "log",
             Self::Finished { .. } => "finished",
         }
@@ -57,8 +89,9 @@ pub struct Events {
     live: Mutex<HashMap<String, broadcast::Sender<TaskEvent>>>,
 }
 
-/// Events a follower misses before it lags (it then re-reads the record).
-const BUFFER: usize = 256;
+/// Events a follower may fall behind by (a long generation streams a chunk
+/// per token); one that falls further skips what it missed.
+const BUFFER: usize = 4096;
 
 impl Events {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<TaskEvent>>> {

@@ -118,9 +118,10 @@ impl Node {
         }
     }
 
-    /// Runs the task's plugin on its input under its policy.
+    /// Runs the task's plugin on its input under its policy; what the
+    /// plugin streams goes to the task's followers as it comes.
     async fn execute(
-        &self,
+        self: &Arc<Self>,
         record: &TaskRecord,
         input: Option<Arc<Vec<u8>>>,
     ) -> Result<TaskResult, TaskFailure> {
@@ -138,16 +139,25 @@ impl Node {
         let task_input =
             TaskInput::new(data, record.content_type.clone()).params(record.params.iter().cloned());
         let policy = record.policy.clone();
-        tokio::task::spawn_blocking(move || plugin.run(&task_input, Some(&policy)))
-            .await
-            .map_err(|e| TaskFailure {
-                kind: "host-error".into(),
-                message: format!("the task's thread failed: {e}"),
-            })?
-            .map_err(|e: RunError| TaskFailure {
-                kind: e.kind().into(),
-                message: e.to_string(),
-            })
+        let node = self.clone();
+        let id = record.id.clone();
+        let seq = std::sync::atomic::AtomicU64::new(0);
+        let sink: clusterai_runtime::StreamSink = Arc::new(move |chunk: &[u8]| {
+            let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            node.events.send(&id, TaskEvent::output(n, chunk));
+        });
+        tokio::task::spawn_blocking(move || {
+            plugin.run_streaming(&task_input, Some(&policy), Some(sink))
+        })
+        .await
+        .map_err(|e| TaskFailure {
+            kind: "host-error".into(),
+            message: format!("the task's thread failed: {e}"),
+        })?
+        .map_err(|e: RunError| TaskFailure {
+            kind: e.kind().into(),
+            message: e.to_string(),
+        })
     }
 
     async fn stored_input(&self, record: &TaskRecord) -> Result<Vec<u8>, Refusal> {

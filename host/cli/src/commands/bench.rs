@@ -38,6 +38,10 @@ enum Suite {
     /// Each pinned model on CUDA vs. CPU, and how far their outputs differ
     /// (needs an NVIDIA GPU and the GPU build of ONNX Runtime).
     Gpu,
+    /// SmolLM2 through the chat plugin vs. the same graph driven natively:
+    /// time to first token and tokens/s at prompts of 16 and 256 tokens
+    /// (beside llama.cpp when the set-up could build it).
+    Llm,
 }
 
 /// `json`: print one JSON object: {"suite", "results": [{"name", "unit", "value", "baseline", "baseline_value", "ratio"}]}.
@@ -57,6 +61,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         Suite::Nn => nn(args.scale, &args.models)?,
         Suite::Gpu => gpu(args.scale, &args.models)?,
         Suite::Api => api(args.scale)?,
+        Suite::Llm => llm(args.scale)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -123,6 +128,64 @@ fn gpu(scale: f64, only: &[String]) -> anyhow::Result<BenchReport> {
     let mut models = clusterai_bench::nn::BenchModel::pinned()?;
     select(&mut models, only)?;
     clusterai_bench::gpu::run(&super::plugin::example_plugin("tensor")?, &models, runs, 4)
+}
+
+fn llm(scale: f64) -> anyhow::Result<BenchReport> {
+    use clusterai_bench::llm::{LlmOptions, run};
+    use clusterai_types::models::{SMOLLM2_135M, SMOLLM2_TOKENIZER};
+    let read = |m: &clusterai_types::models::PinnedModel| {
+        std::fs::read(m.cached_path()).with_context(|| {
+            format!(
+                "model {} is not set up ({}): scripts/setup-models.sh makes it",
+                m.name,
+                m.cached_path().display()
+            )
+        })
+    };
+    let model = read(&SMOLLM2_135M)?;
+    let tokenizer = read(&SMOLLM2_TOKENIZER)?;
+    let defaults = LlmOptions::default();
+    let opts = LlmOptions {
+        runs: ((defaults.runs as f64 * scale).round() as usize).max(1),
+        llama_cpp_tokens_per_s: llama_cpp_tokens_per_s()?,
+        ..defaults
+    };
+    // The plugin finds the tokenizer by hash in a folder of blobs, the model
+    // in the wasi-nn table; both paths run sessions with the same settings.
+    let blobs = tempfile::tempdir()?;
+    let assets = clusterai_types::source::DirSource::new(blobs.path(), None);
+    assets.add(&tokenizer)?;
+    let nn = clusterai_nn::NnHost::new(clusterai_nn::NnSettings::default())?;
+    nn.add_model_bytes(model.clone().into())?;
+    let runtime = clusterai_node::compose::runtime(
+        RuntimeConfig {
+            assets: Some(std::sync::Arc::new(assets)),
+            ..RuntimeConfig::default()
+        },
+        Some(nn.clone()),
+    )?;
+    let plugin = runtime.load(&super::plugin::example_plugin("chat")?)?;
+    run(&opts, &nn, &plugin, &model, &tokenizer)
+}
+
+/// llama.cpp's decoding speed on the same GGUF, measured by
+/// scripts/llama-cpp-bench.sh when the set-up could build llama-cpp-python;
+/// `None` (with a note) otherwise.
+fn llama_cpp_tokens_per_s() -> anyhow::Result<Option<f64>> {
+    let Some(script) = super::plugin::repo_path("scripts/llama-cpp-bench.sh") else {
+        return Ok(None);
+    };
+    let out = std::process::Command::new(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running scripts/llama-cpp-bench.sh")?;
+    if !out.status.success() {
+        eprintln!("note: llama.cpp is not measured (scripts/llama-cpp-bench.sh failed)");
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .context("scripts/llama-cpp-bench.sh printed no JSON")?;
+    Ok(v["tokens_per_s"].as_f64())
 }
 
 fn api(scale: f64) -> anyhow::Result<BenchReport> {

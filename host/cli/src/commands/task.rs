@@ -279,6 +279,7 @@ async fn watch(client: &Client, id: &str, json: bool) -> anyhow::Result<ExitCode
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
     let mut state = None;
+    let mut streamed = false;
     while let Some(chunk) = stream.next().await {
         buf.push_str(&String::from_utf8_lossy(&chunk?));
         while let Some(end) = buf.find("\n\n") {
@@ -294,7 +295,17 @@ async fn watch(client: &Client, id: &str, json: bool) -> anyhow::Result<ExitCode
             let event: serde_json::Value = serde_json::from_str(&data)?;
             if json {
                 println!("{event}");
+            } else if event["event"] == "output" {
+                // Streamed output is shown as it comes, as text.
+                let mut out = std::io::stdout().lock();
+                let text = event["text"].as_str().unwrap_or("");
+                out.write_all(on_stdout(text).as_bytes())?;
+                out.flush()?;
+                streamed = true;
             } else {
+                if std::mem::take(&mut streamed) {
+                    println!();
+                }
                 println!("{}", on_stdout(&describe_event(&event)));
             }
             if event["event"] == "finished" {

@@ -311,6 +311,39 @@ fn buyers_cli_submits_gets_watches_and_verifies_receipts() {
     let got = clusterai(&["task", "get", &id, "--node", &node.url]);
     assert_eq!(String::from_utf8_lossy(&got.stdout), "Hello, buyer!\n");
 
+    // Streamed output: watch prints it as it comes. The only worker is kept
+    // busy first, so that the watcher is there before the stream starts.
+    let upload = |name: &str| {
+        let a = http::request(
+            "POST",
+            &node.url,
+            "/v1/plugins",
+            &[("content-type", "application/wasm")],
+            &plugins::bytes(name),
+        );
+        a.json()["hash"].as_str().unwrap().to_string()
+    };
+    let spin = upload("spin_forever");
+    let streamer = upload("streamer");
+    http::post_json(
+        &node.url,
+        "/v1/tasks",
+        &json!({"plugin": spin, "input": {"text": "x"}, "limits": {"fuel": 3_000_000_000u64}}),
+    );
+    let streaming = http::post_json(
+        &node.url,
+        "/v1/tasks",
+        &json!({"plugin": streamer, "input": {"text": "one\ntwo\nthree"}}),
+    );
+    let sid = streaming.json()["id"].as_str().unwrap().to_string();
+    let watch = clusterai(&["task", "watch", &sid, "--node", &node.url]);
+    let text = String::from_utf8_lossy(&watch.stdout);
+    assert!(watch.status.success(), "{text}");
+    assert!(
+        text.contains("started (run 1)\none\ntwo\nthree\nfinished: succeeded"),
+        "{text}"
+    );
+
     // The receipt verifies, and each wrong file is named.
     let receipt = http::get(&node.url, &format!("/v1/tasks/{id}/receipt"));
     let rfile = dir.path().join("receipt.json");

@@ -370,9 +370,9 @@ pub(super) async fn receipt(
         })
 }
 
-/// A task's events as server-sent events: `queued`, `started`, `log`,
-/// `finished` (the stream ends after it). Each event's data is a JSON
-/// `TaskEvent`.
+/// A task's events as server-sent events: `queued`, `started`, `output`
+/// (chunks the plugin streams while it runs, live only), `log`, `finished`
+/// (the stream ends after it). Each event's data is a JSON `TaskEvent`.
 #[utoipa::path(
     get,
     path = "/v1/tasks/{id}/events",
@@ -422,8 +422,10 @@ pub(super) async fn events(
                         return;
                     }
                 }
-                Err(_) => {
-                    // Lagged behind or the task ended: tell how it ended.
+                // Fell behind a fast stream: skip what was missed, go on.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    // The task ended: tell how.
                     if let Ok(r) = node.task(&caller, &record.id)
                         && r.state.is_final()
                     {

@@ -53,6 +53,40 @@ function line(svg, series, colors) {
   }));
 }
 
+// The output a running task streams (tokens of a generation, say), shown as
+// it comes: the newest running task is followed over its event stream (a
+// fetch, not an EventSource, so that the token travels in a header).
+let following = null;
+
+async function follow(id) {
+  following = id;
+  $("stream-task").textContent = short(id);
+  $("stream-text").textContent = "";
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  const r = await fetch("/v1/tasks/" + id + "/events", { headers });
+  if (!r.ok || !r.body) return;
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done || following !== id) break;
+    buf += value;
+    let end;
+    while ((end = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+      if (!data) continue;
+      const e = JSON.parse(data);
+      if (e.event === "output" && e.text !== undefined) {
+        const pre = $("stream-text");
+        pre.textContent += e.text;
+        pre.scrollTop = pre.scrollHeight;
+      }
+    }
+  }
+}
+
 async function refresh() {
   try {
     const [node, stats, running, queued, plugins, models] = await Promise.all([
@@ -80,6 +114,8 @@ async function refresh() {
     $("throughput-now").textContent = last.per_second.toFixed(1);
     $("latency-p50").textContent = last.p50_ms.toFixed(1);
     $("latency-p99").textContent = last.p99_ms.toFixed(1);
+    const newest = running.tasks[0];
+    if (newest && newest.id !== following) follow(newest.id);
     rows($("live"), running.tasks.concat(queued.tasks), (t) => [
       cell(short(t.id), "mono"), cell(t.plugin_name), cell(t.state), cell(ago(t.started_ms || t.created_ms)),
     ]);

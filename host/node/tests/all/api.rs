@@ -748,3 +748,52 @@ async fn cors_is_off_by_default_and_allows_only_the_configured_origins() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_plugin_streams_reaches_the_event_stream_as_it_comes() {
+    let n = start(|c| {
+        c.queue.workers = 1;
+        c.limits.fuel = 10_000_000_000_000;
+    })
+    .await;
+    let spin = n.upload("spin_forever").await;
+    let streamer = n.upload("streamer").await;
+    // The only worker spins for a while: the streaming task waits behind it,
+    // so its follower is there before it starts.
+    let slow = json!({ "plugin": spin, "input": {"text": "x"}, "limits": {"timeout_ms": 1500} });
+    n.post_json("/v1/tasks", &slow).await;
+    let task = json!({ "plugin": streamer, "input": {"text": "one\ntwo\nthree"} });
+    let id = n.post_json("/v1/tasks", &task).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ev = n.get(&format!("/v1/tasks/{id}/events")).await;
+    let text = String::from_utf8(ev.body).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "queued", "started", "output", "output", "output", "finished"
+        ],
+        "{text}"
+    );
+    let chunks: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "output")
+        .collect();
+    let seqs: Vec<u64> = chunks.iter().map(|c| c["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    assert_eq!(chunks[0]["text"], "one\n");
+    assert_eq!(chunks[2]["text"], "three");
+    // The result holds the whole output; a follower that comes later gets
+    // the history without the chunks.
+    let r = n.get(&format!("/v1/tasks/{id}/result")).await.json();
+    assert_eq!(r["output"]["text"], "one\ntwo\nthree");
+    let late = String::from_utf8(n.get(&format!("/v1/tasks/{id}/events")).await.body).unwrap();
+    assert!(!late.contains("event: output"), "{late}");
+}
