@@ -24,21 +24,23 @@ import json, sys, time
 from llama_cpp import Llama
 
 llm = Llama(model_path=sys.argv[1], n_threads=2, n_ctx=2048, verbose=False)
-prompt = [llm.tokenize(b"the")[0]] + [llm.tokenize(b" the")[0]] * 255
-rates = []
-prefill = []
-for _ in range(3):
+the, the_ = llm.tokenize(b"the", add_bos=False)[0], llm.tokenize(b" the", add_bos=False)[0]
+
+
+def generate(n_prompt, n_new):
+    """Greedy generation through llama.cpp's own loop, streamed: (seconds to
+    the first token, tokens per second after it)."""
     llm.reset()
+    prompt = [the] + [the_] * (n_prompt - 1)
+    times = []
     started = time.perf_counter()
-    llm.eval(prompt)
-    prefill.append(time.perf_counter() - started)
-    llm.reset()
-    llm.eval(prompt[:16])
-    started = time.perf_counter()
-    n = 64
-    for _ in range(n):
-        tok = llm.sample(temp=0.0)
-        llm.eval([tok])
-    rates.append(n / (time.perf_counter() - started))
-print(json.dumps({"tokens_per_s": sorted(rates)[1], "prefill_256_s": sorted(prefill)[1]}))
+    for _ in llm.create_completion(prompt, max_tokens=n_new, temperature=0.0, stream=True):
+        times.append(time.perf_counter())
+    return times[0] - started, (len(times) - 1) / (times[-1] - times[0])
+
+
+generate(16, 4)
+rates = sorted(generate(16, 64)[1] for _ in range(3))
+ttft_256 = sorted(generate(256, 2)[0] for _ in range(3))
+print(json.dumps({"tokens_per_s": rates[1], "prefill_256_s": ttft_256[1]}))
 PY

@@ -18,6 +18,11 @@ for model in "$CLUSTERAI_MODELS_CACHE"/*.onnx; do
   "$clusterai" model add "$model" --json \
     | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["hash"], sys.argv[1])' "$(basename "$model")"
 done
+# The files that come with models (tokenizers), kept as they are.
+for blob in "$CLUSTERAI_MODELS_CACHE"/*.json; do
+  "$clusterai" model add --blob "$blob" --json \
+    | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["hash"], sys.argv[1])' "$(basename "$blob")"
+done
 
 echo
 echo "==> hello: no model, the smallest plugin"
@@ -39,6 +44,14 @@ echo "==> embed: all-MiniLM-L6-v2 sentence embeddings (first values of each vect
 lines=[l for l in open(sys.argv[1]).read().splitlines() if l.strip()]
 for s,e in zip(lines, out["embeddings"]): print(f"{s[:48]!r:52} {[round(x,4) for x in e[:4]]} ...")
 print("dim:", out["dim"], "usage:", v["usage"], "inferences:", len(v["inferences"]))' plugins/examples/embed/golden/sentences.txt
+
+echo
+echo "==> chat: SmolLM2-135M-Instruct in the sandbox, tokens streamed as they are generated"
+"$clusterai" plugin run "$plugins/chat.wasm" --input - --param max_tokens=48 <<< "Once upon a time"
+echo
+echo '{"messages":[{"role":"user","content":"What is the capital of France?"}]}' \
+  | "$clusterai" plugin run "$plugins/chat.wasm" --input - --content-type application/json --param max_tokens=32
+echo
 
 echo
 echo "==> tensor: any model the node holds, named tensors in and out"
@@ -68,7 +81,7 @@ trap stop_node EXIT
   echo "[iroh]"
   echo "bind = \"127.0.0.1:0\""
   echo "[preload]"
-  printf 'plugins = ['; for p in hello ocr embed tensor; do printf '"%s", ' "$PWD/$plugins/$p.wasm"; done; echo ']'
+  printf 'plugins = ['; for p in hello ocr embed tensor chat; do printf '"%s", ' "$PWD/$plugins/$p.wasm"; done; echo ']'
   printf 'models = ['; for m in "$CLUSTERAI_MODELS_CACHE"/*.onnx; do printf '"%s", ' "$m"; done; echo ']'
 } > "$node_dir/config.toml"
 "$clusterai" node start --config "$node_dir/config.toml" --json > "$node_dir/started.json" &
@@ -90,6 +103,9 @@ echo "--- hello"
 echo "ClusterAI" | "$clusterai" task submit --plugin "$plugins/hello.wasm" --input - --wait
 echo "--- ocr"
 "$clusterai" task submit --plugin "$plugins/ocr.wasm" --input plugins/examples/ocr/golden/text.png --wait
+echo "--- chat (task watch ID, or the dashboard, shows a generation token by token)"
+"$clusterai" task submit --plugin "$plugins/chat.wasm" --input - --param max_tokens=32 --wait <<< "The best thing about open models is"
+echo
 echo "--- embed, with its signed receipt"
 "$clusterai" task submit --plugin "$plugins/embed.wasm" --input plugins/examples/embed/golden/sentences.txt \
   --wait --json > "$node_dir/embed.json"

@@ -58,7 +58,7 @@ max_output_bytes = 16777216
 max_stdio_bytes = 65536
 max_log_lines = 256
 max_log_line_bytes = 4096
-max_compute_output_bytes = 67108864
+max_compute_output_bytes = 134217728
 max_task_tensor_bytes = 268435456
 
 [inference]

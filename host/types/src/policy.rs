@@ -16,7 +16,7 @@
 //! | `max_stdio_bytes` | 64 KiB | each of stdout and stderr |
 //! | `max_log_lines` | 256 | log lines kept (more are counted) |
 //! | `max_log_line_bytes` | 4 KiB | one log line (longer ones are cut) |
-//! | `max_compute_output_bytes` | 64 MiB | output tensors of one wasi-nn `compute` |
+//! | `max_compute_output_bytes` | 128 MiB | output tensors of one wasi-nn `compute` (a decoder's full KV cache fits) |
 //! | `max_task_tensor_bytes` | 256 MiB | tensors the task holds in the host at once |
 //! | `models` | none | models the task names, beyond those the plugin declares |
 //!
@@ -91,7 +91,7 @@ impl Default for TaskPolicy {
             max_stdio_bytes: 64 << 10,
             max_log_lines: 256,
             max_log_line_bytes: 4 << 10,
-            max_compute_output_bytes: 64 << 20,
+            max_compute_output_bytes: 128 << 20,
             max_task_tensor_bytes: 256 << 20,
             models: Vec::new(),
         }

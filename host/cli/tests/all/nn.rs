@@ -391,5 +391,26 @@ fn chat_streams_the_reference_continuation() {
     );
     let long = "word ".repeat(3000);
     failed(&run(&[], long.as_bytes()), "the model's context is 2048");
+    // Near the full context: 2 000 prompt tokens, a KV cache of ~92 MB in
+    // the host, within the default limits.
+    let near = vec!["word"; 2000].join(" ");
+    let out = clusterai_with_stdin(
+        data.path(),
+        &[
+            "plugin",
+            "run",
+            programs::CHAT,
+            "--input",
+            "-",
+            "--param",
+            "max_tokens=8",
+            "--json",
+        ],
+        near.as_bytes(),
+    );
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let log = v["logs"][0]["message"].as_str().unwrap();
+    assert!(log.starts_with("prompt 2000 tokens"), "{log}");
     failed(&run(&["--param", "top_p=0"], prompt.as_bytes()), "top_p");
 }

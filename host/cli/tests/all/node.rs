@@ -428,6 +428,22 @@ fn the_dashboard_shows_the_real_figures_in_headless_chromium() {
         &json!({"plugin": hello, "input": {"text": "  "}}),
     );
     assert_eq!(failed.json()["task"]["state"], "failed");
+    // A task that streams for a while: the page follows its output live.
+    let streamer = upload(&node.url, "streamer");
+    let dripping = submit(
+        &node.url,
+        json!({"plugin": streamer, "input": {"text": "done"}, "params": {"drip": "400"},
+               "limits": {"fuel": 19_000_000_000u64}}),
+    );
+    wait::until(
+        "the streaming task to start",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || {
+            let t = http::get(&node.url, &format!("/v1/tasks/{dripping}")).json();
+            (t["state"] == "running").then_some(())
+        },
+    );
 
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(chromium)
@@ -469,4 +485,18 @@ fn the_dashboard_shows_the_real_figures_in_headless_chromium() {
     // The chart has a line drawn from the node's throughput.
     let chart_at = dom.find("id=\"chart-throughput\"").unwrap();
     assert!(dom[chart_at..].contains("<polyline"), "{dom}");
+    // The running task's output, as it streamed.
+    assert_eq!(
+        text_of("stream-task"),
+        format!("{}…", &dripping[..12]),
+        "{dom}"
+    );
+    assert!(text_of("stream-text").contains("tick "), "{dom}");
+    http::request(
+        "POST",
+        &node.url,
+        &format!("/v1/tasks/{dripping}/cancel"),
+        &[],
+        b"",
+    );
 }

@@ -161,7 +161,7 @@ impl Tokenizer {
                 }
             }
         }
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        specials.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         let special_ids = specials.iter().map(|s| s.1).collect();
         Ok(Self {
             tokens,
