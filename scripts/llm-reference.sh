@@ -11,5 +11,4 @@ source "$HERE/env.sh"
 PY="$("$HERE/python-env.sh")"
 sha="$(sed -n 's/^source_sha256 = "\(.*\)"/\1/p' "$HERE/../models/models.toml" | head -1)"
 gguf="$CLUSTERAI_MODELS_CACHE/sources/$sha.gguf"
-exec "$PY" "$HERE/llm_reference.py" "$gguf" \
-  "$CLUSTERAI_MODELS_CACHE/smollm2-135m.onnx" "$CLUSTERAI_MODELS_CACHE/smollm2-tokenizer.json" "$@"
+exec "$PY" "$HERE/llm_reference.py" "$gguf" "$CLUSTERAI_MODELS_CACHE/smollm2-135m.onnx" "$@"

@@ -4,7 +4,8 @@ the chat plugin runs: an ONNX decoder graph and a tokenizer blob.
 The graph (`build_onnx`):
 - inputs `input_ids` int64 [1, S] and, per layer i, `past_key.i` and
   `past_value.i` float [1, kv_heads, P, head_dim] (P = 0 on the first step);
-- outputs `logits` float [1, vocab] of the last position only, and
+- outputs `logits` float [1, vocab] of the last position only, `argmax`
+  int64 [1] (the greedy choice: the first largest logit), and
   `present_key.i` / `present_value.i` float [1, kv_heads, P + S, head_dim],
   which the caller feeds back as the next step's past: a decoding step costs
   one token, not the whole sequence.
@@ -16,15 +17,25 @@ The graph (`build_onnx`):
   Runtime's `GroupQueryAttention` with rotary embedding (ggml's adjacent-pair
   rotation: the GGUF's q/k rows are in that order).
 
-The tokenizer blob (`build_tokenizer`): JSON with `tokenizer` (a Hugging Face
-`tokenizer.json`: byte-level BPE, digits split one by one, the GGUF's vocab,
-merges and control tokens), `chat_template` (the GGUF's Jinja template),
-`bos_token_id`, `eos_token_id` and `context_length`.
+The tokenizer blob (`build_tokenizer`): the GGUF's vocabulary, merges,
+control tokens and Jinja chat template in a compact binary form the plugin
+reads without parsing (format below). `hf_tokenizer_json` gives the same
+tokenizer as a Hugging Face `tokenizer.json` (byte-level BPE, digits split one
+by one), which the reference scripts feed to the Python `tokenizers` package.
+
+Tokenizer blob, little-endian u32s unless said:
+    b"CLTK" version(=1)
+    vocab_size bos_id eos_id context_length
+    n_special, n_special ids (the control tokens)
+    offsets[vocab_size + 1] (into the token bytes), bytes_len, token bytes
+        (each token's bytes: byte-level characters mapped back to bytes; a
+        control token's text as it is), padded to 4 bytes
+    n_merges, n_merges x (left, right, rank, merged), sorted by (left, right)
+    template_len, the chat template (UTF-8)
 
 Deterministic: the same GGUF always gives the same bytes (their BLAKE3 is
 pinned in models/models.toml).
 """
-import json
 
 import numpy as np
 import onnx
@@ -217,6 +228,10 @@ def build_onnx(reader):
     g.op("MatMulNBits",
          [normed, table, emb_scales, g.const("head.zeros", np.full(vocab * (dim // QK), 128, np.uint8))],
          name="logits", domain="com.microsoft", K=dim, N=vocab, bits=8, block_size=QK, accuracy_level=ACCURACY_LEVEL)
+    # The greedy choice, so that a greedy decoder reads 8 bytes, not the logits.
+    g.nodes.append(helper.make_node("ArgMax", ["logits"], ["argmax"], name="argmax", axis=1, keepdims=0,
+                                    select_last_index=0))
+    outputs.insert(0, helper.make_tensor_value_info("argmax", TensorProto.INT64, [1]))
     outputs.insert(0, helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, vocab]))
 
     graph = helper.make_graph(g.nodes, "smollm2", inputs, outputs, g.inits)
@@ -231,19 +246,27 @@ def build_onnx(reader):
     return model.SerializeToString()
 
 
-def build_tokenizer(reader):
+def gguf_vocab(reader):
+    """(tokens, kinds, merges as (a, b) strings) of the GGUF."""
     f = reader.fields
     toks = f["tokenizer.ggml.tokens"]
     types = f["tokenizer.ggml.token_type"]
     merges = f["tokenizer.ggml.merges"]
     tokens = [bytes(toks.parts[i]).decode("utf-8") for i in toks.data]
     kinds = [int(types.parts[i][0]) for i in types.data]
+    pairs = [bytes(merges.parts[i]).decode("utf-8").split(" ", 1) for i in merges.data]
+    return tokens, kinds, pairs
+
+
+def hf_tokenizer_json(reader):
+    """The GGUF's tokenizer as a Hugging Face tokenizer.json (a dict)."""
+    tokens, kinds, pairs = gguf_vocab(reader)
     added = [
         {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": True}
         for i, (t, k) in enumerate(zip(tokens, kinds)) if k == 3  # control tokens
     ]
-    tokenizer = {
+    return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
@@ -259,17 +282,63 @@ def build_tokenizer(reader):
             "type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
             "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
             "vocab": {t: i for i, t in enumerate(tokens)},
-            "merges": [bytes(merges.parts[i]).decode("utf-8") for i in merges.data],
+            "merges": [f"{a} {b}" for a, b in pairs],
         },
     }
-    blob = {
-        "tokenizer": tokenizer,
-        "chat_template": str(field(reader, "tokenizer.chat_template")),
-        "bos_token_id": int(field(reader, "tokenizer.ggml.bos_token_id")),
-        "eos_token_id": int(field(reader, "tokenizer.ggml.eos_token_id")),
-        "context_length": CONTEXT,
-    }
-    return json.dumps(blob, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def byte_chars():
+    """GPT-2's map of byte-level characters back to bytes."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    out, n = {}, 0
+    for b in range(256):
+        if b in printable:
+            out[chr(b)] = b
+        else:
+            out[chr(256 + n)] = b
+            n += 1
+    return out
+
+
+def build_tokenizer(reader):
+    import struct
+
+    tokens, kinds, pairs = gguf_vocab(reader)
+    special = [i for i, k in enumerate(kinds) if k == 3]
+    back = byte_chars()
+    vocab = {t: i for i, t in enumerate(tokens)}
+    blob = bytearray()
+    offsets, data = [0], bytearray()
+    for i, t in enumerate(tokens):
+        if kinds[i] == 3:
+            data += t.encode("utf-8")
+        else:
+            data += bytes(back[c] for c in t if c in back)
+        offsets.append(len(data))
+    n_bytes = len(data)
+    while len(data) % 4:
+        data.append(0)
+    merges = []
+    for rank, (a, b) in enumerate(pairs):
+        key = (vocab[a], vocab[b])
+        merges.append((key[0], key[1], rank, vocab[a + b]))
+    # The first rank of a repeated pair is the one that applies.
+    first = {}
+    for m in merges:
+        first.setdefault((m[0], m[1]), m)
+    merges = sorted(first.values())
+    template = str(field(reader, "tokenizer.chat_template")).encode("utf-8")
+    u32 = lambda *v: struct.pack(f"<{len(v)}I", *v)
+    blob += b"CLTK" + u32(1)
+    blob += u32(len(tokens), int(field(reader, "tokenizer.ggml.bos_token_id")),
+                int(field(reader, "tokenizer.ggml.eos_token_id")), CONTEXT)
+    blob += u32(len(special), *special)
+    blob += u32(*offsets) + u32(n_bytes) + bytes(data)
+    blob += u32(len(merges))
+    for m in merges:
+        blob += u32(*m)
+    blob += u32(len(template)) + template
+    return bytes(blob)
 
 
 CONVERTERS = {"llama-onnx": build_onnx, "llama-tokenizer": build_tokenizer}

@@ -5,6 +5,8 @@ adjacent pairs (ggml's order), grouped-query attention, SwiGLU, tied head.
 
     scripts/llm-reference.sh [--json]
 
+(or directly: llm_reference.py GGUF ONNX [--json]).
+
 It runs a fixed prompt through both and compares the last position's
 logits twice: a variant of the graph with float activations must match to
 rounding (the conversion is exact), and the graph as shipped (4-bit matmuls
@@ -116,13 +118,12 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import llm_convert
 
-    gguf_path, onnx_path, tok_path = sys.argv[1:4]
-    as_json = "--json" in sys.argv[4:]
+    gguf_path, onnx_path = sys.argv[1:3]
+    as_json = "--json" in sys.argv[3:]
     reader = GGUFReader(gguf_path)
     hp = llm_convert.hparams(reader)
     w = weights(reader)
-    blob = json.load(open(tok_path, encoding="utf-8"))
-    tok = Tokenizer.from_str(json.dumps(blob["tokenizer"]))
+    tok = Tokenizer.from_str(json.dumps(llm_convert.hf_tokenizer_json(reader)))
     ids = tok.encode(PROMPT).ids
 
     opts = ort.SessionOptions()

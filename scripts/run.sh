@@ -19,7 +19,7 @@ for model in "$CLUSTERAI_MODELS_CACHE"/*.onnx; do
     | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["hash"], sys.argv[1])' "$(basename "$model")"
 done
 # The files that come with models (tokenizers), kept as they are.
-for blob in "$CLUSTERAI_MODELS_CACHE"/*.json; do
+for blob in "$CLUSTERAI_MODELS_CACHE"/*.json "$CLUSTERAI_MODELS_CACHE"/*.bin; do
   "$clusterai" model add --blob "$blob" --json \
     | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["hash"], sys.argv[1])' "$(basename "$blob")"
 done

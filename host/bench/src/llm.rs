@@ -49,25 +49,49 @@ impl Default for LlmOptions {
     fn default() -> Self {
         Self {
             prompt_lengths: vec![16, 256],
-            new_tokens: 64,
-            runs: 3,
+            new_tokens: 128,
+            runs: 5,
             llama_cpp_tokens_per_s: None,
         }
     }
 }
 
-/// The ids of "the" and " the" in the tokenizer blob (a JSON object whose
-/// `tokenizer.model.vocab` maps byte-level tokens to ids).
+/// The ids of "the" and " the" in the tokenizer blob (the chat plugin's
+/// format: `CLTK`, version, vocabulary size, BOS, EOS, context, control
+/// tokens, then the token byte offsets and bytes).
 pub fn the_ids(tokenizer_blob: &[u8]) -> anyhow::Result<(i64, i64)> {
-    let v: serde_json::Value =
-        serde_json::from_slice(tokenizer_blob).context("the tokenizer blob is not JSON")?;
-    let vocab = &v["tokenizer"]["model"]["vocab"];
-    let id = |t: &str| {
-        vocab[t]
-            .as_i64()
-            .with_context(|| format!("the tokenizer has no token {t:?}"))
+    let word = |i: usize| -> anyhow::Result<u32> {
+        let b = tokenizer_blob
+            .get(4 * i..4 * i + 4)
+            .context("the tokenizer blob is truncated")?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
-    Ok((id("the")?, id("\u{120}the")?))
+    anyhow::ensure!(tokenizer_blob.starts_with(b"CLTK"), "not a tokenizer blob");
+    let size = word(2)? as usize;
+    let specials = word(6)? as usize;
+    let offsets_at = 7 + specials;
+    let bytes_at = 4 * (offsets_at + size + 2);
+    let token = |id: usize| -> anyhow::Result<&[u8]> {
+        let (a, b) = (
+            word(offsets_at + id)? as usize,
+            word(offsets_at + id + 1)? as usize,
+        );
+        tokenizer_blob
+            .get(bytes_at + a..bytes_at + b)
+            .context("the tokenizer blob is truncated")
+    };
+    let find = |t: &[u8]| -> anyhow::Result<i64> {
+        for id in 0..size {
+            if token(id)? == t {
+                return Ok(id as i64);
+            }
+        }
+        anyhow::bail!(
+            "the tokenizer has no token {:?}",
+            String::from_utf8_lossy(t)
+        )
+    };
+    Ok((find(b"the")?, find(b" the")?))
 }
 
 /// The prompt of `n` tokens: "the the ... the".

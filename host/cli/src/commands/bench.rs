@@ -155,7 +155,11 @@ fn llm(scale: f64) -> anyhow::Result<BenchReport> {
     let blobs = tempfile::tempdir()?;
     let assets = clusterai_types::source::DirSource::new(blobs.path(), None);
     assets.add(&tokenizer)?;
-    let nn = clusterai_nn::NnHost::new(clusterai_nn::NnSettings::default())?;
+    // Two threads per session, as llama.cpp is measured with.
+    let nn = clusterai_nn::NnHost::new(clusterai_nn::NnSettings {
+        intra_op_threads: 2,
+        ..clusterai_nn::NnSettings::default()
+    })?;
     nn.add_model_bytes(model.clone().into())?;
     let runtime = clusterai_node::compose::runtime(
         RuntimeConfig {

@@ -1,18 +1,25 @@
 """Golden token ids for the chat plugin's tokenizer, from the Python
-`tokenizers` package reading the same blob (its `tokenizer` member).
+`tokenizers` package reading the same GGUF's tokenizer (as a tokenizer.json
+built by scripts/llm_convert.py; the plugin reads the set-up's binary form).
 
-    $(scripts/python-env.sh) plugins/examples/chat/golden/tokenizer.py
+    source scripts/env.sh; $(scripts/python-env.sh) plugins/examples/chat/golden/tokenizer.py
 
 Writes tokenizer-cases.json beside this file: each tricky string with the ids
 `tokenizers` gives and the text it decodes back to.
 """
 import json
 import os
+import re
+import sys
 
+from gguf import GGUFReader
 from tokenizers import Tokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 CACHE = os.environ.get("CLUSTERAI_CACHE", os.path.expanduser("~/.cache/clusterai"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import llm_convert  # noqa: E402
 
 CASES = [
     "Once upon a time",
@@ -42,8 +49,10 @@ CASES = [
 
 
 def main():
-    blob = json.load(open(os.path.join(CACHE, "models", "smollm2-tokenizer.json"), encoding="utf-8"))
-    tok = Tokenizer.from_str(json.dumps(blob["tokenizer"]))
+    manifest = open(os.path.join(ROOT, "models", "models.toml"), encoding="utf-8").read()
+    sha = re.search(r'^source_sha256 = "([0-9a-f]+)"', manifest, re.M).group(1)
+    reader = GGUFReader(os.path.join(CACHE, "models", "sources", f"{sha}.gguf"))
+    tok = Tokenizer.from_str(json.dumps(llm_convert.hf_tokenizer_json(reader)))
     cases = []
     for text in CASES:
         ids = tok.encode(text).ids

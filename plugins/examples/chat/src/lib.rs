@@ -16,8 +16,9 @@
 //!
 //! The KV cache stays in the host: each step passes the previous step's
 //! `present_*` outputs back as `past_*` inputs by handle. What crosses the
-//! boundary per generated token is its id (8 bytes) in and the logits
-//! (4 bytes × vocabulary) out.
+//! boundary per generated token is its id (8 bytes) in and, out, the graph's
+//! `argmax` (8 bytes) when decoding greedily or the logits (4 bytes ×
+//! vocabulary) when sampling.
 
 pub mod sampling;
 pub mod tokenizer;
@@ -27,7 +28,7 @@ use clusterai_plugin_sdk::{Input, Output, Plugin, PluginInfo, TaskError, assets,
 use serde::Deserialize;
 
 use crate::sampling::{Sampler, SamplingParams};
-use crate::tokenizer::{Tokenizer, Utf8Stream};
+use crate::tokenizer::{Blob, Tokenizer, Utf8Stream};
 
 /// The decoder graph (pinned in the model manifest).
 pub const MODEL_HASH: &str = clusterai_plugin_sdk::models::SMOLLM2_135M;
@@ -119,14 +120,6 @@ impl Params {
     }
 }
 
-/// The blob that comes with the model.
-#[derive(Deserialize)]
-struct TokenizerBlob {
-    tokenizer: serde_json::Value,
-    chat_template: String,
-    context_length: usize,
-}
-
 /// A tokenizer with its chat template and the model's context.
 #[derive(Debug)]
 pub struct Vocabulary {
@@ -139,14 +132,13 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
-    /// Parses the tokenizer blob.
+    /// Reads the tokenizer blob that comes with the model.
     pub fn from_blob(bytes: &[u8]) -> Result<Self, String> {
-        let blob: TokenizerBlob = serde_json::from_slice(bytes)
-            .map_err(|e| format!("the tokenizer blob is not the expected JSON: {e}"))?;
+        let blob = Blob::parse(bytes)?;
         Ok(Self {
-            tokenizer: Tokenizer::from_json(blob.tokenizer)?,
+            tokenizer: blob.tokenizer,
             chat_template: blob.chat_template,
-            context: blob.context_length,
+            context: blob.context,
         })
     }
 
@@ -323,14 +315,30 @@ impl StopFilter {
     }
 }
 
-/// One decoding step: the graph on `ids` and the cache, returning the last
-/// position's logits; the cache is replaced by the step's presents (handles).
+/// What a step's caller needs from the logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// The greedy choice only: the graph's `argmax` (8 bytes).
+    Argmax,
+    /// The logits (to sample from).
+    Logits,
+}
+
+/// What a step gave.
+enum Next {
+    Token(u32),
+    Logits(Vec<f32>),
+}
+
+/// One decoding step: the graph on `ids` and the cache; the cache is
+/// replaced by the step's presents (handles: they stay in the host).
 fn step(
     session: &clusterai_plugin_sdk::nn::Session,
     ids: &[i64],
     cache: &mut Vec<(String, Feed<'static>)>,
     vocab_size: usize,
-) -> Result<Vec<f32>, TaskError> {
+    need: Need,
+) -> Result<Next, TaskError> {
     let mut inputs: Vec<(String, Feed<'static>)> = Vec::with_capacity(1 + 2 * LAYERS);
     inputs.push((
         "input_ids".into(),
@@ -338,26 +346,36 @@ fn step(
     ));
     inputs.append(cache);
     let mut out: Outputs = session.compute_feeds(inputs)?;
-    let logits = out.get("logits")?;
-    let dims = logits.dims();
-    if dims != [1, vocab_size as u32] {
-        return Err(TaskError::Inference(format!(
-            "model {MODEL_HASH}: logits have dimensions {dims:?}, expected [1, {vocab_size}]: \
-             not the decoder graph this plugin drives"
-        )));
-    }
-    let logits = logits.to_f32()?;
+    let wrong = |what: String| {
+        TaskError::Inference(format!(
+            "model {MODEL_HASH}: {what}: not the decoder graph this plugin drives"
+        ))
+    };
+    let next = match need {
+        Need::Logits => {
+            let logits = out.get("logits")?;
+            let dims = logits.dims();
+            if dims != [1, vocab_size as u32] {
+                return Err(wrong(format!(
+                    "logits have dimensions {dims:?}, expected [1, {vocab_size}]"
+                )));
+            }
+            Next::Logits(logits.to_f32()?)
+        }
+        Need::Argmax => match out.get("argmax")?.to_i64()?.as_slice() {
+            [t] if (0..vocab_size as i64).contains(t) => Next::Token(*t as u32),
+            other => return Err(wrong(format!("argmax is {other:?}"))),
+        },
+    };
     for i in 0..LAYERS {
         for kind in ["key", "value"] {
-            let held = out.take(&format!("present_{kind}.{i}")).map_err(|e| {
-                TaskError::Inference(format!(
-                    "model {MODEL_HASH}: {e}: not the decoder graph this plugin drives"
-                ))
-            })?;
+            let held = out
+                .take(&format!("present_{kind}.{i}"))
+                .map_err(|e| wrong(e.to_string()))?;
             cache.push((format!("past_{kind}.{i}"), held.into()));
         }
     }
-    Ok(logits)
+    Ok(next)
 }
 
 /// An empty cache: every layer's past is [1, heads, 0, head size].
@@ -406,15 +424,23 @@ pub fn generate(
     let mut utf8 = Utf8Stream::default();
     let mut filter = StopFilter::new(params.stops.clone());
     let ids: Vec<i64> = prompt.iter().map(|&i| i64::from(i)).collect();
-    let mut logits = step(&session, &ids, &mut cache, tok.vocab_size())?;
+    let need = if params.sampling.temperature > 0.0 {
+        Need::Logits
+    } else {
+        Need::Argmax
+    };
+    let mut stepped = step(&session, &ids, &mut cache, tok.vocab_size(), need)?;
     let mut generated = 0;
     loop {
-        let next = sampler.sample(&logits);
+        let next = match stepped {
+            Next::Token(t) => t,
+            Next::Logits(ref logits) => sampler.sample(logits),
+        };
         if tok.is_special(next) {
             break;
         }
         generated += 1;
-        let (text, stopped) = filter.push(&utf8.push(&tok.token_bytes(next)));
+        let (text, stopped) = filter.push(&utf8.push(tok.token_bytes(next)));
         if !text.is_empty() {
             emit(&text);
         }
@@ -433,7 +459,13 @@ pub fn generate(
             }
             return Ok((filter.text().to_string(), generated, Finish::Length));
         }
-        logits = step(&session, &[i64::from(next)], &mut cache, tok.vocab_size())?;
+        stepped = step(
+            &session,
+            &[i64::from(next)],
+            &mut cache,
+            tok.vocab_size(),
+            need,
+        )?;
     }
     let (text, stopped) = filter.push(&utf8.finish());
     let rest = if stopped {

@@ -1,5 +1,9 @@
-//! Byte-level BPE, read from a Hugging Face `tokenizer.json`: the GPT-2
-//! family's scheme that SmolLM2 (and Llama 3, Qwen, StarCoder...) use.
+//! Byte-level BPE: the GPT-2 family's scheme that SmolLM2 (and Llama 3,
+//! Qwen, StarCoder...) use, read from the compact blob the set-up makes of
+//! the model's own tokenizer ([`Blob`]): every token's bytes, the merges as
+//! id pairs sorted for binary search, the control tokens and the chat
+//! template. Nothing is parsed or hashed at load time: a task's instance
+//! starts generating at once.
 //!
 //! Encoding, in the order `tokenizers` applies it:
 //! 1. special tokens (the `added_tokens` marked special) are cut out of the
@@ -16,110 +20,167 @@
 //! only once its bytes form whole characters, for streaming.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
-use serde::Deserialize;
 use unicode_general_category::{GeneralCategory, get_general_category};
 
 /// A tokenizer.
 #[derive(Debug)]
 pub struct Tokenizer {
-    /// Id → token string (byte-level characters, or a special token's text).
-    tokens: Vec<String>,
-    /// Byte-level characters of each byte, and back.
-    byte_char: [char; 256],
-    char_byte: HashMap<char, u8>,
+    /// The bytes of every token, back to back; token `i` is
+    /// `bytes[offsets[i]..offsets[i + 1]]` (a special token's text as it is).
+    bytes: Vec<u8>,
+    offsets: Vec<u32>,
     /// The id of each single byte; a byte without one is dropped, as
     /// `tokenizers` does for a BPE without an unknown token.
     byte_id: [Option<u32>; 256],
-    /// (left, right) → (rank, merged id).
-    merges: HashMap<(u32, u32), (u32, u32)>,
+    /// (left, right, rank, merged), sorted by (left, right).
+    merges: Vec<[u32; 4]>,
     /// Special tokens, longest first (so that a longer one wins at a position).
     specials: Vec<(String, u32)>,
     special_ids: Vec<u32>,
 }
 
-#[derive(Deserialize)]
-struct Json {
-    added_tokens: Vec<Added>,
-    model: Model,
+/// The tokenizer blob, as the set-up writes it (little-endian u32s):
+/// `b"CLTK"`, version 1, vocabulary size, BOS, EOS, context length; the
+/// control tokens (count, ids); token byte offsets (vocabulary size + 1),
+/// byte count, the bytes (padded to 4); merges (count, then left, right,
+/// rank, merged each, sorted by left and right); the chat template (length,
+/// UTF-8).
+#[derive(Debug)]
+pub struct Blob {
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
+    /// The beginning-of-text and end-of-text ids.
+    pub bos: u32,
+    /// The end-of-text id.
+    pub eos: u32,
+    /// Most tokens the model serves.
+    pub context: usize,
+    /// The chat template (Jinja).
+    pub chat_template: String,
 }
 
-#[derive(Deserialize)]
-struct Added {
-    id: u32,
-    content: String,
-    special: bool,
+/// Reads u32s off the blob, naming what is missing.
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
 }
 
-#[derive(Deserialize)]
-struct Model {
-    #[serde(rename = "type")]
-    kind: String,
-    vocab: HashMap<String, u32>,
-    merges: Vec<Merge>,
-}
-
-/// Merges come as "a b" strings (older files) or ["a", "b"] pairs.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Merge {
-    Joined(String),
-    Pair(String, String),
-}
-
-/// GPT-2's map of bytes to printable characters: printable Latin-1 bytes
-/// stand for themselves, the rest are moved to U+0100 and up.
-fn byte_chars() -> [char; 256] {
-    let mut out = ['\0'; 256];
-    let mut next = 256u32;
-    for b in 0..=255u8 {
-        let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-        out[b as usize] = if printable {
-            char::from(b)
-        } else {
-            let c = char::from_u32(next).unwrap_or('\u{FFFD}');
-            next += 1;
-            c
-        };
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| {
+            format!(
+                "the tokenizer blob is truncated: {what} needs {n} bytes at offset {}, it has {}",
+                self.at,
+                self.data.len()
+            )
+        })?;
+        let out = &self.data[self.at..end];
+        self.at = end;
+        Ok(out)
     }
-    out
+
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u32s(&mut self, n: u32, what: &str) -> Result<Vec<u32>, String> {
+        let n = n as usize;
+        let raw = self.take(n.checked_mul(4).ok_or("a count overflows")?, what)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
 }
 
-impl Tokenizer {
-    /// Reads a `tokenizer.json` (as a JSON value already parsed from the blob).
-    pub fn from_json(value: serde_json::Value) -> Result<Self, String> {
-        let json: Json = serde_json::from_value(value)
-            .map_err(|e| format!("the tokenizer is not a tokenizer.json this plugin reads: {e}"))?;
-        if json.model.kind != "BPE" {
+/// The most ids a vocabulary may have.
+const MAX_VOCAB: u32 = 1 << 20;
+
+impl Blob {
+    /// Reads a tokenizer blob, checking every count, offset and id.
+    pub fn parse(data: &[u8]) -> Result<Self, String> {
+        let mut r = Reader { data, at: 0 };
+        if r.take(4, "the magic").ok() != Some(b"CLTK".as_slice()) {
+            return Err("not a tokenizer blob (no CLTK magic)".into());
+        }
+        let version = r.u32("the version")?;
+        if version != 1 {
             return Err(format!(
-                "the tokenizer's model is {:?}; this plugin reads byte-level BPE",
-                json.model.kind
+                "tokenizer blob version {version}; this plugin reads 1"
             ));
         }
-        let size = json
-            .model
-            .vocab
-            .values()
-            .copied()
-            .max()
-            .map_or(0, |m| m as usize + 1);
-        if size == 0 || size > 1 << 20 {
+        let size = r.u32("the vocabulary size")?;
+        if size == 0 || size > MAX_VOCAB {
             return Err(format!("the tokenizer's vocabulary has {size} entries"));
         }
-        let mut tokens = vec![String::new(); size];
-        for (t, &id) in &json.model.vocab {
-            tokens[id as usize] = t.clone();
+        let in_vocab = |id: u32, what: &str| {
+            if id < size {
+                Ok(id)
+            } else {
+                Err(format!("{what} {id} is outside the vocabulary of {size}"))
+            }
+        };
+        let bos = in_vocab(r.u32("BOS")?, "BOS id")?;
+        let eos = in_vocab(r.u32("EOS")?, "EOS id")?;
+        let context = r.u32("the context length")? as usize;
+        let n_special = r.u32("the control token count")?;
+        if n_special > size {
+            return Err(format!(
+                "{n_special} control tokens in a vocabulary of {size}"
+            ));
         }
-        let byte_char = byte_chars();
-        let char_byte = byte_char
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| (c, b as u8))
+        let special_ids = r.u32s(n_special, "the control tokens")?;
+        for &id in &special_ids {
+            in_vocab(id, "control token")?;
+        }
+        let offsets = r.u32s(size + 1, "the token offsets")?;
+        let len = r.u32("the token bytes' length")?;
+        let bytes = r.take(len as usize, "the token bytes")?.to_vec();
+        r.take((4 - len as usize % 4) % 4, "padding")?;
+        if offsets[0] != 0
+            || offsets.windows(2).any(|w| w[0] > w[1])
+            || offsets[size as usize] != len
+        {
+            return Err("the tokenizer's token offsets are not in order".into());
+        }
+        let n_merges = r.u32("the merge count")?;
+        let flat = r.u32s(
+            n_merges.checked_mul(4).ok_or("the merge count overflows")?,
+            "the merges",
+        )?;
+        let merges: Vec<[u32; 4]> = flat
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
             .collect();
+        for m in &merges {
+            for &id in [m[0], m[1], m[3]].iter() {
+                in_vocab(id, "merged token")?;
+            }
+        }
+        if merges
+            .windows(2)
+            .any(|w| (w[0][0], w[0][1]) >= (w[1][0], w[1][1]))
+        {
+            return Err("the tokenizer's merges are not sorted".into());
+        }
+        let template_len = r.u32("the chat template's length")?;
+        let chat_template =
+            std::str::from_utf8(r.take(template_len as usize, "the chat template")?)
+                .map_err(|e| format!("the chat template is not UTF-8: {e}"))?
+                .to_string();
+        let token =
+            |id: u32| &bytes[offsets[id as usize] as usize..offsets[id as usize + 1] as usize];
         let mut byte_id = [None; 256];
-        for (b, c) in byte_char.iter().enumerate() {
-            byte_id[b] = json.model.vocab.get(&c.to_string()).copied();
+        for id in 0..size {
+            if let [b] = token(id)
+                && !special_ids.contains(&id)
+                && byte_id[*b as usize].is_none()
+            {
+                byte_id[*b as usize] = Some(id);
+            }
         }
         // Every printable ASCII byte has a token in a byte-level vocabulary.
         if let Some(b) = (b' '..=b'~').find(|&b| byte_id[b as usize].is_none()) {
@@ -127,56 +188,43 @@ impl Tokenizer {
                 "the tokenizer has no token for byte {b:#04x}: not a byte-level BPE"
             ));
         }
-        let mut merges = HashMap::with_capacity(json.model.merges.len());
-        for (rank, m) in json.model.merges.iter().enumerate() {
-            let (a, b) = match m {
-                Merge::Joined(s) => s
-                    .split_once(' ')
-                    .ok_or_else(|| format!("merge {rank} ({s:?}) is not two tokens"))?,
-                Merge::Pair(a, b) => (a.as_str(), b.as_str()),
-            };
-            let id = |t: &str| {
-                json.model.vocab.get(t).copied().ok_or_else(|| {
-                    format!("merge {rank} names {t:?}, which is not in the vocabulary")
-                })
-            };
-            let merged = id(&format!("{a}{b}"))?;
-            merges
-                .entry((id(a)?, id(b)?))
-                .or_insert((rank as u32, merged));
-        }
-        let mut specials: Vec<(String, u32)> = json
-            .added_tokens
+        let mut specials: Vec<(String, u32)> = special_ids
             .iter()
-            .filter(|a| a.special && !a.content.is_empty())
-            .map(|a| (a.content.clone(), a.id))
+            .filter_map(|&id| {
+                let text = std::str::from_utf8(token(id)).ok()?;
+                (!text.is_empty()).then(|| (text.to_string(), id))
+            })
             .collect();
-        for (content, id) in &specials {
-            match tokens.get_mut(*id as usize) {
-                Some(slot) => *slot = content.clone(),
-                None => {
-                    return Err(format!(
-                        "special token {content:?} has id {id}, outside the vocabulary"
-                    ));
-                }
-            }
-        }
-        specials.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
-        let special_ids = specials.iter().map(|s| s.1).collect();
+        specials.sort_by_key(|s| Reverse(s.0.len()));
         Ok(Self {
-            tokens,
-            byte_char,
-            char_byte,
-            byte_id,
-            merges,
-            specials,
-            special_ids,
+            tokenizer: Tokenizer {
+                bytes,
+                offsets,
+                byte_id,
+                merges,
+                specials,
+                special_ids,
+            },
+            bos,
+            eos,
+            context,
+            chat_template,
         })
+    }
+}
+
+impl Tokenizer {
+    /// The merge of the pair (a, b): its rank and the merged id.
+    fn merge(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+        self.merges
+            .binary_search_by(|m| (m[0], m[1]).cmp(&(a, b)))
+            .ok()
+            .map(|i| (self.merges[i][2], self.merges[i][3]))
     }
 
     /// The number of ids.
     pub fn vocab_size(&self) -> usize {
-        self.tokens.len()
+        self.offsets.len() - 1
     }
 
     /// Whether `id` is a special (control) token.
@@ -242,7 +290,7 @@ impl Tokenizer {
         let mut alive = vec![true; n];
         let mut heap = BinaryHeap::new();
         let push = |heap: &mut BinaryHeap<_>, sym: &[u32], i: usize, j: usize| {
-            if let Some(&(rank, merged)) = self.merges.get(&(sym[i], sym[j])) {
+            if let Some((rank, merged)) = self.merge(sym[i], sym[j]) {
                 heap.push(Reverse((rank, i, j, sym[i], sym[j], merged)));
             }
         };
@@ -274,28 +322,23 @@ impl Tokenizer {
         }
     }
 
-    /// The bytes of `id` (a special token's text as it is).
-    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
-        let Some(t) = self.tokens.get(id as usize) else {
-            return Vec::new();
-        };
-        if self.is_special(id) {
-            return t.as_bytes().to_vec();
+    /// The bytes of `id` (a special token's text as it is; empty for an id
+    /// outside the vocabulary).
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.bytes[a as usize..b as usize],
+            _ => &[],
         }
-        t.chars()
-            .filter_map(|c| self.char_byte.get(&c).copied())
-            .collect()
     }
 
     /// The text of `ids` (invalid UTF-8 replaced).
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.token_bytes(id)).collect();
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&id| self.token_bytes(id).iter().copied())
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// The byte-level character of byte `b` (for tests).
-    pub fn byte_char(&self, b: u8) -> char {
-        self.byte_char[b as usize]
     }
 }
 

@@ -1,7 +1,7 @@
 //! The tokenizer against the Python `tokenizers` package on tricky strings
 //! (golden/tokenizer-cases.json, written by golden/tokenizer.py from the same
-//! blob), the chat template as the model's own, and blobs that do not parse.
-//! The blob comes from the set-up's model cache.
+//! GGUF's tokenizer), the chat template as the model's own, and blobs that do
+//! not parse. The blob comes from the set-up's model cache.
 
 use std::path::PathBuf;
 
@@ -13,7 +13,7 @@ fn blob() -> Vec<u8> {
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clusterai")
         });
-    let path = cache.join("models/smollm2-tokenizer.json");
+    let path = cache.join("models/smollm2-tokenizer.bin");
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup-models.sh makes it)", path.display()))
 }
@@ -73,10 +73,36 @@ fn renders_the_models_chat_template() {
 
 #[test]
 fn blobs_that_do_not_parse_are_named() {
-    let e = Vocabulary::from_blob(b"not json").unwrap_err();
-    assert!(e.contains("not the expected JSON"), "{e}");
-    let e = Vocabulary::from_blob(br#"{"tokenizer": {"added_tokens": [], "model": {"type": "WordPiece", "vocab": {"a": 0}, "merges": []}}, "chat_template": "", "context_length": 8}"#).unwrap_err();
-    assert!(e.contains("byte-level BPE"), "{e}");
-    let e = Vocabulary::from_blob(br#"{"tokenizer": {"added_tokens": [], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}, "chat_template": "", "context_length": 8}"#).unwrap_err();
-    assert!(e.contains("no token for byte"), "{e}");
+    let good = blob();
+    let refuse = |bytes: &[u8], needle: &str| {
+        let e = Vocabulary::from_blob(bytes).unwrap_err();
+        assert!(e.contains(needle), "{needle:?} not in {e}");
+    };
+    refuse(b"not a blob", "no CLTK magic");
+    refuse(br#"{"tokenizer": {}}"#, "no CLTK magic");
+    // Cut anywhere: the part missing is named, nothing panics.
+    for cut in [4, 9, 30, 1000, good.len() / 2, good.len() - 1] {
+        refuse(&good[..cut], "truncated");
+    }
+    let mut bad = good.clone();
+    bad[4] = 9;
+    refuse(&bad, "version 9");
+    let mut bad = good.clone();
+    bad[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    refuse(&bad, "vocabulary has");
+    // An out-of-range id in the last merge.
+    let mut bad = good.clone();
+    let merge_end = good.len() - 4 - template_len(&good);
+    bad[merge_end - 4..merge_end].copy_from_slice(&u32::MAX.to_le_bytes());
+    refuse(&bad, "outside the vocabulary");
+}
+
+/// The length of the chat template at the blob's end (it is the last field).
+fn template_len(blob: &[u8]) -> usize {
+    let t = Vocabulary::from_blob(blob).unwrap().chat_template.len();
+    assert_eq!(
+        u32::from_le_bytes(blob[blob.len() - t - 4..blob.len() - t].try_into().unwrap()) as usize,
+        t
+    );
+    t
 }
