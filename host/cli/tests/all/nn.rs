@@ -342,6 +342,14 @@ fn chat_streams_the_reference_continuation() {
     let log = v["logs"][0]["message"].as_str().unwrap();
     assert!(log.starts_with("prompt 4 tokens, generated 24"), "{log}");
 
+    // A stop sequence ends the text before it, streamed and returned alike.
+    let cut = expected.find(" Nova").unwrap();
+    let out = run(&["--param", "stop= Nova", "--json"], prompt.as_bytes());
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["output"]["text"], &expected[..cut]);
+    assert_eq!(v["streamed"]["bytes"].as_u64().unwrap() as usize, cut);
+
     // Sampling: the same seed gives the same text, another seed another text.
     let sampled = |seed: &str| {
         let out = run(

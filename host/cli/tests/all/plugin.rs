@@ -148,7 +148,7 @@ fn inspect_reports_the_world() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e == "clusterai:task/plugin@0.1.0")
+            .any(|e| e == "clusterai:task/plugin@0.2.0")
     );
 
     let out = clusterai(
