@@ -431,13 +431,13 @@ pub fn generate(
     };
     let mut stepped = step(&session, &ids, &mut cache, tok.vocab_size(), need)?;
     let mut generated = 0;
-    loop {
+    let finish = loop {
         let next = match stepped {
             Next::Token(t) => t,
             Next::Logits(ref logits) => sampler.sample(logits),
         };
         if tok.is_special(next) {
-            break;
+            break Finish::Stop;
         }
         generated += 1;
         let (text, stopped) = filter.push(&utf8.push(tok.token_bytes(next)));
@@ -448,16 +448,7 @@ pub fn generate(
             return Ok((filter.text().to_string(), generated, Finish::Stop));
         }
         if generated == params.max_tokens {
-            let (text, stopped) = filter.push(&utf8.finish());
-            let rest = if stopped {
-                text
-            } else {
-                text + &filter.finish()
-            };
-            if !rest.is_empty() {
-                emit(&rest);
-            }
-            return Ok((filter.text().to_string(), generated, Finish::Length));
+            break Finish::Length;
         }
         stepped = step(
             &session,
@@ -466,7 +457,9 @@ pub fn generate(
             tok.vocab_size(),
             need,
         )?;
-    }
+    };
+    // What the last bytes complete, and what was held back for a stop
+    // sequence that did not come.
     let (text, stopped) = filter.push(&utf8.finish());
     let rest = if stopped {
         text
@@ -476,7 +469,7 @@ pub fn generate(
     if !rest.is_empty() {
         emit(&rest);
     }
-    Ok((filter.text().to_string(), generated, Finish::Stop))
+    Ok((filter.text().to_string(), generated, finish))
 }
 
 /// The plugin.
