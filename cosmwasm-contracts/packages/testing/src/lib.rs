@@ -25,7 +25,8 @@ mod suite;
 pub use beacon::TestBeacon;
 
 pub use contracts::{
-    DISPUTE_BOND, GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn, RAISE_DELAY, market_contract,
-    market_params, models_contract, registry_contract, registry_params, token_contract,
+    Accounts, DISPUTE_BOND, Deployed, GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn,
+    RAISE_DELAY, deploy, market_contract, market_params, models_contract, registry_contract,
+    registry_params, token_contract,
 };
 pub use suite::{NODE_STAKE, Suite, expect_err};

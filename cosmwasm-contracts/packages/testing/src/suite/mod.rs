@@ -12,15 +12,11 @@ pub use registry::NODE_STAKE;
 
 use crate::beacon::TestBeacon;
 use crate::contracts::{
-    DISPUTE_BOND, GENESIS_SUPPLY, MAX_ROYALTY, NATIVE_DENOM, PayIn, RAISE_DELAY, market_contract,
-    market_params, models_contract, registry_contract, registry_params, token_contract,
+    Accounts, Deployed, GENESIS_SUPPLY, NATIVE_DENOM, PayIn, deploy, market_params, registry_params,
 };
-use clusterai_economy::asset::PaymentDenom;
-use cosmwasm_std::{Addr, Coin, Timestamp, Uint128};
+use cosmwasm_std::{Addr, Coin, Timestamp};
 use cw_multi_test::error::AnyResult;
 use cw_multi_test::{App, AppResponse, Executor};
-use cw20::{Cw20Coin, MinterResponse};
-use cw20_base::msg::InstantiateMarketingInfo;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -83,117 +79,23 @@ impl Suite {
                     .expect("genesis balance")
             });
         }
-        let token_code = app.store_code(token_contract());
-        let registry_code = app.store_code(registry_contract());
-        let market_code = app.store_code(market_contract());
-        let models_code = app.store_code(models_contract());
-        let token = app
-            .instantiate_contract(
-                token_code,
-                admin.clone(),
-                &cw20_base::msg::InstantiateMsg {
-                    name: "ClusterAI".into(),
-                    symbol: "CLAI".into(),
-                    decimals: 6,
-                    initial_balances: vec![Cw20Coin {
-                        address: genesis.to_string(),
-                        amount: Uint128::new(if pay_in == PayIn::Cw20 {
-                            GENESIS_SUPPLY
-                        } else {
-                            1
-                        }),
-                    }],
-                    mint: Some(MinterResponse {
-                        minter: admin.to_string(),
-                        cap: None,
-                    }),
-                    marketing: Some(InstantiateMarketingInfo {
-                        project: Some("ClusterAI".into()),
-                        description: Some("Pays for AI tasks on the ClusterAI network".into()),
-                        marketing: Some(admin.to_string()),
-                        logo: None,
-                    }),
-                },
-                &[],
-                "token",
-                Some(admin.to_string()),
-            )
-            .expect("token");
-        let denom = match pay_in {
-            PayIn::Cw20 => PaymentDenom::Cw20 {
-                address: token.to_string(),
+        let Deployed {
+            token,
+            registry,
+            market,
+            models,
+        } = deploy(
+            &mut app,
+            &Accounts {
+                admin: admin.clone(),
+                treasury: treasury.clone(),
+                genesis: genesis.clone(),
             },
-            PayIn::Native => PaymentDenom::Native {
-                denom: NATIVE_DENOM.into(),
-            },
-        };
-        let registry = app
-            .instantiate_contract(
-                registry_code,
-                admin.clone(),
-                &clusterai_economy::registry::InstantiateMsg {
-                    admin: None,
-                    treasury: treasury.to_string(),
-                    denom: denom.clone(),
-                    params: registry_params(),
-                },
-                &[],
-                "node-registry",
-                Some(admin.to_string()),
-            )
-            .expect("registry");
-        let models = app
-            .instantiate_contract(
-                models_code,
-                admin.clone(),
-                &clusterai_economy::models::InstantiateMsg {
-                    admin: None,
-                    denom: denom.clone(),
-                    max_royalty: Uint128::new(MAX_ROYALTY),
-                    raise_delay: RAISE_DELAY,
-                    dispute_bond: Uint128::new(DISPUTE_BOND),
-                },
-                &[],
-                "model-market",
-                Some(admin.to_string()),
-            )
-            .expect("model market");
-        let market = app
-            .instantiate_contract(
-                market_code,
-                admin.clone(),
-                &clusterai_economy::market::InstantiateMsg {
-                    admin: None,
-                    treasury: treasury.to_string(),
-                    denom,
-                    registry: registry.to_string(),
-                    model_market: models.to_string(),
-                    beacon: beacon.config.clone(),
-                    params: market_params(),
-                },
-                &[],
-                "task-market",
-                Some(admin.to_string()),
-            )
-            .expect("task market");
-        app.execute_contract(
-            admin.clone(),
-            registry.clone(),
-            &clusterai_economy::registry::ExecuteMsg::SetTaskMarket {
-                address: market.to_string(),
-            },
-            &[],
-        )
-        .expect("wire registry");
-        app.execute_contract(
-            admin.clone(),
-            models.clone(),
-            &clusterai_economy::models::ExecuteMsg::SetTaskMarket {
-                address: market.to_string(),
-            },
-            &[],
-        )
-        .expect("wire model market");
+            pay_in,
+            &beacon.config,
+            registry_params(),
+            market_params(),
+        );
         let known = [&admin, &treasury, &genesis].into_iter().cloned().collect();
         Suite {
             app,

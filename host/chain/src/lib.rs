@@ -1,0 +1,18 @@
+//! The node's view of the ClusterAI contracts.
+//!
+//! - [`Settlement`]: everything a node or a buyer does on chain (register,
+//!   stake, post, assign, commit, reveal, settle, withdraw, balances), built
+//!   once on four primitives that each chain client provides;
+//! - [`account`]: the secp256k1 account key, kept apart from the node's
+//!   ed25519 identity;
+//! - [`devnet`]: the contracts in-process on cw-multi-test, persisted and
+//!   served over HTTP, with [`devnet::client::DevnetClient`] to reach it.
+
+pub mod account;
+pub mod devnet;
+mod settlement;
+
+pub use account::AccountKey;
+pub use settlement::{
+    ChainError, ChainStatus, Deployment, Settlement, TxResult, Wallet, action_name,
+};
