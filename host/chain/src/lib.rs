@@ -9,7 +9,10 @@
 //!   served over HTTP, with [`devnet::client::DevnetClient`] to reach it.
 
 pub mod account;
+pub mod beacon;
+pub mod cosmos;
 pub mod devnet;
+pub mod localnet;
 mod settlement;
 
 pub use account::AccountKey;

@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::server::{AccountResponse, BeaconRound, FaucetRequest, QueryRequest};
+use super::server::{AccountResponse, FaucetRequest, QueryRequest};
 use super::tx::{SignDoc, SignedTx, TxMsg};
 use crate::account::AccountKey;
+use crate::beacon::BeaconClient;
 use crate::settlement::{ChainError, ChainStatus, Deployment, Settlement, TxResult};
 
 /// How long one request may take.
@@ -75,16 +76,14 @@ impl DevnetClient {
         .await
     }
 
-    /// The local beacon's signature of `round`, or `None` before it is published.
+    /// The devnet's beacon (served at the devnet's own URL).
+    pub fn beacon(&self) -> BeaconClient {
+        BeaconClient::new(&self.url)
+    }
+
+    /// The devnet beacon's signature of `round`, or `None` before it is published.
     pub async fn beacon_round(&self, round: u64) -> Result<Option<HexBinary>, ChainError> {
-        match self
-            .get::<BeaconRound>(&format!("/v1/beacon/{round}"))
-            .await
-        {
-            Ok(r) => Ok(Some(r.signature)),
-            Err(ChainError::Rejected { reason }) if reason.contains("not published") => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.beacon().round(round).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ChainError> {

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use super::Devnet;
 use super::tx::SignedTx;
+use crate::beacon::BeaconRound;
 use crate::settlement::ChainError;
 
 /// The largest request body: a transaction carries at most a task spec with
@@ -57,15 +58,6 @@ pub struct AccountResponse {
     pub address: String,
     /// The next sequence it must sign.
     pub sequence: u64,
-}
-
-/// A published beacon round.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeaconRound {
-    /// The round.
-    pub round: u64,
-    /// The beacon's signature of it.
-    pub signature: cosmwasm_std::HexBinary,
 }
 
 struct ApiError(StatusCode, ChainError);

@@ -1,0 +1,211 @@
+//! The contracts on a real chain: a single-validator wasmd started by the
+//! test, the optimised artifacts stored and instantiated unchanged, and
+//! every protocol step sent as a signed, simulated, confirmed transaction
+//! through `CosmosClient`. Then the chain goes away for a while and comes
+//! back, and the same clients carry on.
+//!
+//! Needs wasmd (`scripts/setup-wasmd.sh`, which `scripts/test.sh` runs) at
+//! `CLUSTERAI_WASMD`, and the contract artifacts
+//! (`scripts/test-contracts.sh --artifacts-only`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clusterai_chain::cosmos::{CosmosClient, CosmosConfig};
+use clusterai_chain::localnet::{Localnet, LocalnetConfig};
+use clusterai_chain::{AccountKey, ChainError, Settlement};
+use clusterai_economy::commit::{commitment, task_digest};
+use clusterai_economy::market::{TaskInput, TaskSpec, TaskStatus};
+use clusterai_economy::registry::{Capabilities, NodeInfo, Requirements};
+use cosmwasm_std::{Binary, HexBinary};
+
+const STAKE: u128 = 100_000;
+const REWARD: u128 = 10_000;
+
+fn wasmd() -> PathBuf {
+    let path = std::env::var_os("CLUSTERAI_WASMD").map(PathBuf::from).expect(
+        "CLUSTERAI_WASMD must name a wasmd binary: run scripts/setup-wasmd.sh (scripts/test.sh does)",
+    );
+    assert!(
+        path.exists(),
+        "CLUSTERAI_WASMD={} does not exist",
+        path.display()
+    );
+    path
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cosmwasm-contracts/artifacts");
+    assert!(
+        dir.join("clusterai_task_market.wasm").exists(),
+        "no contract artifacts in {}: run scripts/test-contracts.sh --artifacts-only",
+        dir.display()
+    );
+    dir
+}
+
+async fn client(net: &Localnet, key: AccountKey) -> CosmosClient {
+    CosmosClient::connect(
+        &net.info().rpc_url,
+        net.info().deployment.clone(),
+        key,
+        CosmosConfig::default(),
+    )
+    .await
+    .expect("connects")
+}
+
+fn node_info(i: u8) -> NodeInfo {
+    NodeInfo {
+        iroh_node_id: HexBinary::from([i; 32]),
+        receipt_key: HexBinary::from([i + 100; 32]),
+        capabilities: Capabilities {
+            execution_providers: vec!["cpu".into()],
+            memory_mb: 4096,
+        },
+    }
+}
+
+fn spec() -> TaskSpec {
+    TaskSpec {
+        plugin: HexBinary::from([0x11; 32]),
+        input: TaskInput::Inline {
+            data: Binary::from(b"hello".to_vec()),
+        },
+        models: vec![],
+        k: 3,
+        commit_period: 20,
+        requirements: Requirements::default(),
+        max_royalties: None,
+    }
+}
+
+/// Assigns a task once its round is published and a block has reached it.
+async fn assign(net: &Localnet, buyer: &CosmosClient, task_id: u64) {
+    let beacon = clusterai_chain::beacon::BeaconClient::new(&net.info().beacon_url);
+    let round = buyer.task(task_id).await.unwrap().round;
+    for _ in 0..100 {
+        if let Some(sig) = beacon.round(round).await.unwrap() {
+            match buyer.assign(task_id, Some(sig)).await {
+                Ok(_) => return,
+                // The block time trails the beacon's clock: try next block.
+                Err(ChainError::Contract { reason, .. }) if reason.contains("wait for it") => {}
+                Err(e) => panic!("assign: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("task {task_id} was never assigned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Localnet::start(LocalnetConfig {
+        wasmd: wasmd(),
+        dir: dir.path().to_owned(),
+        artifacts: artifacts(),
+        chain_id: "clusterai-local".into(),
+        block_time_ms: 300,
+        beacon_period: 1,
+    })
+    .await
+    .expect("the localnet starts and the contracts deploy");
+
+    // Three nodes register with real stake; a buyer posts a task.
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let key = AccountKey::generate();
+        net.fund(&key.address("wasm"), STAKE).await.expect("fund");
+        let node = client(&net, key).await;
+        let tx = node.register(&node_info(i), STAKE).await.expect("register");
+        assert!(tx.gas_used > 0, "a real chain meters gas");
+        nodes.push(node);
+    }
+    let buyer_key = AccountKey::generate();
+    net.fund(&buyer_key.address("wasm"), REWARD * 2)
+        .await
+        .unwrap();
+    let buyer = client(&net, buyer_key.clone()).await;
+
+    // A contract refusal is found by simulation: nothing is spent and the
+    // account's next transaction goes through.
+    let mut bad = spec();
+    bad.k = 2;
+    let err = buyer.post_task(&bad, REWARD).await.unwrap_err();
+    assert!(matches!(err, ChainError::Contract { .. }), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(buyer.balance(buyer.address()).await.unwrap(), REWARD * 2);
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let id = buyer.post_task(&spec(), REWARD).await.expect("post");
+    assign(&net, &buyer, id).await;
+
+    let task = buyer.task(id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Open);
+    let seed: [u8; 32] = task.seed.unwrap().as_slice().try_into().unwrap();
+    let digest = task_digest(&seed, &[0x42; 32]);
+    let salt = [9u8; 16];
+    let mut drawn = Vec::new();
+    for node in &nodes {
+        if node
+            .assigned_tasks(node.address(), None)
+            .await
+            .unwrap()
+            .contains(&id)
+        {
+            node.commit(id, commitment(&digest, &salt, node.address()))
+                .await
+                .expect("commit");
+            drawn.push(node);
+        }
+    }
+    assert!(!drawn.is_empty());
+    for node in &drawn {
+        node.reveal(id, digest, &salt).await.expect("reveal");
+    }
+    buyer.settle(id).await.expect("settle");
+    assert!(matches!(
+        buyer.task(id).await.unwrap().status,
+        TaskStatus::Settled { .. }
+    ));
+    let pool = REWARD - REWARD * 5 / 100;
+    let mut earned = 0;
+    for node in &drawn {
+        earned += node.rewards(node.address()).await.unwrap();
+    }
+    assert_eq!(earned, pool / 3 * 3);
+
+    // A second client of the same account moves its sequence on: the first
+    // client's cached sequence is stale and it re-signs by itself.
+    let twin = client(&net, buyer_key).await;
+    twin.transfer(drawn[0].address(), 1)
+        .await
+        .expect("twin transfer");
+    buyer
+        .transfer(drawn[0].address(), 1)
+        .await
+        .expect("a stale sequence is re-read");
+
+    // The chain goes away: calls fail as retryable, and nothing is lost.
+    net.stop().await.unwrap();
+    let err = drawn[0].withdraw_rewards().await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let err = buyer.status().await.unwrap_err();
+    assert!(matches!(err, ChainError::Unreachable { .. }), "{err}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    net.resume().await.expect("the chain comes back");
+
+    let before = drawn[0].balance(drawn[0].address()).await.unwrap();
+    let reward = drawn[0].rewards(drawn[0].address()).await.unwrap();
+    assert!(reward > 0);
+    drawn[0]
+        .withdraw_rewards()
+        .await
+        .expect("withdraw after the outage");
+    assert_eq!(
+        drawn[0].balance(drawn[0].address()).await.unwrap(),
+        before + reward
+    );
+    net.stop().await.unwrap();
+}
