@@ -42,10 +42,7 @@ impl BeaconClient {
     /// A client of the beacon at `url`.
     pub fn new(url: &str) -> Self {
         BeaconClient {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("a plain HTTP client builds"),
+            http: crate::http_client(Duration::from_secs(10)),
             url: url.trim_end_matches('/').to_owned(),
         }
     }

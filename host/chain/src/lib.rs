@@ -19,3 +19,14 @@ pub use account::AccountKey;
 pub use settlement::{
     ChainError, ChainStatus, Deployment, Settlement, TxResult, Wallet, action_name,
 };
+
+/// An HTTP client with `timeout` per request. Installs ring as the process's
+/// TLS crypto provider first if none is (reqwest panics without one when a
+/// binary builds it with TLS but no provider).
+pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("an HTTP client with a timeout builds")
+}

@@ -51,6 +51,14 @@ enum Command {
     /// Check signed receipts.
     #[command(subcommand)]
     Receipt(commands::receipt::ReceiptCommand),
+    /// This node's account on chain: balance, stake, rewards; claim.
+    Wallet(commands::wallet::WalletArgs),
+    /// The embedded chain for local networks: serve it.
+    #[command(subcommand)]
+    Devnet(commands::devnet::DevnetCommand),
+    /// A real chain on this machine: a wasmd localnet with the contracts.
+    #[command(subcommand)]
+    Chain(commands::chain::ChainCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +75,9 @@ fn main() -> ExitCode {
         Command::Node(cmd) => commands::node::run(cmd, cli.json),
         Command::Task(cmd) => commands::task::run(cmd, cli.json),
         Command::Receipt(cmd) => commands::receipt::run(cmd, cli.json),
+        Command::Wallet(args) => commands::wallet::run(args, cli.json),
+        Command::Devnet(cmd) => commands::devnet::run(cmd, cli.json),
+        Command::Chain(cmd) => commands::chain::run(cmd, cli.json),
     };
     match result {
         Ok(code) => code,

@@ -103,13 +103,7 @@ fn base64_field(v: &Value) -> Option<Vec<u8>> {
 impl Rpc {
     /// An endpoint at `url` (e.g. `http://127.0.0.1:26657`).
     pub fn new(url: &str) -> Result<Self, ChainError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| ChainError::Unreachable {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let http = crate::http_client(REQUEST_TIMEOUT);
         Ok(Rpc {
             http,
             url: url.trim_end_matches('/').to_owned(),

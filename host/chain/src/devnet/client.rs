@@ -38,13 +38,7 @@ pub struct DevnetClient {
 impl DevnetClient {
     /// Connects to the devnet at `url` (e.g. `http://127.0.0.1:26658`) as `key`.
     pub async fn connect(url: &str, key: AccountKey) -> Result<Self, ChainError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| ChainError::Unreachable {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let http = crate::http_client(REQUEST_TIMEOUT);
         let url = url.trim_end_matches('/').to_owned();
         let deployment: Deployment =
             read(&url, http.get(format!("{url}/v1/deployment")).send().await).await?;

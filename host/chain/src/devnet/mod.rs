@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use cosmwasm_std::HexBinary;
 use serde_json::Value;
 
+pub use clusterai_economy_testing::PayIn;
 pub use ledger::{
     DevnetConfig, DevnetError, FAUCET_LIMIT, devnet_market_params, devnet_registry_params,
 };

@@ -2,12 +2,15 @@
 
 pub(crate) mod bench;
 pub(crate) mod blob;
+pub(crate) mod chain;
+pub(crate) mod devnet;
 pub(crate) mod env;
 pub(crate) mod model;
 pub(crate) mod node;
 pub(crate) mod plugin;
 pub(crate) mod receipt;
 pub(crate) mod task;
+pub(crate) mod wallet;
 
 /// A multi-threaded tokio runtime for the commands that do network I/O.
 pub(crate) fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -49,6 +49,22 @@ pub(crate) enum NodeCommand {
         /// Who will hold it.
         name: String,
     },
+    /// Register this node in the chain's node registry, staking AMOUNT
+    /// from its account: its iroh id and receipt key (its ed25519 identity)
+    /// and what it can run.
+    Register {
+        #[command(flatten)]
+        chain: super::chain::ChainArgs,
+        /// Tokens to stake (at least the registry's minimum).
+        #[arg(long, value_name = "AMOUNT")]
+        stake: u128,
+        /// An execution provider the node offers (repeatable).
+        #[arg(long = "provider", value_name = "NAME", default_values_t = ["cpu".to_string()])]
+        providers: Vec<String>,
+        /// Memory the node offers to tasks, in MiB.
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+        memory_mb: u64,
+    },
 }
 
 /// Runs a `node` command.
@@ -65,6 +81,12 @@ pub(crate) fn run(cmd: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
             http,
             iroh,
         } => start(config, data_dir, http, iroh, json),
+        NodeCommand::Register {
+            chain,
+            stake,
+            providers,
+            memory_mb,
+        } => register(chain, stake, providers, memory_mb, json),
         NodeCommand::Token { name } => {
             anyhow::ensure!(
                 !name.trim().is_empty(),
@@ -171,4 +193,59 @@ fn start(
         }
     }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn register(
+    chain: super::chain::ChainArgs,
+    stake: u128,
+    providers: Vec<String>,
+    memory_mb: u64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use clusterai_economy::registry::{Capabilities, NodeInfo};
+    use cosmwasm_std::HexBinary;
+    crate::exit::ensure_usage!(stake > 0, "--stake needs a positive amount");
+    let identity = clusterai_store::identity::NodeIdentity::load_or_create(&chain.data_dir())?;
+    let id = HexBinary::from(identity.node_id().as_bytes().to_vec());
+    let info = NodeInfo {
+        iroh_node_id: id.clone(),
+        // Receipts are signed by the same ed25519 identity.
+        receipt_key: id,
+        capabilities: Capabilities {
+            execution_providers: providers,
+            memory_mb,
+        },
+    };
+    super::async_runtime()?.block_on(async move {
+        let client = chain.connect().await?;
+        let balance = client.balance(client.address()).await?;
+        anyhow::ensure!(
+            balance >= stake,
+            "{} holds {balance}, less than the stake of {stake}",
+            client.address()
+        );
+        let tx = client
+            .register(&info, stake)
+            .await
+            .context("registering the node")?;
+        let node = client.node(client.address()).await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "operator": node.operator,
+                    "stake": node.stake,
+                    "reputation": node.reputation,
+                    "iroh_node_id": node.info.iroh_node_id,
+                    "tx": tx.hash,
+                    "height": tx.height,
+                })
+            );
+        } else {
+            println!("registered {} with stake {}", node.operator, node.stake);
+            println!("iroh id    {}", node.info.iroh_node_id);
+            println!("tx         {} (block {})", tx.hash, tx.height);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

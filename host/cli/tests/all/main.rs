@@ -4,6 +4,7 @@
 
 mod blob;
 mod blob_processes;
+mod chain;
 mod env;
 mod nn;
 mod node;

@@ -1,0 +1,154 @@
+//! `clusterai chain localnet`, and how every on-chain command finds its
+//! chain ([`ChainArgs`]): the devnet by its URL, or a Cosmos chain by its RPC
+//! URL and the file naming its contracts.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use clusterai_chain::cosmos::{CosmosClient, CosmosConfig};
+use clusterai_chain::devnet::client::DevnetClient;
+use clusterai_chain::localnet::{Localnet, LocalnetConfig, LocalnetInfo};
+use clusterai_chain::{AccountKey, Deployment, Settlement};
+use clusterai_types::env;
+
+/// The devnet's default address (`clusterai devnet serve`).
+pub(crate) const DEFAULT_DEVNET: &str = "http://127.0.0.1:26658";
+
+/// Which chain an on-chain command talks to.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ChainArgs {
+    /// The chain: the devnet's URL, or a Cosmos chain's RPC URL together
+    /// with `--deployment`.
+    #[arg(long, env = "CLUSTERAI_CHAIN", value_name = "URL", default_value = DEFAULT_DEVNET)]
+    pub(crate) chain: String,
+    /// Where the contracts are on a Cosmos chain: a deployment or
+    /// `localnet.json` file (written by `clusterai chain localnet`).
+    #[arg(long, env = "CLUSTERAI_DEPLOYMENT", value_name = "FILE")]
+    pub(crate) deployment: Option<PathBuf>,
+    /// The node's data directory, which holds its account key (`account.key`).
+    #[arg(long, env = env::DATA_DIR_VAR, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+impl ChainArgs {
+    /// The data directory.
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(env::data_dir)
+    }
+
+    /// A client signing as this node's account (created on first use).
+    pub(crate) async fn connect(&self) -> anyhow::Result<Box<dyn Settlement>> {
+        let key = AccountKey::load_or_create(&self.data_dir())?;
+        match &self.deployment {
+            None => {
+                let client = DevnetClient::connect(&self.chain, key)
+                    .await
+                    .with_context(|| format!("connecting to the devnet at {}", self.chain))?;
+                Ok(Box::new(client))
+            }
+            Some(path) => {
+                let deployment = read_deployment(path)?;
+                let client =
+                    CosmosClient::connect(&self.chain, deployment, key, CosmosConfig::default())
+                        .await
+                        .with_context(|| format!("connecting to the chain at {}", self.chain))?;
+                Ok(Box::new(client))
+            }
+        }
+    }
+}
+
+/// Reads a deployment from a deployment file or a `localnet.json`.
+fn read_deployment(path: &std::path::Path) -> anyhow::Result<Deployment> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the deployment {}", path.display()))?;
+    if let Ok(info) = serde_json::from_str::<LocalnetInfo>(&text) {
+        return Ok(info.deployment);
+    }
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is neither a deployment nor a localnet.json",
+            path.display()
+        )
+    })
+}
+
+/// `clusterai chain <command>`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Run a real single-validator wasmd chain on loopback with the
+    /// contracts deployed, until Ctrl-C. Its directory keeps the chain: run
+    /// it again to continue.
+    Localnet {
+        /// The chain's directory (default: `<data dir>/localnet`).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The wasmd binary (build it with `scripts/setup-wasmd.sh`).
+        #[arg(long, env = "CLUSTERAI_WASMD", value_name = "FILE")]
+        wasmd: PathBuf,
+        /// The optimised contract artifacts.
+        #[arg(
+            long,
+            env = "CLUSTERAI_ARTIFACTS",
+            value_name = "DIR",
+            default_value = "cosmwasm-contracts/artifacts"
+        )]
+        artifacts: PathBuf,
+        /// The chain id.
+        #[arg(long, default_value = "clusterai-local")]
+        chain_id: String,
+        /// Block time in milliseconds.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+        block_time_ms: u64,
+    },
+}
+
+/// Runs a `chain` command.
+pub(crate) fn run(cmd: ChainCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ChainCommand::Localnet {
+            dir,
+            wasmd,
+            artifacts,
+            chain_id,
+            block_time_ms,
+        } => {
+            let dir = dir.unwrap_or_else(|| env::data_dir().join("localnet"));
+            super::async_runtime()?.block_on(async move {
+                eprintln!("starting wasmd in {} ...", dir.display());
+                let mut net = Localnet::start(LocalnetConfig {
+                    wasmd,
+                    dir: dir.clone(),
+                    artifacts,
+                    chain_id,
+                    block_time_ms,
+                    beacon_period: 1,
+                })
+                .await?;
+                let info = net.info().clone();
+                if json {
+                    println!("{}", serde_json::to_string(&info)?);
+                } else {
+                    println!("rpc      {}", info.rpc_url);
+                    println!("beacon   {}", info.beacon_url);
+                    println!("token    {}", info.deployment.token);
+                    println!("registry {}", info.deployment.registry);
+                    println!("market   {}", info.deployment.market);
+                    println!("models   {}", info.deployment.models);
+                    println!("admin    {}", net.admin_key().address("wasm"));
+                    println!(
+                        "\nclients: --chain {} --deployment {}",
+                        info.rpc_url,
+                        dir.join("localnet.json").display()
+                    );
+                }
+                clusterai_node::daemon::wait_for_signal().await;
+                net.stop().await?;
+                eprintln!("stopped");
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
+}
