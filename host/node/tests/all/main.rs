@@ -3,6 +3,7 @@
 //! real inference are tested here.
 
 mod api;
+mod chain;
 mod common;
 mod harness;
 mod openapi;

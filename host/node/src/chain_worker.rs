@@ -1,0 +1,488 @@
+//! The chain worker: the node's side of the task market.
+//!
+//! Every poll it reads the tasks the market assigned to this node's account
+//! and moves each one step: run it in the node's own sandbox (through the
+//! same queue, limits and receipts as any task), commit to the output's
+//! task-bound digest before the commit deadline, reveal once every vote is
+//! in or the window closed, settle when the votes are revealed, and withdraw
+//! what the market credited. A task it cannot run (a plugin, model or input
+//! it does not hold, a failure in the sandbox) is declined in time, which
+//! the protocol does not punish.
+//!
+//! What it promised is written to disk before it is sent: a node restarted
+//! between commit and reveal finds its digest and salt and still reveals.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use clusterai_chain::{ChainError, Settlement};
+use clusterai_economy::commit::{commitment, task_digest};
+use clusterai_economy::market::{TaskInput, TaskResponse, TaskStatus};
+use clusterai_types::ContentHash;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::service::{InputBody, Node, Refusal, SubmitTask, refusal_text};
+use crate::task::TaskState;
+
+/// How the worker answers (anything but `Honest` exists for tests of the
+/// protocol's defences).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Runs every task and reveals its true output.
+    #[default]
+    Honest,
+    /// Runs every task, then commits to and reveals a wrong output (with a
+    /// receipt as valid-looking as an honest one).
+    WrongOutput,
+}
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Time between two looks at the chain.
+    pub poll: Duration,
+    /// How it answers.
+    pub behaviour: Behaviour,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            poll: Duration::from_millis(500),
+            behaviour: Behaviour::Honest,
+        }
+    }
+}
+
+/// Where the worker is with one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Running in the node (its local task id).
+    Running {
+        /// The node's task id.
+        local: String,
+    },
+    /// Committed (or about to): what it will reveal.
+    Committed {
+        /// The task-bound output digest (hex).
+        digest: String,
+        /// The salt of the commitment (hex).
+        salt: String,
+        /// BLAKE3 of the output it ran to.
+        output: ContentHash,
+    },
+    /// Revealed; waiting for settlement.
+    Revealed {
+        /// BLAKE3 of the output it ran to.
+        output: ContentHash,
+    },
+    /// Declined, with why.
+    Declined {
+        /// The reason.
+        reason: String,
+    },
+    /// Nothing more to do.
+    Done,
+}
+
+/// The worker's durable memory: one phase per task id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Ledger {
+    tasks: BTreeMap<u64, Phase>,
+}
+
+/// A handle to a running worker.
+#[derive(Debug)]
+pub struct ChainWorker {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl ChainWorker {
+    /// Starts the worker for `node` on `chain`; its memory lives in
+    /// `<data dir>/chain/worker.json`.
+    pub fn spawn(
+        node: Arc<Node>,
+        chain: Arc<dyn Settlement>,
+        options: WorkerOptions,
+    ) -> anyhow::Result<Self> {
+        let dir = node.config().data_dir().join("chain");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("worker.json");
+        let ledger = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::default(),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        let mut worker = Worker {
+            node,
+            chain,
+            options,
+            path,
+            ledger,
+        };
+        let handle = tokio::spawn(async move { worker.run().await });
+        Ok(ChainWorker { handle })
+    }
+
+    /// Stops the worker (what it promised is already on disk).
+    pub fn stop(&self) {
+        self.handle.abort();
+    }
+}
+
+impl Drop for ChainWorker {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+struct Worker {
+    node: Arc<Node>,
+    chain: Arc<dyn Settlement>,
+    options: WorkerOptions,
+    path: PathBuf,
+    ledger: Ledger,
+}
+
+/// What one step of a task asks for next.
+enum Step {
+    /// Nothing to do until the next poll.
+    Wait,
+    /// Phase changed: save it.
+    Moved(Phase),
+}
+
+impl Worker {
+    async fn run(&mut self) {
+        tracing::info!(account = self.chain.address(), "chain worker started");
+        let mut failures = 0u32;
+        loop {
+            match self.tick().await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    if e.is_retryable() {
+                        tracing::warn!(error = %e, "chain unavailable; retrying");
+                    } else {
+                        tracing::error!(error = %e, "chain worker step failed");
+                    }
+                }
+            }
+            // Back off while the chain is away: up to 16 polls.
+            let wait = self.options.poll * 2u32.pow(failures.min(4));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn save(&self) -> std::io::Result<()> {
+        save_atomically(&self.path, &serde_json::to_vec(&self.ledger).expect("json"))
+    }
+
+    async fn tick(&mut self) -> Result<(), ChainError> {
+        let me = self.chain.address().to_owned();
+        // Tasks before the oldest one still open need no look.
+        let cursor = self
+            .ledger
+            .tasks
+            .iter()
+            .take_while(|(_, p)| **p == Phase::Done)
+            .last()
+            .map(|(id, _)| *id);
+        let ids = self.chain.assigned_tasks(&me, cursor).await?;
+        let now = self.chain.status().await?.time_ns;
+        let mut closed = false;
+        for id in ids {
+            if self.ledger.tasks.get(&id) == Some(&Phase::Done) {
+                continue;
+            }
+            let task = self.chain.task(id).await?;
+            match self.step(&me, &task, now).await {
+                Ok(Step::Wait) => {}
+                Ok(Step::Moved(phase)) => {
+                    closed |= phase == Phase::Done;
+                    tracing::debug!(task = id, ?phase, "chain task moved");
+                    self.ledger.tasks.insert(id, phase);
+                    if let Err(e) = self.save() {
+                        tracing::error!(error = %e, path = %self.path.display(), "cannot save the worker's state");
+                    }
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => tracing::warn!(task = id, error = %e, "chain task step refused"),
+            }
+        }
+        if closed && self.chain.rewards(&me).await? > 0 {
+            self.chain.withdraw_rewards().await?;
+            tracing::info!("withdrew rewards");
+        }
+        Ok(())
+    }
+
+    /// Moves task `task` one step.
+    async fn step(&self, me: &str, task: &TaskResponse, now_ns: u64) -> Result<Step, ChainError> {
+        let phase = self.ledger.tasks.get(&task.id).cloned();
+        match task.status {
+            TaskStatus::Settled { .. } | TaskStatus::Disputed | TaskStatus::Expired => {
+                return Ok(Step::Moved(Phase::Done));
+            }
+            // A re-execution waiting for its draw: our part, if any, is done.
+            TaskStatus::Pending => return Ok(Step::Wait),
+            TaskStatus::Open => {}
+        }
+        let committee: Vec<_> = task
+            .assignments
+            .iter()
+            .filter(|a| a.reexecution == task.reexecution)
+            .collect();
+        let Some(slot) = committee.iter().find(|a| a.node.as_str() == me) else {
+            // Assigned to an earlier committee only.
+            return Ok(Step::Moved(Phase::Done));
+        };
+        let deadline_ns = |t: Option<cosmwasm_std::Timestamp>| t.map_or(0, |t| t.nanos());
+        let commit_deadline = deadline_ns(task.commit_deadline);
+        let reveal_deadline = deadline_ns(task.reveal_deadline);
+        if slot.declined {
+            return Ok(Step::Moved(Phase::Done));
+        }
+        if slot.commitment.is_none() {
+            if now_ns > commit_deadline {
+                tracing::warn!(task = task.id, "the commit window closed before an output");
+                return Ok(Step::Moved(Phase::Done));
+            }
+            return self.run_and_commit(me, task, phase).await;
+        }
+        if slot.digest.is_none() {
+            let Some(Phase::Committed {
+                digest,
+                salt,
+                output,
+            }) = phase
+            else {
+                // Committed by an earlier life of this node that lost its
+                // state: nothing to reveal with.
+                return Ok(Step::Moved(Phase::Done));
+            };
+            let all_in = committee
+                .iter()
+                .all(|a| a.declined || a.commitment.is_some());
+            if !all_in && now_ns <= commit_deadline {
+                return Ok(Step::Wait);
+            }
+            if now_ns > reveal_deadline {
+                return Ok(Step::Moved(Phase::Done));
+            }
+            let digest = hex32(&digest)?;
+            let salt = hex::decode(&salt).map_err(|e| malformed("salt", e))?;
+            self.chain.reveal(task.id, digest, &salt).await?;
+            tracing::info!(task = task.id, "revealed");
+            return Ok(Step::Moved(Phase::Revealed { output }));
+        }
+        // Revealed: settle once every vote is revealed, or the window closed.
+        let all_revealed = committee.iter().all(|a| a.declined || a.digest.is_some());
+        if all_revealed || now_ns > reveal_deadline {
+            match self.chain.settle(task.id).await {
+                Ok(_) => tracing::info!(task = task.id, "settled"),
+                // Another node settled it first.
+                Err(ChainError::Contract { reason, .. }) => {
+                    tracing::debug!(task = task.id, %reason, "settle refused")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Step::Wait)
+    }
+
+    async fn run_and_commit(
+        &self,
+        me: &str,
+        task: &TaskResponse,
+        phase: Option<Phase>,
+    ) -> Result<Step, ChainError> {
+        match phase {
+            None => match self.submit(task).await {
+                Ok(local) => Ok(Step::Moved(Phase::Running { local })),
+                Err(reason) => self.decline(task, reason).await,
+            },
+            Some(Phase::Running { local }) => {
+                let record = match self.node.task(&Caller { token: None }, &local) {
+                    Ok(r) => r,
+                    Err(e) => return self.decline(task, refusal_text(&e).to_owned()).await,
+                };
+                if !record.state.is_final() {
+                    return Ok(Step::Wait);
+                }
+                let Some(success) = record.success() else {
+                    let reason = match &record.outcome {
+                        Some(crate::task::Outcome::Failure(f)) => {
+                            format!("the task failed here: {}: {}", f.kind, f.message)
+                        }
+                        _ => format!("the task ended {}", record.state.as_str()),
+                    };
+                    return self.decline(task, reason).await;
+                };
+                debug_assert_eq!(record.state, TaskState::Succeeded);
+                let seed = seed(task)?;
+                let output = success.output;
+                let answered = match self.options.behaviour {
+                    Behaviour::Honest => *output.as_bytes(),
+                    Behaviour::WrongOutput => {
+                        *ContentHash::of(&[output.as_bytes().as_slice(), b"wrong"].concat())
+                            .as_bytes()
+                    }
+                };
+                let digest = task_digest(&seed, &answered);
+                let salt: [u8; 32] = rand::random();
+                let phase = Phase::Committed {
+                    digest: hex::encode(digest),
+                    salt: hex::encode(salt),
+                    output,
+                };
+                // On disk before on chain: a restart must find the salt.
+                let mut ledger = self.ledger.clone();
+                ledger.tasks.insert(task.id, phase.clone());
+                save_atomically(&self.path, &serde_json::to_vec(&ledger).expect("json")).map_err(
+                    |e| ChainError::Rejected {
+                        reason: format!("cannot save the commitment: {e}"),
+                    },
+                )?;
+                self.chain
+                    .commit(task.id, commitment(&digest, &salt, me))
+                    .await?;
+                tracing::info!(task = task.id, %output, "committed");
+                Ok(Step::Moved(phase))
+            }
+            // The commitment was saved but did not reach the chain: send it again.
+            Some(Phase::Committed {
+                digest,
+                salt,
+                output,
+            }) => {
+                let d = hex32(&digest)?;
+                let s = hex::decode(&salt).map_err(|e| malformed("salt", e))?;
+                self.chain.commit(task.id, commitment(&d, &s, me)).await?;
+                Ok(Step::Moved(Phase::Committed {
+                    digest,
+                    salt,
+                    output,
+                }))
+            }
+            Some(Phase::Declined { reason }) => {
+                // The decline did not reach the chain: send it again.
+                self.decline(task, reason).await
+            }
+            Some(Phase::Revealed { .. }) | Some(Phase::Done) => Ok(Step::Wait),
+        }
+    }
+
+    async fn decline(&self, task: &TaskResponse, reason: String) -> Result<Step, ChainError> {
+        tracing::warn!(task = task.id, %reason, "declining");
+        self.chain.decline(task.id).await?;
+        Ok(Step::Moved(Phase::Declined { reason }))
+    }
+
+    /// Hands the task to the node's own queue; the reason it cannot otherwise.
+    async fn submit(&self, task: &TaskResponse) -> Result<String, String> {
+        let plugin = ContentHash::from_bytes(
+            task.plugin
+                .as_slice()
+                .try_into()
+                .map_err(|_| "the plugin hash is not 32 bytes".to_owned())?,
+        );
+        let input = match &task.input {
+            TaskInput::Inline { data } => data.to_vec(),
+            TaskInput::Hash { hash } => {
+                let hash = ContentHash::from_bytes(
+                    hash.as_slice()
+                        .try_into()
+                        .map_err(|_| "the input hash is not 32 bytes".to_owned())?,
+                );
+                self.node
+                    .store()
+                    .read(hash)
+                    .await
+                    .map_err(|e| format!("input {hash} is not held by this node: {e}"))?
+                    .to_vec()
+            }
+        };
+        let mut models = Vec::new();
+        for m in &task.models {
+            models.push(ContentHash::from_bytes(
+                m.as_slice()
+                    .try_into()
+                    .map_err(|_| "a model hash is not 32 bytes".to_owned())?,
+            ));
+        }
+        // The market carries bytes without a content type: text when they
+        // are UTF-8 (as plugins that read text expect), bytes otherwise.
+        let input = match String::from_utf8(input) {
+            Ok(text) => InputBody {
+                text: Some(text),
+                ..InputBody::default()
+            },
+            Err(e) => InputBody {
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+                ..InputBody::default()
+            },
+        };
+        let request = SubmitTask {
+            plugin,
+            input,
+            content_type: None,
+            params: BTreeMap::new(),
+            models,
+            limits: Default::default(),
+            // A restarted node that submits again gets the same local task.
+            idempotency_key: Some(format!(
+                "chain/{}/{}/{}",
+                self.chain.deployment().chain_id,
+                task.id,
+                task.reexecution
+            )),
+        };
+        match self.node.submit(&Caller { token: None }, request).await {
+            Ok((record, _)) => Ok(record.id),
+            Err(Refusal::TooMany { message, .. }) => Err(format!("the node is full: {message}")),
+            Err(e) => Err(refusal_text(&e).to_owned()),
+        }
+    }
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> ChainError {
+    ChainError::Malformed {
+        reason: format!("{what}: {e}"),
+    }
+}
+
+fn hex32(s: &str) -> Result<[u8; 32], ChainError> {
+    hex::decode(s)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| malformed("digest", "not 32 bytes of hex"))
+}
+
+fn seed(task: &TaskResponse) -> Result<[u8; 32], ChainError> {
+    task.seed
+        .as_ref()
+        .and_then(|s| s.as_slice().try_into().ok())
+        .ok_or_else(|| malformed("seed", "an open task without a 32-byte seed"))
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename,
+/// so a crash leaves the old file or the new one, never half of one.
+fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! Nodes that earn: four real nodes (runtime, store, queue, receipts) with
+//! chain workers on a devnet served over HTTP, one of them dishonest. A
+//! buyer posts real tasks; the honest majority's output wins, the honest
+//! nodes are paid, the dishonest one is slashed and loses reputation; a
+//! worker stopped between commit and reveal is replaced by one that starts
+//! from its file and still reveals.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clusterai_chain::devnet::client::DevnetClient;
+use clusterai_chain::devnet::{Devnet, DevnetConfig, server};
+use clusterai_chain::{AccountKey, ChainError, Settlement};
+use clusterai_economy::market::{TaskInput, TaskResponse, TaskSpec, TaskStatus};
+use clusterai_economy::registry::{Capabilities, INITIAL_REPUTATION, NodeInfo, Requirements};
+use clusterai_node::Node;
+use clusterai_node::chain_worker::{Behaviour, ChainWorker, WorkerOptions};
+use clusterai_test_support::plugins;
+use cosmwasm_std::{Binary, HexBinary};
+
+use crate::harness;
+
+const HONEST_STAKE: u128 = 300_000;
+const DISHONEST_STAKE: u128 = 100_000;
+const REWARD: u128 = 10_000;
+
+struct Member {
+    node: Arc<Node>,
+    client: Arc<DevnetClient>,
+    worker: Option<ChainWorker>,
+    dir: tempfile::TempDir,
+}
+
+async fn devnet() -> (String, tokio::task::JoinHandle<()>) {
+    let config = DevnetConfig {
+        block_time_ms: 200,
+        ..DevnetConfig::default()
+    };
+    let devnet = Devnet::open(None, &config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        server::serve(devnet, listener).await.unwrap();
+    });
+    (url, server)
+}
+
+async fn start_node(dir: &Path) -> Arc<Node> {
+    let node = Node::start(harness::config(dir)).await.unwrap();
+    node.add_plugin(plugins::bytes("hello")).await.unwrap();
+    node
+}
+
+fn options(behaviour: Behaviour, poll_ms: u64) -> WorkerOptions {
+    WorkerOptions {
+        poll: Duration::from_millis(poll_ms),
+        behaviour,
+    }
+}
+
+async fn member(url: &str, stake: u128, behaviour: Behaviour, poll_ms: u64) -> Member {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path()).await;
+    let client = DevnetClient::connect(url, AccountKey::generate())
+        .await
+        .unwrap();
+    client.faucet(client.address(), stake).await.unwrap();
+    let id = HexBinary::from(hex::decode(node.node_id()).unwrap());
+    let info = NodeInfo {
+        iroh_node_id: id.clone(),
+        receipt_key: id,
+        capabilities: Capabilities {
+            execution_providers: vec!["cpu".into()],
+            memory_mb: 4096,
+        },
+    };
+    client.register(&info, stake).await.unwrap();
+    let client = Arc::new(client);
+    let worker =
+        ChainWorker::spawn(node.clone(), client.clone(), options(behaviour, poll_ms)).unwrap();
+    Member {
+        node,
+        client,
+        worker: Some(worker),
+        dir,
+    }
+}
+
+async fn post(buyer: &DevnetClient, plugin: &[u8], input: &str) -> u64 {
+    let spec = TaskSpec {
+        plugin: HexBinary::from(blake3::hash(plugin).as_bytes().to_vec()),
+        input: TaskInput::Inline {
+            data: Binary::from(input.as_bytes().to_vec()),
+        },
+        models: vec![],
+        k: 3,
+        commit_period: 20,
+        requirements: Requirements::default(),
+        max_royalties: None,
+    };
+    let id = buyer.post_task(&spec, REWARD).await.unwrap();
+    // Assign once the beacon round is out and a block has reached it.
+    let round = buyer.task(id).await.unwrap().round;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "task {id} never assigned");
+        if let Some(sig) = buyer.beacon_round(round).await.unwrap() {
+            match buyer.assign(id, Some(sig)).await {
+                Ok(_) => return id,
+                Err(ChainError::Contract { reason, .. }) if reason.contains("wait") => {}
+                Err(e) => panic!("assign: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn closed(buyer: &DevnetClient, id: u64, within: Duration) -> TaskResponse {
+    let deadline = Instant::now() + within;
+    loop {
+        let task = buyer.task(id).await.unwrap();
+        if !matches!(task.status, TaskStatus::Open | TaskStatus::Pending) {
+            return task;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {id} still {:?}: {:?}",
+            task.status,
+            task.assignments
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Votes `address` held in the task's first committee.
+fn votes(task: &TaskResponse, address: &str) -> u8 {
+    task.assignments
+        .iter()
+        .filter(|a| !a.reexecution && a.node.as_str() == address)
+        .map(|a| a.votes)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_nodes_earn_and_a_dishonest_one_is_slashed() {
+    let (url, _server) = devnet().await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(member(&url, HONEST_STAKE, Behaviour::Honest, 150).await);
+    }
+    let cheat = member(&url, DISHONEST_STAKE, Behaviour::WrongOutput, 150).await;
+    let cheat_addr = cheat.client.address().to_owned();
+    let buyer = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap();
+    buyer.faucet(buyer.address(), REWARD * 20).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Tasks until the dishonest node has sat in a committee as a minority
+    // (the draw is stake-weighted and random: usually the first or second).
+    let hello = plugins::bytes("hello");
+    let mut caught = false;
+    for i in 0..15 {
+        let id = post(&buyer, &hello, &format!("world {i}")).await;
+        let task = closed(&buyer, id, Duration::from_secs(30)).await;
+        let cheat_votes = votes(&task, &cheat_addr);
+        let TaskStatus::Settled { digest } = &task.status else {
+            panic!("task {id} ended {:?}", task.status);
+        };
+        if cheat_votes * 2 < task.k {
+            // The honest majority's digest won, and the cheat's lost.
+            for a in task.assignments.iter().filter(|a| !a.reexecution) {
+                let honest = a.node.as_str() != cheat_addr;
+                assert_eq!(a.digest.as_ref() == Some(digest), honest, "{a:?}");
+            }
+        }
+        if cheat_votes > 0 && cheat_votes * 2 < task.k {
+            caught = true;
+            break;
+        }
+    }
+    assert!(caught, "the dishonest node was never drawn as a minority");
+
+    let record = cheat.client.node(&cheat_addr).await.unwrap();
+    assert!(record.tasks_wrong >= 1, "{record:?}");
+    assert!(record.slashed_total.u128() > 0, "{record:?}");
+    assert!(record.stake.u128() < DISHONEST_STAKE, "{record:?}");
+    assert!(record.reputation < INITIAL_REPUTATION, "{record:?}");
+
+    // Honest nodes that worked were paid into their wallets (the workers
+    // withdraw what the market credits).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut paid = 0;
+        for m in &members {
+            let w = m.client.wallet(m.client.address()).await.unwrap();
+            assert_eq!(
+                w.stake.u128(),
+                HONEST_STAKE,
+                "honest stake is never slashed"
+            );
+            paid += w.balance.u128();
+        }
+        if paid > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no honest node was paid");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for m in members.iter().chain([&cheat]) {
+        assert_eq!(m.node.queue_counts(), (0, 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_between_commit_and_reveal_still_reveals() {
+    let (url, _server) = devnet().await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        // Slow polls: a window between a commit and the next look.
+        members.push(member(&url, HONEST_STAKE, Behaviour::Honest, 1_500).await);
+    }
+    let buyer = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap();
+    buyer.faucet(buyer.address(), REWARD).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = post(&buyer, &plugins::bytes("hello"), "restart").await;
+
+    // Stop the first drawn node as soon as it has committed.
+    let task = buyer.task(id).await.unwrap();
+    let victim = members
+        .iter()
+        .position(|m| votes(&task, m.client.address()) > 0)
+        .unwrap();
+    let state = members[victim].dir.path().join("chain/worker.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&state).unwrap_or_default();
+        if text.contains("committed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never committed: {text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The worker dies with what it promised on disk (its commitment may or
+    // may not have reached the chain); a new one (a new process would be the
+    // same) starts from that file.
+    let m = &mut members[victim];
+    m.worker.take().unwrap().stop();
+    let task = buyer.task(id).await.unwrap();
+    let slot = task
+        .assignments
+        .iter()
+        .find(|a| a.node.as_str() == m.client.address())
+        .unwrap();
+    assert!(slot.digest.is_none(), "{slot:?}");
+    m.worker = Some(
+        ChainWorker::spawn(
+            m.node.clone(),
+            m.client.clone(),
+            options(Behaviour::Honest, 150),
+        )
+        .unwrap(),
+    );
+    let task = closed(&buyer, id, Duration::from_secs(25)).await;
+    assert!(
+        matches!(task.status, TaskStatus::Settled { .. }),
+        "{:?}",
+        task.status
+    );
+    let slot = task
+        .assignments
+        .iter()
+        .find(|a| a.node.as_str() == m.client.address())
+        .unwrap();
+    assert!(
+        slot.digest.is_some(),
+        "the restarted node revealed: {slot:?}"
+    );
+}
