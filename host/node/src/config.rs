@@ -74,6 +74,21 @@ intra_op_threads = 1
 # Sessions per model, so concurrent tasks do not queue on one.
 sessions_per_model = 2
 
+[chain]
+# The chain the node earns on: empty (the node only serves its HTTP API),
+# the URL of a devnet (`clusterai devnet serve`), or the RPC URL of a Cosmos
+# chain together with `deployment`. The node's chain account key is
+# <data_dir>/account.key (created on first use, mode 0600).
+url = ""
+# For a Cosmos chain: the file naming its contracts (a deployment or the
+# localnet.json `clusterai chain localnet` writes).
+# deployment = "/var/lib/clusterai/localnet/localnet.json"
+# Milliseconds between two looks at the chain for assigned tasks.
+poll_ms = 1000
+# "honest", or "wrong" to answer every task with a wrong output: only for
+# testing the network's defences (such a node is slashed).
+answer = "honest"
+
 [preload]
 # Plugin (.wasm) and model (.onnx) files added to the blob store at start.
 # The node is ready (/readyz) once every model here is open.
@@ -107,10 +122,48 @@ pub struct NodeConfig {
     pub limits: TaskPolicy,
     /// wasi:nn.
     pub inference: InferenceConfig,
+    /// The chain the node earns on.
+    pub chain: ChainConfig,
     /// Files added at start.
     pub preload: PreloadConfig,
     /// Access control.
     pub auth: AuthConfig,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainConfig {
+    /// A devnet URL, or a Cosmos chain's RPC URL; empty for none.
+    pub url: String,
+    /// For a Cosmos chain: the deployment (or `localnet.json`) file.
+    pub deployment: Option<PathBuf>,
+    /// Milliseconds between two looks at the chain.
+    pub poll_ms: u64,
+    /// How the node answers (anything but honest tests the defences).
+    pub answer: Answer,
+}
+
+/// `[chain] answer`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answer {
+    /// The true output.
+    #[default]
+    Honest,
+    /// A wrong output with a valid-looking receipt.
+    Wrong,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            deployment: None,
+            poll_ms: 1000,
+            answer: Answer::Honest,
+        }
+    }
 }
 
 /// `[http]`.
@@ -357,6 +410,12 @@ impl NodeConfig {
             .map_err(|e| format!("[limits] {e}"))?;
         if !self.limits.models.is_empty() {
             return Err("[limits] models: the node's limits name no models".into());
+        }
+        if !(50..=60_000).contains(&self.chain.poll_ms) {
+            return Err("[chain] poll_ms must be 50 to 60000".into());
+        }
+        if self.chain.url.is_empty() && self.chain.deployment.is_some() {
+            return Err("[chain] deployment needs the chain's url".into());
         }
         if self.queue.capacity == 0 {
             return Err("[queue] capacity must be at least 1".into());

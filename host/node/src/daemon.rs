@@ -20,13 +20,39 @@ pub struct Daemon {
     pub http_addr: std::net::SocketAddr,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// The chain worker, when the config names a chain.
+    worker: Option<crate::chain_worker::ChainWorker>,
 }
 
 impl Daemon {
     /// Starts the node and binds its HTTP API.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
         let bind = config.http.bind;
+        let chain = config.chain.clone();
         let node = Node::start(config).await?;
+        let worker = if chain.url.is_empty() {
+            None
+        } else {
+            let data = node.config().data_dir();
+            let key = clusterai_chain::AccountKey::load_or_create(&data)?;
+            let client =
+                clusterai_chain::connect(&chain.url, chain.deployment.as_deref(), key).await?;
+            tracing::info!(url = %chain.url, account = client.address(), "working for the chain");
+            Some(crate::chain_worker::ChainWorker::spawn(
+                node.clone(),
+                client,
+                crate::chain_worker::WorkerOptions {
+                    poll: Duration::from_millis(chain.poll_ms),
+                    behaviour: match chain.answer {
+                        crate::config::Answer::Honest => crate::chain_worker::Behaviour::Honest,
+                        crate::config::Answer::Wrong => {
+                            tracing::warn!("answering every chain task wrong ([chain] answer)");
+                            crate::chain_worker::Behaviour::WrongOutput
+                        }
+                    },
+                },
+            )?)
+        };
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
@@ -46,6 +72,7 @@ impl Daemon {
             http_addr,
             server,
             stop,
+            worker,
         })
     }
 
@@ -53,6 +80,10 @@ impl Daemon {
     /// database is flushed and the store closed.
     pub async fn stop(self, grace: Duration) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
+        // What the worker promised is on disk: it resumes at the next start.
+        if let Some(worker) = &self.worker {
+            worker.stop();
+        }
         self.node.shutdown(grace).await;
         // Open connections (an event stream, a long wait) do not hold the
         // exit back past a short while.

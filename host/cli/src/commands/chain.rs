@@ -5,12 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use clusterai_chain::cosmos::{CosmosClient, CosmosConfig};
-use clusterai_chain::devnet::client::DevnetClient;
-use clusterai_chain::localnet::{Localnet, LocalnetConfig, LocalnetInfo};
-use clusterai_chain::{AccountKey, Deployment, Settlement};
+use clusterai_chain::localnet::{Localnet, LocalnetConfig};
+use clusterai_chain::{AccountKey, Settlement};
 use clusterai_types::env;
 
 /// The devnet's default address (`clusterai devnet serve`).
@@ -39,40 +36,10 @@ impl ChainArgs {
     }
 
     /// A client signing as this node's account (created on first use).
-    pub(crate) async fn connect(&self) -> anyhow::Result<Box<dyn Settlement>> {
+    pub(crate) async fn connect(&self) -> anyhow::Result<std::sync::Arc<dyn Settlement>> {
         let key = AccountKey::load_or_create(&self.data_dir())?;
-        match &self.deployment {
-            None => {
-                let client = DevnetClient::connect(&self.chain, key)
-                    .await
-                    .with_context(|| format!("connecting to the devnet at {}", self.chain))?;
-                Ok(Box::new(client))
-            }
-            Some(path) => {
-                let deployment = read_deployment(path)?;
-                let client =
-                    CosmosClient::connect(&self.chain, deployment, key, CosmosConfig::default())
-                        .await
-                        .with_context(|| format!("connecting to the chain at {}", self.chain))?;
-                Ok(Box::new(client))
-            }
-        }
+        Ok(clusterai_chain::connect(&self.chain, self.deployment.as_deref(), key).await?)
     }
-}
-
-/// Reads a deployment from a deployment file or a `localnet.json`.
-fn read_deployment(path: &std::path::Path) -> anyhow::Result<Deployment> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the deployment {}", path.display()))?;
-    if let Ok(info) = serde_json::from_str::<LocalnetInfo>(&text) {
-        return Ok(info.deployment);
-    }
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is neither a deployment nor a localnet.json",
-            path.display()
-        )
-    })
 }
 
 /// `clusterai chain <command>`.

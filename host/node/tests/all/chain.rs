@@ -161,10 +161,14 @@ async fn honest_nodes_earn_and_a_dishonest_one_is_slashed() {
     // (the draw is stake-weighted and random: usually the first or second).
     let hello = plugins::bytes("hello");
     let mut caught = false;
+    // A cheat drawn with a majority wins, as the protocol allows (a stake-
+    // weighted draw makes that rare); honest nodes are then the minority.
+    let mut cheat_won = false;
     for i in 0..15 {
         let id = post(&buyer, &hello, &format!("world {i}")).await;
         let task = closed(&buyer, id, Duration::from_secs(30)).await;
         let cheat_votes = votes(&task, &cheat_addr);
+        cheat_won |= cheat_votes * 2 > task.k;
         let TaskStatus::Settled { digest } = &task.status else {
             panic!("task {id} ended {:?}", task.status);
         };
@@ -195,11 +199,9 @@ async fn honest_nodes_earn_and_a_dishonest_one_is_slashed() {
         let mut paid = 0;
         for m in &members {
             let w = m.client.wallet(m.client.address()).await.unwrap();
-            assert_eq!(
-                w.stake.u128(),
-                HONEST_STAKE,
-                "honest stake is never slashed"
-            );
+            if !cheat_won {
+                assert_eq!(w.stake.u128(), HONEST_STAKE, "honest stake is not slashed");
+            }
             paid += w.balance.u128();
         }
         if paid > 0 {

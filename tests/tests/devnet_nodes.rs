@@ -1,0 +1,325 @@
+//! The network as processes: `clusterai devnet serve`, and four
+//! `clusterai node start` processes working for it (each funded and
+//! registered with the CLI, one configured to answer wrong). A buyer posts
+//! real tasks: the honest majority's output wins, honest nodes are paid, the
+//! dishonest one is slashed and its reputation drops. A node killed with
+//! SIGKILL between commit and reveal is started again and still reveals.
+//!
+//! Uses the `clusterai` binary of this target directory (`cargo test
+//! --workspace` builds it) and the built `hello` plugin.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clusterai_chain::devnet::client::DevnetClient;
+use clusterai_chain::{AccountKey, ChainError, Settlement};
+use clusterai_economy::market::{TaskInput, TaskResponse, TaskSpec, TaskStatus};
+use clusterai_economy::registry::{INITIAL_REPUTATION, Requirements};
+use clusterai_test_support::{ChildGuard, plugins};
+use cosmwasm_std::{Binary, HexBinary};
+
+const HONEST_STAKE: u128 = 300_000;
+const DISHONEST_STAKE: u128 = 100_000;
+const REWARD: u128 = 10_000;
+
+fn clusterai() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("clusterai");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p clusterai-cli`",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts `clusterai ARGS` (its log appended to `log`) and returns it with
+/// its first line of output.
+fn spawn_with_first_line(args: &[&str], log: &Path) -> (ChildGuard, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut cmd = Command::new(clusterai());
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        // The config names the data directory; an inherited one would win.
+        .env_remove("CLUSTERAI_DATA_DIR")
+        .env("RUST_LOG", "info");
+    let mut child = ChildGuard::spawn(&mut cmd);
+    let mut line = String::new();
+    BufReader::new(child.child().stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
+}
+
+fn run(args: &[&str], data: &Path) {
+    let out = Command::new(clusterai())
+        .args(args)
+        .env("CLUSTERAI_DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "clusterai {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct NodeProcess {
+    dir: PathBuf,
+    config: PathBuf,
+    process: Option<ChildGuard>,
+    address: String,
+}
+
+impl NodeProcess {
+    /// Funds and registers a node with the CLI, then starts it.
+    fn new(root: &Path, name: &str, devnet: &str, stake: u128, answer: &str) -> Self {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        run(
+            &["wallet", "--chain", devnet, "--faucet", &stake.to_string()],
+            &dir,
+        );
+        run(
+            &[
+                "node",
+                "register",
+                "--chain",
+                devnet,
+                "--stake",
+                &stake.to_string(),
+            ],
+            &dir,
+        );
+        let address = AccountKey::load_or_create(&dir).unwrap().address("wasm");
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {dir:?}\n\
+                 [http]\nbind = \"127.0.0.1:0\"\n\
+                 [iroh]\nbind = \"127.0.0.1:0\"\n\
+                 [inference]\nenabled = false\n\
+                 [queue]\nworkers = 1\n\
+                 [chain]\nurl = {devnet:?}\npoll_ms = 200\nanswer = {answer:?}\n\
+                 [preload]\nplugins = [{:?}]\n",
+                plugins::path("hello")
+            ),
+        )
+        .unwrap();
+        let mut node = NodeProcess {
+            dir,
+            config,
+            process: None,
+            address,
+        };
+        node.start();
+        node
+    }
+
+    fn start(&mut self) {
+        let config = self.config.to_str().unwrap().to_owned();
+        let log = self.dir.join("node.log");
+        let (child, first) = spawn_with_first_line(&["node", "start", "--config", &config], &log);
+        assert!(
+            first.contains("serving on"),
+            "{first}: {} (config: {})",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            std::fs::read_to_string(&self.config).unwrap_or_default()
+        );
+        self.process = Some(child);
+    }
+
+    fn kill(&mut self) {
+        // SIGKILL: no clean stop, no flush beyond what was synced.
+        self.process.take().unwrap().kill();
+    }
+}
+
+async fn post(buyer: &DevnetClient, input: &str) -> u64 {
+    let spec = TaskSpec {
+        plugin: HexBinary::from(blake3::hash(&plugins::bytes("hello")).as_bytes().to_vec()),
+        input: TaskInput::Inline {
+            data: Binary::from(input.as_bytes().to_vec()),
+        },
+        models: vec![],
+        k: 3,
+        commit_period: 20,
+        requirements: Requirements::default(),
+        max_royalties: None,
+    };
+    let id = buyer.post_task(&spec, REWARD).await.unwrap();
+    let round = buyer.task(id).await.unwrap().round;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "task {id} never assigned");
+        if let Some(sig) = buyer.beacon_round(round).await.unwrap() {
+            match buyer.assign(id, Some(sig)).await {
+                Ok(_) => return id,
+                Err(ChainError::Contract { reason, .. }) if reason.contains("wait") => {}
+                Err(e) => panic!("assign: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn closed(buyer: &DevnetClient, id: u64, within: Duration) -> TaskResponse {
+    let deadline = Instant::now() + within;
+    loop {
+        let task = buyer.task(id).await.unwrap();
+        if !matches!(task.status, TaskStatus::Open | TaskStatus::Pending) {
+            return task;
+        }
+        assert!(Instant::now() < deadline, "task {id}: {task:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn votes(task: &TaskResponse, address: &str) -> u8 {
+    task.assignments
+        .iter()
+        .filter(|a| !a.reexecution && a.node.as_str() == address)
+        .map(|a| a.votes)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_processes_earn_on_the_devnet_a_cheat_is_slashed_and_a_killed_node_reveals() {
+    let root = tempfile::tempdir().unwrap();
+    let chain_dir = root.path().join("devnet");
+    let (_devnet, first) = spawn_with_first_line(
+        &[
+            "devnet",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--block-time-ms",
+            "200",
+            "--dir",
+            chain_dir.to_str().unwrap(),
+        ],
+        &root.path().join("devnet.log"),
+    );
+    let url = first.strip_prefix("devnet ").unwrap().to_owned();
+    let mut nodes: Vec<NodeProcess> = (0..3)
+        .map(|i| {
+            NodeProcess::new(
+                root.path(),
+                &format!("honest{i}"),
+                &url,
+                HONEST_STAKE,
+                "honest",
+            )
+        })
+        .collect();
+    let cheat = NodeProcess::new(root.path(), "cheat", &url, DISHONEST_STAKE, "wrong");
+    let buyer = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap();
+    buyer.faucet(buyer.address(), REWARD * 30).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Tasks until the cheat has sat in a committee as a minority.
+    let mut caught = false;
+    // A cheat drawn with a majority wins, as the protocol allows (a stake-
+    // weighted draw makes that rare); honest nodes are then the minority.
+    let mut cheat_won = false;
+    for i in 0..15 {
+        let id = post(&buyer, &format!("world {i}")).await;
+        let task = closed(&buyer, id, Duration::from_secs(40)).await;
+        let TaskStatus::Settled { digest } = &task.status else {
+            panic!("task {id} ended {:?}", task.status);
+        };
+        let cheat_votes = votes(&task, &cheat.address);
+        cheat_won |= cheat_votes * 2 > task.k;
+        if cheat_votes * 2 < task.k {
+            for a in task.assignments.iter().filter(|a| !a.reexecution) {
+                let honest = a.node.as_str() != cheat.address;
+                assert_eq!(a.digest.as_ref() == Some(digest), honest, "{a:?}");
+            }
+            if cheat_votes > 0 {
+                caught = true;
+                break;
+            }
+        }
+    }
+    assert!(caught, "the cheat was never drawn as a minority");
+    let record = buyer.node(&cheat.address).await.unwrap();
+    assert!(record.tasks_wrong >= 1, "{record:?}");
+    assert!(record.stake.u128() < DISHONEST_STAKE, "{record:?}");
+    assert!(record.reputation < INITIAL_REPUTATION, "{record:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut paid = 0;
+        for n in &nodes {
+            let w = buyer.wallet(&n.address).await.unwrap();
+            if !cheat_won {
+                assert_eq!(w.stake.u128(), HONEST_STAKE, "honest stake is not slashed");
+            }
+            paid += w.balance.u128();
+        }
+        if paid > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no honest node was paid");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // SIGKILL between commit and reveal. The honest nodes restart with slow
+    // polls, which leave a window after a commit; each one's state file
+    // says when it has committed.
+    for n in &mut nodes {
+        n.kill();
+        let text = std::fs::read_to_string(&n.config).unwrap();
+        std::fs::write(&n.config, text.replace("poll_ms = 200", "poll_ms = 2000")).unwrap();
+        n.start();
+    }
+    let (id, victim) = loop {
+        let id = post(&buyer, "killed").await;
+        let task = buyer.task(id).await.unwrap();
+        if let Some(v) = nodes.iter().position(|n| votes(&task, &n.address) > 0) {
+            break (id, v);
+        }
+        // Only the cheat was drawn: let it close and try again.
+        closed(&buyer, id, Duration::from_secs(40)).await;
+    };
+    let state = nodes[victim].dir.join("chain/worker.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .contains(&format!("\"{id}\":{{\"committed\""))
+    {
+        assert!(Instant::now() < deadline, "never committed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    nodes[victim].kill();
+    let address = nodes[victim].address.clone();
+    let slot = |t: &TaskResponse| {
+        t.assignments
+            .iter()
+            .find(|a| a.node.as_str() == address)
+            .cloned()
+            .unwrap()
+    };
+    assert!(slot(&buyer.task(id).await.unwrap()).digest.is_none());
+    nodes[victim].start();
+    let task = closed(&buyer, id, Duration::from_secs(30)).await;
+    assert!(
+        matches!(task.status, TaskStatus::Settled { .. }),
+        "{:?}",
+        task.status
+    );
+    assert!(slot(&task).digest.is_some(), "the restarted node revealed");
+}
