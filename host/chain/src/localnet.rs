@@ -192,6 +192,11 @@ impl Localnet {
         Ok(net)
     }
 
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
     /// Where clients find it.
     pub fn info(&self) -> &LocalnetInfo {
         &self.info

@@ -1,19 +1,26 @@
-//! The network as processes: `clusterai devnet serve`, and four
-//! `clusterai node start` processes working for it (each funded and
-//! registered with the CLI, one configured to answer wrong). A buyer posts
-//! real tasks: the honest majority's output wins, honest nodes are paid, the
-//! dishonest one is slashed and its reputation drops. A node killed with
-//! SIGKILL between commit and reveal is started again and still reveals.
+//! The network as processes, on the devnet (`clusterai devnet serve`) and
+//! on a real wasmd chain: four `clusterai node start` processes work for
+//! the chain (each registered with the CLI, one configured to answer
+//! wrong). A buyer posts real tasks: the honest majority's output wins,
+//! honest nodes are paid, the dishonest one is slashed and its reputation
+//! drops. A node killed with SIGKILL between commit and reveal is started
+//! again and still reveals. On wasmd, the chain itself then goes away for a
+//! while under a task in flight, and the nodes finish it when it is back.
 //!
 //! Uses the `clusterai` binary of this target directory (`cargo test
-//! --workspace` builds it) and the built `hello` plugin.
+//! --workspace` builds it), the built `hello` plugin, and for wasmd
+//! `CLUSTERAI_WASMD` and the contract artifacts (as `tests/wasmd.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use clusterai_chain::beacon::BeaconClient;
 use clusterai_chain::devnet::client::DevnetClient;
+use clusterai_chain::localnet::{Localnet, LocalnetConfig};
 use clusterai_chain::{AccountKey, ChainError, Settlement};
 use clusterai_economy::market::{TaskInput, TaskResponse, TaskSpec, TaskStatus};
 use clusterai_economy::registry::{INITIAL_REPUTATION, Requirements};
@@ -75,6 +82,118 @@ fn run(args: &[&str], data: &Path) {
     );
 }
 
+/// The chain under test.
+enum Chain {
+    Devnet {
+        url: String,
+        faucet: Box<DevnetClient>,
+        _process: ChildGuard,
+    },
+    Wasmd(Box<Localnet>),
+}
+
+impl Chain {
+    async fn devnet(root: &Path) -> Self {
+        let dir = root.join("devnet");
+        let (process, first) = spawn_with_first_line(
+            &[
+                "devnet",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--block-time-ms",
+                "200",
+                "--dir",
+                dir.to_str().unwrap(),
+            ],
+            &root.join("devnet.log"),
+        );
+        let url = first.strip_prefix("devnet ").unwrap().to_owned();
+        let faucet = DevnetClient::connect(&url, AccountKey::generate())
+            .await
+            .unwrap();
+        Chain::Devnet {
+            url,
+            faucet: Box::new(faucet),
+            _process: process,
+        }
+    }
+
+    async fn wasmd(root: &Path) -> Self {
+        let wasmd = std::env::var_os("CLUSTERAI_WASMD").map(PathBuf::from).expect(
+            "CLUSTERAI_WASMD must name a wasmd binary: run scripts/setup-wasmd.sh (scripts/test.sh does)",
+        );
+        let net = Localnet::start(LocalnetConfig {
+            wasmd,
+            dir: root.join("localnet"),
+            artifacts: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../cosmwasm-contracts/artifacts"),
+            chain_id: "clusterai-local".into(),
+            block_time_ms: 300,
+            beacon_period: 1,
+        })
+        .await
+        .expect("the localnet starts");
+        Chain::Wasmd(Box::new(net))
+    }
+
+    /// The CLI's arguments naming this chain.
+    fn args(&self) -> Vec<String> {
+        match self {
+            Chain::Devnet { url, .. } => vec!["--chain".into(), url.clone()],
+            Chain::Wasmd(net) => vec![
+                "--chain".into(),
+                net.info().rpc_url.clone(),
+                "--deployment".into(),
+                self.deployment_file().unwrap().to_str().unwrap().into(),
+            ],
+        }
+    }
+
+    fn deployment_file(&self) -> Option<PathBuf> {
+        match self {
+            Chain::Devnet { .. } => None,
+            Chain::Wasmd(net) => Some(net.dir().join("localnet.json")),
+        }
+    }
+
+    /// The `[chain]` lines of a node's config.
+    fn config(&self) -> String {
+        match self {
+            Chain::Devnet { url, .. } => format!("url = {url:?}\n"),
+            Chain::Wasmd(net) => format!(
+                "url = {:?}\ndeployment = {:?}\n",
+                net.info().rpc_url,
+                self.deployment_file().unwrap()
+            ),
+        }
+    }
+
+    async fn fund(&self, address: &str, amount: u128) {
+        match self {
+            Chain::Devnet { faucet, .. } => {
+                faucet.faucet(address, amount).await.unwrap();
+            }
+            Chain::Wasmd(net) => net.fund(address, amount).await.unwrap(),
+        }
+    }
+
+    async fn client(&self, key: AccountKey) -> Arc<dyn Settlement> {
+        let args = self.args();
+        let deployment = args.get(3).map(PathBuf::from);
+        clusterai_chain::connect(&args[1], deployment.as_deref(), key)
+            .await
+            .unwrap()
+    }
+
+    fn beacon(&self) -> BeaconClient {
+        match self {
+            Chain::Devnet { url, .. } => BeaconClient::new(url),
+            Chain::Wasmd(net) => BeaconClient::new(&net.info().beacon_url),
+        }
+    }
+}
+
 struct NodeProcess {
     dir: PathBuf,
     config: PathBuf,
@@ -83,26 +202,21 @@ struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Funds and registers a node with the CLI, then starts it.
-    fn new(root: &Path, name: &str, devnet: &str, stake: u128, answer: &str) -> Self {
+    /// Funds a node's account, registers it with the CLI, then starts it.
+    async fn new(root: &Path, name: &str, chain: &Chain, stake: u128, answer: &str) -> Self {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        run(
-            &["wallet", "--chain", devnet, "--faucet", &stake.to_string()],
-            &dir,
-        );
-        run(
-            &[
-                "node",
-                "register",
-                "--chain",
-                devnet,
-                "--stake",
-                &stake.to_string(),
-            ],
-            &dir,
-        );
         let address = AccountKey::load_or_create(&dir).unwrap().address("wasm");
+        chain.fund(&address, stake).await;
+        let mut args = vec![
+            "node".to_owned(),
+            "register".into(),
+            "--stake".into(),
+            stake.to_string(),
+        ];
+        args.extend(chain.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args, &dir);
         let config = dir.join("config.toml");
         std::fs::write(
             &config,
@@ -112,8 +226,9 @@ impl NodeProcess {
                  [iroh]\nbind = \"127.0.0.1:0\"\n\
                  [inference]\nenabled = false\n\
                  [queue]\nworkers = 1\n\
-                 [chain]\nurl = {devnet:?}\npoll_ms = 200\nanswer = {answer:?}\n\
+                 [chain]\n{}poll_ms = 200\nanswer = {answer:?}\n\
                  [preload]\nplugins = [{:?}]\n",
+                chain.config(),
                 plugins::path("hello")
             ),
         )
@@ -147,7 +262,7 @@ impl NodeProcess {
     }
 }
 
-async fn post(buyer: &DevnetClient, input: &str) -> u64 {
+async fn post(chain: &Chain, buyer: &dyn Settlement, input: &str) -> u64 {
     let spec = TaskSpec {
         plugin: HexBinary::from(blake3::hash(&plugins::bytes("hello")).as_bytes().to_vec()),
         input: TaskInput::Inline {
@@ -164,7 +279,7 @@ async fn post(buyer: &DevnetClient, input: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert!(Instant::now() < deadline, "task {id} never assigned");
-        if let Some(sig) = buyer.beacon_round(round).await.unwrap() {
+        if let Some(sig) = chain.beacon().round(round).await.unwrap() {
             match buyer.assign(id, Some(sig)).await {
                 Ok(_) => return id,
                 Err(ChainError::Contract { reason, .. }) if reason.contains("wait") => {}
@@ -175,7 +290,7 @@ async fn post(buyer: &DevnetClient, input: &str) -> u64 {
     }
 }
 
-async fn closed(buyer: &DevnetClient, id: u64, within: Duration) -> TaskResponse {
+async fn closed(buyer: &dyn Settlement, id: u64, within: Duration) -> TaskResponse {
     let deadline = Instant::now() + within;
     loop {
         let task = buyer.task(id).await.unwrap();
@@ -196,40 +311,31 @@ fn votes(task: &TaskResponse, address: &str) -> u8 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_processes_earn_on_the_devnet_a_cheat_is_slashed_and_a_killed_node_reveals() {
+async fn on_the_devnet() {
     let root = tempfile::tempdir().unwrap();
-    let chain_dir = root.path().join("devnet");
-    let (_devnet, first) = spawn_with_first_line(
-        &[
-            "devnet",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--block-time-ms",
-            "200",
-            "--dir",
-            chain_dir.to_str().unwrap(),
-        ],
-        &root.path().join("devnet.log"),
-    );
-    let url = first.strip_prefix("devnet ").unwrap().to_owned();
-    let mut nodes: Vec<NodeProcess> = (0..3)
-        .map(|i| {
-            NodeProcess::new(
-                root.path(),
-                &format!("honest{i}"),
-                &url,
-                HONEST_STAKE,
-                "honest",
-            )
-        })
-        .collect();
-    let cheat = NodeProcess::new(root.path(), "cheat", &url, DISHONEST_STAKE, "wrong");
-    let buyer = DevnetClient::connect(&url, AccountKey::generate())
-        .await
-        .unwrap();
-    buyer.faucet(buyer.address(), REWARD * 30).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let chain = Chain::devnet(root.path()).await;
+    scenario(root.path(), chain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_real_wasmd_chain() {
+    let root = tempfile::tempdir().unwrap();
+    let chain = Chain::wasmd(root.path()).await;
+    scenario(root.path(), chain).await;
+}
+
+async fn scenario(root: &Path, mut chain: Chain) {
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let name = format!("honest{i}");
+        nodes.push(NodeProcess::new(root, &name, &chain, HONEST_STAKE, "honest").await);
+    }
+    let cheat = NodeProcess::new(root, "cheat", &chain, DISHONEST_STAKE, "wrong").await;
+    let buyer_key = AccountKey::generate();
+    chain.fund(&buyer_key.address("wasm"), REWARD * 30).await;
+    let buyer = chain.client(buyer_key).await;
+    let buyer = buyer.as_ref();
+    tokio::time::sleep(Duration::from_millis(700)).await;
 
     // Tasks until the cheat has sat in a committee as a minority.
     let mut caught = false;
@@ -237,8 +343,8 @@ async fn node_processes_earn_on_the_devnet_a_cheat_is_slashed_and_a_killed_node_
     // weighted draw makes that rare); honest nodes are then the minority.
     let mut cheat_won = false;
     for i in 0..15 {
-        let id = post(&buyer, &format!("world {i}")).await;
-        let task = closed(&buyer, id, Duration::from_secs(40)).await;
+        let id = post(&chain, buyer, &format!("world {i}")).await;
+        let task = closed(buyer, id, Duration::from_secs(60)).await;
         let TaskStatus::Settled { digest } = &task.status else {
             panic!("task {id} ended {:?}", task.status);
         };
@@ -260,7 +366,7 @@ async fn node_processes_earn_on_the_devnet_a_cheat_is_slashed_and_a_killed_node_
     assert!(record.tasks_wrong >= 1, "{record:?}");
     assert!(record.stake.u128() < DISHONEST_STAKE, "{record:?}");
     assert!(record.reputation < INITIAL_REPUTATION, "{record:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let mut paid = 0;
         for n in &nodes {
@@ -287,16 +393,16 @@ async fn node_processes_earn_on_the_devnet_a_cheat_is_slashed_and_a_killed_node_
         n.start();
     }
     let (id, victim) = loop {
-        let id = post(&buyer, "killed").await;
+        let id = post(&chain, buyer, "killed").await;
         let task = buyer.task(id).await.unwrap();
         if let Some(v) = nodes.iter().position(|n| votes(&task, &n.address) > 0) {
             break (id, v);
         }
         // Only the cheat was drawn: let it close and try again.
-        closed(&buyer, id, Duration::from_secs(40)).await;
+        closed(buyer, id, Duration::from_secs(60)).await;
     };
     let state = nodes[victim].dir.join("chain/worker.json");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&state)
         .unwrap_or_default()
         .contains(&format!("\"{id}\":{{\"committed\""))
@@ -315,11 +421,28 @@ async fn node_processes_earn_on_the_devnet_a_cheat_is_slashed_and_a_killed_node_
     };
     assert!(slot(&buyer.task(id).await.unwrap()).digest.is_none());
     nodes[victim].start();
-    let task = closed(&buyer, id, Duration::from_secs(30)).await;
+    let task = closed(buyer, id, Duration::from_secs(60)).await;
     assert!(
         matches!(task.status, TaskStatus::Settled { .. }),
         "{:?}",
         task.status
     );
     assert!(slot(&task).digest.is_some(), "the restarted node revealed");
+
+    // A real chain goes away under a task in flight and comes back: the
+    // nodes reconnect, catch up, and finish it.
+    if matches!(chain, Chain::Wasmd(_)) {
+        let id = post(&chain, buyer, "outage").await;
+        if let Chain::Wasmd(net) = &mut chain {
+            net.stop().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            net.resume().await.unwrap();
+        }
+        let task = closed(buyer, id, Duration::from_secs(90)).await;
+        assert!(
+            matches!(task.status, TaskStatus::Settled { .. }),
+            "{:?}",
+            task.status
+        );
+    }
 }
