@@ -31,8 +31,8 @@ pub enum ConnectError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The chain.
-    #[error("chain at {url}: {source}")]
+    /// The chain (its error names the URL).
+    #[error("{source}")]
     Chain {
         /// Its URL.
         url: String,

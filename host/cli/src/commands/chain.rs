@@ -69,6 +69,10 @@ pub(crate) enum ChainCommand {
         /// Block time in milliseconds.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=60_000))]
         block_time_ms: u64,
+        /// Fund an account once the chain is up: gas money and AMOUNT of the
+        /// payment token from the admin (repeatable).
+        #[arg(long, value_name = "ADDRESS=AMOUNT", value_parser = parse_fund)]
+        fund: Vec<(String, u128)>,
     },
 }
 
@@ -81,6 +85,7 @@ pub(crate) fn run(cmd: ChainCommand, json: bool) -> anyhow::Result<ExitCode> {
             artifacts,
             chain_id,
             block_time_ms,
+            fund,
         } => {
             let dir = dir.unwrap_or_else(|| env::data_dir().join("localnet"));
             super::async_runtime()?.block_on(async move {
@@ -94,6 +99,10 @@ pub(crate) fn run(cmd: ChainCommand, json: bool) -> anyhow::Result<ExitCode> {
                     beacon_period: 1,
                 })
                 .await?;
+                for (address, amount) in &fund {
+                    net.fund(address, *amount).await?;
+                    eprintln!("funded {address} with {amount}");
+                }
                 let info = net.info().clone();
                 if json {
                     println!("{}", serde_json::to_string(&info)?);
@@ -118,4 +127,15 @@ pub(crate) fn run(cmd: ChainCommand, json: bool) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `ADDRESS=AMOUNT`.
+fn parse_fund(s: &str) -> Result<(String, u128), String> {
+    let (address, amount) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not ADDRESS=AMOUNT"))?;
+    let amount = amount
+        .parse()
+        .map_err(|_| format!("{amount:?} is not a whole amount"))?;
+    Ok((address.to_owned(), amount))
 }
