@@ -284,3 +284,65 @@ async fn a_devnet_that_is_gone_is_unreachable_and_retryable() {
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
 }
+
+/// A server that answers every request with `status` and `body`.
+async fn liar(status: u16, body: &'static str) -> String {
+    use axum::http::StatusCode;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(move || async move { (StatusCode::from_u16(status).unwrap(), body) });
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_chain_that_answers_garbage_is_named_and_not_trusted() {
+    // The devnet client: garbage is Malformed, a server error is retryable.
+    let url = liar(200, "<html>not json</html>").await;
+    let err = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChainError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("not json"), "{err}");
+    assert!(!err.is_retryable());
+    let url = liar(502, "bad gateway").await;
+    let err = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+
+    // The Cosmos client's RPC: not JSON-RPC at all, or a JSON-RPC error.
+    use clusterai_chain::cosmos::rpc::Rpc;
+    let rpc = Rpc::new(&liar(200, "{\"jsonrpc\":\"2.0\",\"id\":1}").await).unwrap();
+    let err = rpc.status().await.unwrap_err();
+    assert!(err.to_string().contains("no result"), "{err}");
+    let rpc = Rpc::new(&liar(200, "garbage").await).unwrap();
+    let err = rpc.status().await.unwrap_err();
+    assert!(matches!(err, ChainError::Malformed { .. }), "{err}");
+    let rpc = Rpc::new(
+        &liar(
+            200,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"message\":\"Internal error\",\"data\":\"height 7 is not available\"}}",
+        )
+        .await,
+    )
+    .unwrap();
+    let err = rpc.status().await.unwrap_err();
+    assert!(
+        err.to_string().contains("height 7 is not available"),
+        "{err}"
+    );
+    let rpc = Rpc::new(
+        &liar(
+            200,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"node_info\":{\"network\":\"x\"},\"sync_info\":{\"latest_block_height\":\"ten\"}}}",
+        )
+        .await,
+    )
+    .unwrap();
+    let err = rpc.status().await.unwrap_err();
+    assert!(err.to_string().contains("latest_block_height"), "{err}");
+}

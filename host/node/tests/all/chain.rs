@@ -282,3 +282,65 @@ async fn a_worker_stopped_between_commit_and_reveal_still_reveals() {
         "the restarted node revealed: {slot:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_a_node_cannot_run_are_declined_without_a_slash_and_work_goes_on() {
+    let (url, _server) = devnet().await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(member(&url, HONEST_STAKE, Behaviour::Honest, 150).await);
+    }
+    let buyer = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap();
+    buyer.faucet(buyer.address(), REWARD * 3).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A plugin nobody holds: every drawn node declines before the deadline.
+    let unknown = post(&buyer, b"not a plugin anyone has", "x").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let task = loop {
+        let task = buyer.task(unknown).await.unwrap();
+        if task.assignments.iter().all(|a| a.declined) {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "not declined: {task:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(task.assignments.iter().all(|a| a.commitment.is_none()));
+    buyer
+        .settle(unknown)
+        .await
+        .expect("settle the declined task");
+    assert_eq!(
+        buyer.task(unknown).await.unwrap().status,
+        TaskStatus::Expired
+    );
+
+    // Nobody was punished: stake and reputation stand, and the decline pay
+    // reached the drawn nodes' wallets.
+    for m in &members {
+        let record = m.client.node(m.client.address()).await.unwrap();
+        assert_eq!(record.stake.u128(), HONEST_STAKE);
+        assert_eq!(record.tasks_absent + record.tasks_wrong, 0, "{record:?}");
+        assert_eq!(record.reputation, INITIAL_REPUTATION);
+    }
+    let paid = async {
+        let mut total = 0;
+        for m in &members {
+            let w = m.client.wallet(m.client.address()).await.unwrap();
+            total += w.balance.u128() + w.rewards.u128();
+        }
+        total
+    };
+    assert!(paid.await > 0, "declines are paid");
+
+    // And the next task runs as usual.
+    let id = post(&buyer, &plugins::bytes("hello"), "after").await;
+    let task = closed(&buyer, id, Duration::from_secs(30)).await;
+    assert!(
+        matches!(task.status, TaskStatus::Settled { .. }),
+        "{:?}",
+        task.status
+    );
+}
