@@ -254,6 +254,17 @@ impl Worker {
                 tracing::warn!(task = task.id, "the commit window closed before an output");
                 return Ok(Step::Moved(Phase::Done));
             }
+            // Too close to the deadline to finish and commit: declining is
+            // free, an absent vote is slashed.
+            let margin = self.margin_ns();
+            if matches!(phase, Some(Phase::Running { .. }))
+                && now_ns.saturating_add(margin) > commit_deadline
+                && !self.finished(&phase)
+            {
+                return self
+                    .decline(task, "the task did not finish in time to commit".into())
+                    .await;
+            }
             return self.run_and_commit(me, task, phase).await;
         }
         if slot.digest.is_none() {
@@ -376,6 +387,25 @@ impl Worker {
                 self.decline(task, reason).await
             }
             Some(Phase::Revealed { .. }) | Some(Phase::Done) => Ok(Step::Wait),
+        }
+    }
+
+    /// How long before the commit deadline a commitment must be on its way:
+    /// two blocks and a poll.
+    fn margin_ns(&self) -> u64 {
+        let block = self.chain.deployment().block_time_ms.max(1) * 1_000_000;
+        2 * block + self.options.poll.as_nanos() as u64
+    }
+
+    /// Whether the local run of a `Running` phase has ended.
+    fn finished(&self, phase: &Option<Phase>) -> bool {
+        match phase {
+            Some(Phase::Running { local }) => self
+                .node
+                .task(&Caller { token: None }, local)
+                .map(|r| r.state.is_final())
+                .unwrap_or(true),
+            _ => true,
         }
     }
 

@@ -46,9 +46,14 @@ async fn devnet() -> (String, tokio::task::JoinHandle<()>) {
     (url, server)
 }
 
-async fn start_node(dir: &Path) -> Arc<Node> {
-    let node = Node::start(harness::config(dir)).await.unwrap();
+async fn start_node(dir: &Path, tweak: impl FnOnce(&mut clusterai_node::NodeConfig)) -> Arc<Node> {
+    let mut config = harness::config(dir);
+    tweak(&mut config);
+    let node = Node::start(config).await.unwrap();
     node.add_plugin(plugins::bytes("hello")).await.unwrap();
+    node.add_plugin(plugins::bytes("spin_forever"))
+        .await
+        .unwrap();
     node
 }
 
@@ -60,8 +65,18 @@ fn options(behaviour: Behaviour, poll_ms: u64) -> WorkerOptions {
 }
 
 async fn member(url: &str, stake: u128, behaviour: Behaviour, poll_ms: u64) -> Member {
+    member_tweaked(url, stake, behaviour, poll_ms, |_| {}).await
+}
+
+async fn member_tweaked(
+    url: &str,
+    stake: u128,
+    behaviour: Behaviour,
+    poll_ms: u64,
+    tweak: impl FnOnce(&mut clusterai_node::NodeConfig),
+) -> Member {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path()).await;
+    let node = start_node(dir.path(), tweak).await;
     let client = DevnetClient::connect(url, AccountKey::generate())
         .await
         .unwrap();
@@ -88,6 +103,10 @@ async fn member(url: &str, stake: u128, behaviour: Behaviour, poll_ms: u64) -> M
 }
 
 async fn post(buyer: &DevnetClient, plugin: &[u8], input: &str) -> u64 {
+    post_with(buyer, plugin, input, 20).await
+}
+
+async fn post_with(buyer: &DevnetClient, plugin: &[u8], input: &str, commit_period: u64) -> u64 {
     let spec = TaskSpec {
         plugin: HexBinary::from(blake3::hash(plugin).as_bytes().to_vec()),
         input: TaskInput::Inline {
@@ -95,7 +114,7 @@ async fn post(buyer: &DevnetClient, plugin: &[u8], input: &str) -> u64 {
         },
         models: vec![],
         k: 3,
-        commit_period: 20,
+        commit_period,
         requirements: Requirements::default(),
         max_royalties: None,
     };
@@ -343,4 +362,47 @@ async fn tasks_a_node_cannot_run_are_declined_without_a_slash_and_work_goes_on()
         "{:?}",
         task.status
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_cannot_finish_before_the_commit_deadline_is_declined_in_time() {
+    let (url, _server) = devnet().await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        // Tasks may run 8 s here: longer than the 5 s commit window.
+        let tweak = |c: &mut clusterai_node::NodeConfig| c.limits.timeout = Duration::from_secs(8);
+        members.push(member_tweaked(&url, HONEST_STAKE, Behaviour::Honest, 150, tweak).await);
+    }
+    let buyer = DevnetClient::connect(&url, AccountKey::generate())
+        .await
+        .unwrap();
+    buyer.faucet(buyer.address(), REWARD).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A plugin that spins until the node stops it at its deadline: no
+    // output can be committed within the 5 s window.
+    let id = post_with(&buyer, &plugins::bytes("spin_forever"), "zzz", 5).await;
+    let task = buyer.task(id).await.unwrap();
+    let commit_deadline = task.commit_deadline.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let task = buyer.task(id).await.unwrap();
+        if task.assignments.iter().all(|a| a.declined) {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "not declined: {task:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Declined while the window was still open.
+    let status = buyer.status().await.unwrap();
+    assert!(
+        status.time_ns <= commit_deadline.nanos() + 1_000_000_000,
+        "{task:?}"
+    );
+    buyer.settle(id).await.unwrap();
+    for m in &members {
+        let record = m.client.node(m.client.address()).await.unwrap();
+        assert_eq!(record.stake.u128(), HONEST_STAKE, "no slash for a decline");
+        assert_eq!(record.tasks_absent, 0);
+    }
 }
