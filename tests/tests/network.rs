@@ -22,7 +22,9 @@ use clusterai_chain::beacon::BeaconClient;
 use clusterai_chain::devnet::client::DevnetClient;
 use clusterai_chain::localnet::{Localnet, LocalnetConfig};
 use clusterai_chain::{AccountKey, ChainError, Settlement};
-use clusterai_economy::market::{TaskInput, TaskResponse, TaskSpec, TaskStatus};
+use clusterai_economy::market::{
+    ConfigResponse, MarketTotals, TaskInput, TaskResponse, TaskSpec, TaskStatus,
+};
 use clusterai_economy::registry::{INITIAL_REPUTATION, Requirements};
 use clusterai_test_support::{ChildGuard, plugins};
 use cosmwasm_std::{Binary, HexBinary};
@@ -302,6 +304,37 @@ async fn closed(buyer: &dyn Settlement, id: u64, within: Duration) -> TaskRespon
     }
 }
 
+/// Everything the participants, the treasury and the market hold in the
+/// payment token: balances, stakes, escrow and credited rewards.
+async fn holdings(chain: &dyn Settlement, accounts: &[&str]) -> u128 {
+    let market = chain.deployment().market.clone();
+    let config: ConfigResponse = serde_json::from_value(
+        chain
+            .query(&market, &serde_json::json!({"config": {}}))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let totals: MarketTotals = serde_json::from_value(
+        chain
+            .query(&market, &serde_json::json!({"totals": {}}))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut sum = totals.escrowed.u128() + totals.unclaimed_rewards.u128();
+    let treasury = config.treasury.to_string();
+    let mut all: Vec<&str> = accounts.to_vec();
+    if !all.contains(&treasury.as_str()) {
+        all.push(&treasury);
+    }
+    for a in all {
+        let w = chain.wallet(a).await.unwrap();
+        sum += w.balance.u128() + w.stake.u128();
+    }
+    sum
+}
+
 fn votes(task: &TaskResponse, address: &str) -> u8 {
     task.assignments
         .iter()
@@ -336,6 +369,11 @@ async fn scenario(root: &Path, mut chain: Chain) {
     let buyer = chain.client(buyer_key).await;
     let buyer = buyer.as_ref();
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut accounts: Vec<String> = nodes.iter().map(|n| n.address.clone()).collect();
+    accounts.push(cheat.address.clone());
+    accounts.push(buyer.address().to_owned());
+    let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    let before = holdings(buyer, &accounts).await;
 
     // Tasks until the cheat has sat in a committee as a minority.
     let mut caught = false;
@@ -428,6 +466,9 @@ async fn scenario(root: &Path, mut chain: Chain) {
         task.status
     );
     assert!(slot(&task).digest.is_some(), "the restarted node revealed");
+    // Tokens moved between buyer, nodes, treasury and market; none were
+    // made or lost.
+    assert_eq!(holdings(buyer, &accounts).await, before, "conservation");
 
     // A real chain goes away under a task in flight and comes back: the
     // nodes reconnect, catch up, and finish it.
