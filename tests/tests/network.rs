@@ -21,13 +21,11 @@ use std::sync::Arc;
 use clusterai_chain::beacon::BeaconClient;
 use clusterai_chain::devnet::client::DevnetClient;
 use clusterai_chain::localnet::{Localnet, LocalnetConfig};
-use clusterai_chain::{AccountKey, ChainError, Settlement};
-use clusterai_economy::market::{
-    ConfigResponse, MarketTotals, TaskInput, TaskResponse, TaskSpec, TaskStatus,
-};
-use clusterai_economy::registry::{INITIAL_REPUTATION, Requirements};
+use clusterai_chain::{AccountKey, Settlement};
+use clusterai_economy::market::{ConfigResponse, MarketTotals, TaskResponse, TaskStatus};
+use clusterai_economy::registry::INITIAL_REPUTATION;
+use clusterai_test_support::chain::{self as support, closed, votes};
 use clusterai_test_support::{ChildGuard, plugins};
-use cosmwasm_std::{Binary, HexBinary};
 
 const HONEST_STAKE: u128 = 300_000;
 const DISHONEST_STAKE: u128 = 100_000;
@@ -265,43 +263,8 @@ impl NodeProcess {
 }
 
 async fn post(chain: &Chain, buyer: &dyn Settlement, input: &str) -> u64 {
-    let spec = TaskSpec {
-        plugin: HexBinary::from(blake3::hash(&plugins::bytes("hello")).as_bytes().to_vec()),
-        input: TaskInput::Inline {
-            data: Binary::from(input.as_bytes().to_vec()),
-        },
-        models: vec![],
-        k: 3,
-        commit_period: 20,
-        requirements: Requirements::default(),
-        max_royalties: None,
-    };
-    let id = buyer.post_task(&spec, REWARD).await.unwrap();
-    let round = buyer.task(id).await.unwrap().round;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        assert!(Instant::now() < deadline, "task {id} never assigned");
-        if let Some(sig) = chain.beacon().round(round).await.unwrap() {
-            match buyer.assign(id, Some(sig)).await {
-                Ok(_) => return id,
-                Err(ChainError::Contract { reason, .. }) if reason.contains("wait") => {}
-                Err(e) => panic!("assign: {e}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn closed(buyer: &dyn Settlement, id: u64, within: Duration) -> TaskResponse {
-    let deadline = Instant::now() + within;
-    loop {
-        let task = buyer.task(id).await.unwrap();
-        if !matches!(task.status, TaskStatus::Open | TaskStatus::Pending) {
-            return task;
-        }
-        assert!(Instant::now() < deadline, "task {id}: {task:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let spec = support::spec(&plugins::bytes("hello"), input.as_bytes(), 20);
+    support::post(buyer, &chain.beacon(), &spec, REWARD).await
 }
 
 /// Everything the participants, the treasury and the market hold in the
@@ -333,14 +296,6 @@ async fn holdings(chain: &dyn Settlement, accounts: &[&str]) -> u128 {
         sum += w.balance.u128() + w.stake.u128();
     }
     sum
-}
-
-fn votes(task: &TaskResponse, address: &str) -> u8 {
-    task.assignments
-        .iter()
-        .filter(|a| !a.reexecution && a.node.as_str() == address)
-        .map(|a| a.votes)
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

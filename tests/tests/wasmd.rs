@@ -15,9 +15,8 @@ use clusterai_chain::cosmos::{CosmosClient, CosmosConfig};
 use clusterai_chain::localnet::{Localnet, LocalnetConfig};
 use clusterai_chain::{AccountKey, ChainError, Settlement};
 use clusterai_economy::commit::{commitment, task_digest};
-use clusterai_economy::market::{TaskInput, TaskSpec, TaskStatus};
-use clusterai_economy::registry::{Capabilities, NodeInfo, Requirements};
-use cosmwasm_std::{Binary, HexBinary};
+use clusterai_economy::market::{TaskSpec, TaskStatus};
+use clusterai_test_support::chain as support;
 
 const STAKE: u128 = 100_000;
 const REWARD: u128 = 10_000;
@@ -55,47 +54,8 @@ async fn client(net: &Localnet, key: AccountKey) -> CosmosClient {
     .expect("connects")
 }
 
-fn node_info(i: u8) -> NodeInfo {
-    NodeInfo {
-        iroh_node_id: HexBinary::from([i; 32]),
-        receipt_key: HexBinary::from([i + 100; 32]),
-        capabilities: Capabilities {
-            execution_providers: vec!["cpu".into()],
-            memory_mb: 4096,
-        },
-    }
-}
-
 fn spec() -> TaskSpec {
-    TaskSpec {
-        plugin: HexBinary::from([0x11; 32]),
-        input: TaskInput::Inline {
-            data: Binary::from(b"hello".to_vec()),
-        },
-        models: vec![],
-        k: 3,
-        commit_period: 20,
-        requirements: Requirements::default(),
-        max_royalties: None,
-    }
-}
-
-/// Assigns a task once its round is published and a block has reached it.
-async fn assign(net: &Localnet, buyer: &CosmosClient, task_id: u64) {
-    let beacon = clusterai_chain::beacon::BeaconClient::new(&net.info().beacon_url);
-    let round = buyer.task(task_id).await.unwrap().round;
-    for _ in 0..100 {
-        if let Some(sig) = beacon.round(round).await.unwrap() {
-            match buyer.assign(task_id, Some(sig)).await {
-                Ok(_) => return,
-                // The block time trails the beacon's clock: try next block.
-                Err(ChainError::Contract { reason, .. }) if reason.contains("wait for it") => {}
-                Err(e) => panic!("assign: {e}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!("task {task_id} was never assigned");
+    support::spec(b"a plugin", b"hello", 20)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +78,10 @@ async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
         let key = AccountKey::generate();
         net.fund(&key.address("wasm"), STAKE).await.expect("fund");
         let node = client(&net, key).await;
-        let tx = node.register(&node_info(i), STAKE).await.expect("register");
+        let tx = node
+            .register(&support::node_info([i; 32]), STAKE)
+            .await
+            .expect("register");
         assert!(tx.gas_used > 0, "a real chain meters gas");
         nodes.push(node);
     }
@@ -139,7 +102,8 @@ async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
 
     tokio::time::sleep(Duration::from_millis(700)).await;
     let id = buyer.post_task(&spec(), REWARD).await.expect("post");
-    assign(&net, &buyer, id).await;
+    let beacon = clusterai_chain::beacon::BeaconClient::new(&net.info().beacon_url);
+    support::assign(&buyer, &beacon, id).await;
 
     let task = buyer.task(id).await.unwrap();
     assert_eq!(task.status, TaskStatus::Open);

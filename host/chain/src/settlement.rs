@@ -223,8 +223,19 @@ pub trait Settlement: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// Sends native `amount` to `to` (a bank send).
+    async fn send_native(&self, to: &str, amount: Coin) -> Result<TxResult, ChainError>;
+
     /// Sends `amount` of the deployment's denomination to `to`.
-    async fn transfer(&self, to: &str, amount: u128) -> Result<TxResult, ChainError>;
+    async fn transfer(&self, to: &str, amount: u128) -> Result<TxResult, ChainError> {
+        match self.deployment().denom.clone() {
+            PaymentDenom::Cw20 { address } => {
+                let msg = json!({"transfer": {"recipient": to, "amount": amount.to_string()}});
+                self.execute(&address, &msg, &[]).await
+            }
+            PaymentDenom::Native { denom } => self.send_native(to, Coin::new(amount, denom)).await,
+        }
+    }
 
     /// Registers this account as a node, staking `stake`.
     async fn register(&self, info: &NodeInfo, stake: u128) -> Result<TxResult, ChainError> {

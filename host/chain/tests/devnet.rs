@@ -9,9 +9,9 @@ use clusterai_chain::devnet::tx::{SignDoc, SignedTx, TxMsg};
 use clusterai_chain::devnet::{Devnet, DevnetConfig, server};
 use clusterai_chain::{AccountKey, ChainError, Settlement};
 use clusterai_economy::commit::{commitment, task_digest};
-use clusterai_economy::market::{TaskInput, TaskSpec, TaskStatus};
-use clusterai_economy::registry::{Capabilities, NodeInfo, Requirements};
-use cosmwasm_std::{Binary, HexBinary};
+use clusterai_economy::market::{TaskSpec, TaskStatus};
+use clusterai_test_support::chain as support;
+use cosmwasm_std::HexBinary;
 use serde_json::json;
 
 // Enough to cover the penalty of a wrong vote on every vote of a task.
@@ -54,44 +54,8 @@ async fn funded(net: &Net, amount: u128) -> DevnetClient {
     client
 }
 
-fn node_info(i: u8) -> NodeInfo {
-    NodeInfo {
-        iroh_node_id: HexBinary::from([i; 32]),
-        receipt_key: HexBinary::from([i + 100; 32]),
-        capabilities: Capabilities {
-            execution_providers: vec!["cpu".into()],
-            memory_mb: 4096,
-        },
-    }
-}
-
 fn spec() -> TaskSpec {
-    TaskSpec {
-        plugin: HexBinary::from([0x11; 32]),
-        input: TaskInput::Inline {
-            data: Binary::from(b"hello".to_vec()),
-        },
-        models: vec![],
-        k: 3,
-        commit_period: 10,
-        requirements: Requirements::default(),
-        max_royalties: None,
-    }
-}
-
-/// Waits for the task's beacon round and assigns it.
-async fn assign(buyer: &DevnetClient, task_id: u64) {
-    let round = buyer.task(task_id).await.unwrap().round;
-    let signature = loop {
-        if let Some(sig) = buyer.beacon_round(round).await.unwrap() {
-            break sig;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    buyer
-        .assign(task_id, Some(signature))
-        .await
-        .expect("assign");
+    support::spec(&[0x11; 8], b"hello", 10)
 }
 
 #[tokio::test]
@@ -101,7 +65,9 @@ async fn a_task_goes_from_post_to_payout_over_http() {
     let mut nodes = Vec::new();
     for i in 0..3 {
         let node = funded(&net, STAKE).await;
-        node.register(&node_info(i), STAKE).await.expect("register");
+        node.register(&support::node_info([i; 32]), STAKE)
+            .await
+            .expect("register");
         assert_eq!(node.node(node.address()).await.unwrap().stake.u128(), STAKE);
         nodes.push(node);
     }
@@ -110,7 +76,7 @@ async fn a_task_goes_from_post_to_payout_over_http() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let id = buyer.post_task(&spec(), REWARD).await.expect("post");
     assert_eq!(buyer.balance(buyer.address()).await.unwrap(), 0);
-    assign(&buyer, id).await;
+    support::assign(&buyer, &buyer.beacon(), id).await;
 
     let task = buyer.task(id).await.unwrap();
     assert_eq!(task.status, TaskStatus::Open);
@@ -166,7 +132,9 @@ async fn a_restarted_devnet_continues_its_chain() {
         let buyer = DevnetClient::connect(&net.url, key.clone()).await.unwrap();
         buyer.faucet(buyer.address(), 50_000).await.unwrap();
         let node = funded(&net, STAKE).await;
-        node.register(&node_info(1), STAKE).await.unwrap();
+        node.register(&support::node_info([1; 32]), STAKE)
+            .await
+            .unwrap();
         let id = buyer.post_task(&spec(), REWARD).await.unwrap();
         let height = buyer.status().await.unwrap().height;
         (id, height, buyer.deployment().clone())

@@ -10,9 +10,12 @@
 //! - [`http`]: a minimal HTTP client for nodes running as child processes.
 //! - [`plugins`]: the built plugins and hostile test programs, found only
 //!   through the `clusterai-test-programs` build.
+//! - [`chain`]: a buyer's side on a chain: a node's registration, a task
+//!   posted and assigned, waiting for it to close.
 
 #![deny(missing_docs)]
 
+pub mod chain;
 pub mod http;
 pub mod plugins;
 pub mod skip;

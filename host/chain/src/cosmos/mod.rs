@@ -13,7 +13,6 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use clusterai_economy::asset::PaymentDenom;
 use cosmrs::proto::cosmos::auth::v1beta1::{
     BaseAccount, QueryAccountRequest, QueryAccountResponse,
 };
@@ -27,7 +26,7 @@ use cosmrs::tx::{Fee, Msg, SignDoc, SignerInfo};
 use cosmrs::{AccountId, Any, Denom};
 use cosmwasm_std::{Binary, Coin};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::account::AccountKey;
@@ -472,11 +471,6 @@ impl CosmosClient {
             .map(|a| a.value.clone())
             .ok_or_else(|| bad_proto("instantiate", "no _contract_address event"))
     }
-
-    /// Sends native `amount` to `to`.
-    pub async fn send_native(&self, to: &str, amount: Coin) -> Result<TxResult, ChainError> {
-        self.send(TxKind::Send { to, amount }).await
-    }
 }
 
 struct Confirmed {
@@ -566,14 +560,8 @@ impl Settlement for CosmosClient {
         }
     }
 
-    async fn transfer(&self, to: &str, amount: u128) -> Result<TxResult, ChainError> {
-        match self.deployment.denom.clone() {
-            PaymentDenom::Cw20 { address } => {
-                let msg = json!({"transfer": {"recipient": to, "amount": amount.to_string()}});
-                self.execute(&address, &msg, &[]).await
-            }
-            PaymentDenom::Native { denom } => self.send_native(to, Coin::new(amount, denom)).await,
-        }
+    async fn send_native(&self, to: &str, amount: Coin) -> Result<TxResult, ChainError> {
+        self.send(TxKind::Send { to, amount }).await
     }
 }
 

@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clusterai_economy::asset::PaymentDenom;
 use cosmwasm_std::{Coin, HexBinary};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::server::{AccountResponse, FaucetRequest, QueryRequest};
@@ -226,19 +225,11 @@ impl Settlement for DevnetClient {
             })
     }
 
-    async fn transfer(&self, to: &str, amount: u128) -> Result<TxResult, ChainError> {
-        match self.deployment.denom.clone() {
-            PaymentDenom::Cw20 { address } => {
-                let msg = json!({"transfer": {"recipient": to, "amount": amount.to_string()}});
-                self.execute(&address, &msg, &[]).await
-            }
-            PaymentDenom::Native { denom } => {
-                self.broadcast(TxMsg::Send {
-                    to: to.to_owned(),
-                    amount: vec![Coin::new(amount, denom)],
-                })
-                .await
-            }
-        }
+    async fn send_native(&self, to: &str, amount: Coin) -> Result<TxResult, ChainError> {
+        self.broadcast(TxMsg::Send {
+            to: to.to_owned(),
+            amount: vec![amount],
+        })
+        .await
     }
 }

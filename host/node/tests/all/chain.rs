@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use clusterai_chain::devnet::client::DevnetClient;
 use clusterai_chain::devnet::{Devnet, DevnetConfig, server};
-use clusterai_chain::{AccountKey, ChainError, Settlement};
-use clusterai_economy::market::{TaskInput, TaskResponse, TaskSpec, TaskStatus};
-use clusterai_economy::registry::{Capabilities, INITIAL_REPUTATION, NodeInfo, Requirements};
+use clusterai_chain::{AccountKey, Settlement};
+use clusterai_economy::market::TaskStatus;
+use clusterai_economy::registry::INITIAL_REPUTATION;
 use clusterai_node::Node;
 use clusterai_node::chain_worker::{Behaviour, ChainWorker, WorkerOptions};
+use clusterai_test_support::chain::{self, closed, votes};
 use clusterai_test_support::plugins;
-use cosmwasm_std::{Binary, HexBinary};
 
 use crate::harness;
 
@@ -81,16 +81,8 @@ async fn member_tweaked(
         .await
         .unwrap();
     client.faucet(client.address(), stake).await.unwrap();
-    let id = HexBinary::from(hex::decode(node.node_id()).unwrap());
-    let info = NodeInfo {
-        iroh_node_id: id.clone(),
-        receipt_key: id,
-        capabilities: Capabilities {
-            execution_providers: vec!["cpu".into()],
-            memory_mb: 4096,
-        },
-    };
-    client.register(&info, stake).await.unwrap();
+    let id: [u8; 32] = hex::decode(node.node_id()).unwrap().try_into().unwrap();
+    client.register(&chain::node_info(id), stake).await.unwrap();
     let client = Arc::new(client);
     let worker =
         ChainWorker::spawn(node.clone(), client.clone(), options(behaviour, poll_ms)).unwrap();
@@ -107,58 +99,8 @@ async fn post(buyer: &DevnetClient, plugin: &[u8], input: &str) -> u64 {
 }
 
 async fn post_with(buyer: &DevnetClient, plugin: &[u8], input: &str, commit_period: u64) -> u64 {
-    let spec = TaskSpec {
-        plugin: HexBinary::from(blake3::hash(plugin).as_bytes().to_vec()),
-        input: TaskInput::Inline {
-            data: Binary::from(input.as_bytes().to_vec()),
-        },
-        models: vec![],
-        k: 3,
-        commit_period,
-        requirements: Requirements::default(),
-        max_royalties: None,
-    };
-    let id = buyer.post_task(&spec, REWARD).await.unwrap();
-    // Assign once the beacon round is out and a block has reached it.
-    let round = buyer.task(id).await.unwrap().round;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        assert!(Instant::now() < deadline, "task {id} never assigned");
-        if let Some(sig) = buyer.beacon_round(round).await.unwrap() {
-            match buyer.assign(id, Some(sig)).await {
-                Ok(_) => return id,
-                Err(ChainError::Contract { reason, .. }) if reason.contains("wait") => {}
-                Err(e) => panic!("assign: {e}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn closed(buyer: &DevnetClient, id: u64, within: Duration) -> TaskResponse {
-    let deadline = Instant::now() + within;
-    loop {
-        let task = buyer.task(id).await.unwrap();
-        if !matches!(task.status, TaskStatus::Open | TaskStatus::Pending) {
-            return task;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task {id} still {:?}: {:?}",
-            task.status,
-            task.assignments
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Votes `address` held in the task's first committee.
-fn votes(task: &TaskResponse, address: &str) -> u8 {
-    task.assignments
-        .iter()
-        .filter(|a| !a.reexecution && a.node.as_str() == address)
-        .map(|a| a.votes)
-        .sum()
+    let spec = chain::spec(plugin, input.as_bytes(), commit_period);
+    chain::post(buyer, &buyer.beacon(), &spec, REWARD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
