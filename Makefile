@@ -22,6 +22,12 @@ ci:  ## What CI runs: the tests, formatting, lints, docs
 node:  ## A local node in the foreground (config and data in the data directory)
 	cargo run --release -q -p clusterai-cli -- node start
 
+devnet:  ## The contracts in one local process (a devnet), in the foreground
+	cargo run --release -q -p clusterai-cli -- devnet serve
+
+wasmd:  ## Build the pinned wasmd from the Go module proxy (cached)
+	scripts/setup-wasmd.sh
+
 bench: bench-runtime bench-nn bench-transfer bench-api bench-chain  ## Every benchmark suite
 
 bench-runtime:  ## Warm task start and cached load against the naive path
