@@ -2,7 +2,7 @@
 # does the work; the scripts do their own set-up and are safe to run twice.
 # `make help` lists the targets.
 
-.PHONY: help setup run test ci node bench bench-runtime bench-nn bench-transfer bench-api bench-chain gpu-check bless contracts plugins docs fmt lint env
+.PHONY: help setup run test ci node devnet wasmd bench bench-runtime bench-nn bench-transfer bench-api bench-chain gpu-check bless contracts plugins docs fmt lint env
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
