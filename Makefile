@@ -42,8 +42,10 @@ bench-transfer:  ## Blobs over iroh against a TCP copy
 bench-api:  ## A node over HTTP (durable queue, receipts) against the same tasks in-process
 	cargo run --release -q -p clusterai-cli -- bench api
 
-bench-chain:  ## Contract gas in cosmwasm-vm against a cw20 transfer; the economics simulation
+bench-chain:  ## Contract gas in cosmwasm-vm; the economics simulation; the network on a wasmd chain against the protocol's floor
 	scripts/bench-chain.sh
+	scripts/test-contracts.sh --artifacts-only
+	CLUSTERAI_WASMD="$$(scripts/setup-wasmd.sh)" cargo run --release -q -p clusterai-cli -- bench chain
 
 gpu-check:  ## CUDA against CPU, on a machine with an NVIDIA GPU
 	scripts/gpu-check.sh

@@ -24,6 +24,8 @@ pub mod report;
 #[cfg(feature = "suites")]
 pub mod api;
 #[cfg(feature = "suites")]
+pub mod chain;
+#[cfg(feature = "suites")]
 pub mod gpu;
 #[cfg(feature = "suites")]
 pub mod llm;

@@ -226,6 +226,33 @@ impl Rpc {
         })
     }
 
+    /// Every transaction matching `query` (CometBFT's event query language,
+    /// e.g. `wasm.task_id='3'`), oldest first, every page.
+    pub async fn tx_search(&self, query: &str) -> Result<Vec<TxRecord>, ChainError> {
+        const PER_PAGE: usize = 100;
+        let mut out = Vec::new();
+        for page in 1.. {
+            let r = self
+                .call_ok(
+                    "tx_search",
+                    json!({"query": query, "prove": false, "page": page.to_string(),
+                           "per_page": PER_PAGE.to_string(), "order_by": "asc"}),
+                )
+                .await?;
+            let txs = r["txs"]
+                .as_array()
+                .ok_or_else(|| malformed("tx_search: no txs", &r))?;
+            for tx in txs {
+                out.push(record(tx)?);
+            }
+            let total = int(&r["total_count"]).unwrap_or(0) as usize;
+            if txs.len() < PER_PAGE || out.len() >= total {
+                return Ok(out);
+            }
+        }
+        unreachable!("the pages end")
+    }
+
     /// The transaction with `hash` (hex), or `None` while no block holds it.
     pub async fn tx(&self, hash: &str) -> Result<Option<TxRecord>, ChainError> {
         let bytes = hex::decode(hash).map_err(|_| ChainError::Malformed {
@@ -236,20 +263,25 @@ impl Rpc {
             Err(reason) if reason.contains("not found") => return Ok(None),
             Err(reason) => return Err(ChainError::Rejected { reason }),
         };
-        let result = &r["tx_result"];
-        let events = result["events"]
-            .as_array()
-            .map(|events| events.iter().filter_map(event).collect())
-            .unwrap_or_default();
-        Ok(Some(TxRecord {
-            height: int(&r["height"]).ok_or_else(|| malformed("tx: no height", &r))?,
-            code: int(&result["code"]).unwrap_or(0) as u32,
-            log: first_line(result["log"].as_str().unwrap_or_default()),
-            gas_used: int(&result["gas_used"]).unwrap_or(0),
-            events,
-            data: base64_field(&result["data"]).unwrap_or_default(),
-        }))
+        record(&r).map(Some)
     }
+}
+
+/// Reads a transaction result (of `tx` or of a `tx_search` page).
+fn record(r: &Value) -> Result<TxRecord, ChainError> {
+    let result = &r["tx_result"];
+    let events = result["events"]
+        .as_array()
+        .map(|events| events.iter().filter_map(event).collect())
+        .unwrap_or_default();
+    Ok(TxRecord {
+        height: int(&r["height"]).ok_or_else(|| malformed("tx: no height", r))?,
+        code: int(&result["code"]).unwrap_or(0) as u32,
+        log: first_line(result["log"].as_str().unwrap_or_default()),
+        gas_used: int(&result["gas_used"]).unwrap_or(0),
+        events,
+        data: base64_field(&result["data"]).unwrap_or_default(),
+    })
 }
 
 /// An ABCI event as a CosmWasm `Event` (attributes are plain strings since

@@ -38,6 +38,10 @@ enum Suite {
     /// Each pinned model on CUDA vs. CPU, and how far their outputs differ
     /// (needs an NVIDIA GPU and the GPU build of ONNX Runtime).
     Gpu,
+    /// The network on a real wasmd chain (`CLUSTERAI_WASMD`, else the
+    /// set-up's cached build): three nodes and a buyer; post to settled vs.
+    /// the protocol's floor, transactions and gas per task.
+    Chain,
     /// SmolLM2 through the chat plugin vs. the same graph driven natively:
     /// time to first token and tokens/s at prompts of 16 and 256 tokens
     /// (beside llama.cpp when the set-up could build it).
@@ -62,6 +66,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         Suite::Gpu => gpu(args.scale, &args.models)?,
         Suite::Api => api(args.scale)?,
         Suite::Llm => llm(args.scale)?,
+        Suite::Chain => chain(args.scale)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -210,6 +215,35 @@ fn api(scale: f64) -> anyhow::Result<BenchReport> {
         latency_samples: ((300.0 * scale).round() as usize).max(10),
     };
     super::async_runtime()?.block_on(clusterai_bench::api::run(&bench))
+}
+
+fn chain(scale: f64) -> anyhow::Result<BenchReport> {
+    let wasmd = match std::env::var_os("CLUSTERAI_WASMD") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => clusterai_types::env::cache_dir()
+            .join("wasmd")
+            .join(clusterai_types::pins::WASMD_VERSION)
+            .join("wasmd"),
+    };
+    anyhow::ensure!(
+        wasmd.exists(),
+        "no wasmd at {}: build it with scripts/setup-wasmd.sh (or set CLUSTERAI_WASMD)",
+        wasmd.display()
+    );
+    let artifacts =
+        super::plugin::repo_path("cosmwasm-contracts/artifacts/clusterai_task_market.wasm")
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            .context(
+                "no contract artifacts: build them with scripts/test-contracts.sh --artifacts-only",
+            )?;
+    let bench = clusterai_bench::chain::ChainBench {
+        wasmd,
+        artifacts,
+        hello: super::plugin::example_plugin("hello")?,
+        tasks: ((10.0 * scale).round() as usize).max(2),
+        block_time_ms: 500,
+    };
+    super::async_runtime()?.block_on(clusterai_bench::chain::run(&bench))
 }
 
 fn transfer(scale: f64) -> anyhow::Result<BenchReport> {
