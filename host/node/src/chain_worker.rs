@@ -90,10 +90,24 @@ pub enum Phase {
     Done,
 }
 
-/// The worker's durable memory: one phase per task id.
+/// The worker's durable memory: one phase per task id still in play, and
+/// the id up to which every assigned task is done (forgotten, never looked
+/// at again).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Ledger {
     tasks: BTreeMap<u64, Phase>,
+    #[serde(default)]
+    done_through: Option<u64>,
+}
+
+impl Ledger {
+    /// Forgets the tasks done before the oldest one still in play.
+    fn prune(&mut self) {
+        while let Some((&id, Phase::Done)) = self.tasks.first_key_value() {
+            self.tasks.remove(&id);
+            self.done_through = Some(id);
+        }
+    }
 }
 
 /// A handle to a running worker.
@@ -186,15 +200,11 @@ impl Worker {
 
     async fn tick(&mut self) -> Result<(), ChainError> {
         let me = self.chain.address().to_owned();
-        // Tasks before the oldest one still open need no look.
-        let cursor = self
-            .ledger
-            .tasks
-            .iter()
-            .take_while(|(_, p)| **p == Phase::Done)
-            .last()
-            .map(|(id, _)| *id);
-        let ids = self.chain.assigned_tasks(&me, cursor).await?;
+        // Tasks up to the last one done before any still in play need no look.
+        let ids = self
+            .chain
+            .assigned_tasks(&me, self.ledger.done_through)
+            .await?;
         let now = self.chain.status().await?.time_ns;
         let mut closed = false;
         for id in ids {
@@ -214,6 +224,12 @@ impl Worker {
                 }
                 Err(e) if e.is_retryable() => return Err(e),
                 Err(e) => tracing::warn!(task = id, error = %e, "chain task step refused"),
+            }
+        }
+        if closed {
+            self.ledger.prune();
+            if let Err(e) = self.save() {
+                tracing::error!(error = %e, path = %self.path.display(), "cannot save the worker's state");
             }
         }
         if closed && self.chain.rewards(&me).await? > 0 {
@@ -515,4 +531,34 @@ fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn done_tasks_before_the_oldest_in_play_are_forgotten() {
+        let mut ledger = Ledger::default();
+        let running = Phase::Running { local: "x".into() };
+        for (id, phase) in [
+            (3, Phase::Done),
+            (5, Phase::Done),
+            (8, running.clone()),
+            (9, Phase::Done),
+        ] {
+            ledger.tasks.insert(id, phase);
+        }
+        ledger.prune();
+        assert_eq!(ledger.done_through, Some(5));
+        assert_eq!(ledger.tasks.keys().copied().collect::<Vec<_>>(), [8, 9]);
+        ledger.tasks.insert(8, Phase::Done);
+        ledger.prune();
+        assert_eq!(ledger.done_through, Some(9));
+        assert!(ledger.tasks.is_empty());
+        // A file written before `done_through` existed still reads.
+        let old: Ledger = serde_json::from_str(r#"{"tasks":{"4":"done"}}"#).unwrap();
+        assert_eq!(old.done_through, None);
+        assert_eq!(old.tasks[&4], Phase::Done);
+    }
 }
