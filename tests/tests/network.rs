@@ -181,7 +181,7 @@ impl Chain {
     async fn client(&self, key: AccountKey) -> Arc<dyn Settlement> {
         let args = self.args();
         let deployment = args.get(3).map(PathBuf::from);
-        clusterai_chain::connect(&args[1], deployment.as_deref(), key)
+        clusterai_chain::connect(&args[1], deployment.as_deref(), key, Default::default())
             .await
             .unwrap()
     }

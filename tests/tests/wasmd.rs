@@ -142,7 +142,7 @@ async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
 
     // A second client of the same account moves its sequence on: the first
     // client's cached sequence is stale and it re-signs by itself.
-    let twin = client(&net, buyer_key).await;
+    let twin = client(&net, buyer_key.clone()).await;
     twin.transfer(drawn[0].address(), 1)
         .await
         .expect("twin transfer");
@@ -150,6 +150,28 @@ async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
         .transfer(drawn[0].address(), 1)
         .await
         .expect("a stale sequence is re-read");
+
+    // Fees as configured: a gas price is paid in the fee denom, gas times
+    // price rounded up.
+    let paying = CosmosClient::connect(
+        &net.info().rpc_url,
+        net.info().deployment.clone(),
+        buyer_key.clone(),
+        CosmosConfig {
+            gas_price: 0.025,
+            ..CosmosConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let me = paying.address().to_owned();
+    let before_fee = paying.native_balance(&me, "stake").await.unwrap();
+    paying
+        .transfer(drawn[0].address(), 1)
+        .await
+        .expect("a paid transfer");
+    let paid = before_fee - paying.native_balance(&me, "stake").await.unwrap();
+    assert!(paid > 0, "a fee was paid");
 
     // The chain goes away: calls fail as retryable, and nothing is lost.
     net.stop().await.unwrap();

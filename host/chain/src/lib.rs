@@ -55,11 +55,13 @@ pub fn read_deployment(path: &std::path::Path) -> Result<Deployment, ConnectErro
 }
 
 /// A client signing as `key`: of the devnet at `url`, or, with a
-/// `deployment` file, of the Cosmos chain whose RPC is at `url`.
+/// `deployment` file, of the Cosmos chain whose RPC is at `url`, paying
+/// fees as `fees` says.
 pub async fn connect(
     url: &str,
     deployment: Option<&std::path::Path>,
     key: AccountKey,
+    fees: cosmos::CosmosConfig,
 ) -> Result<std::sync::Arc<dyn Settlement>, ConnectError> {
     let chain = |source| ConnectError::Chain {
         url: url.to_owned(),
@@ -72,14 +74,9 @@ pub async fn connect(
                 .map_err(chain)?,
         ),
         Some(path) => std::sync::Arc::new(
-            cosmos::CosmosClient::connect(
-                url,
-                read_deployment(path)?,
-                key,
-                cosmos::CosmosConfig::default(),
-            )
-            .await
-            .map_err(chain)?,
+            cosmos::CosmosClient::connect(url, read_deployment(path)?, key, fees)
+                .await
+                .map_err(chain)?,
         ),
     })
 }

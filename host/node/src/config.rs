@@ -85,6 +85,10 @@ url = ""
 # deployment = "/var/lib/clusterai/localnet/localnet.json"
 # Milliseconds between two looks at the chain for assigned tasks.
 poll_ms = 1000
+# For a Cosmos chain: the price of a unit of gas and the denom fees are paid
+# in (every transaction is simulated; its gas limit is the simulation x 1.4).
+gas_price = 0.0
+fee_denom = "stake"
 # "honest", or "wrong" to answer every task with a wrong output: only for
 # testing the network's defences (such a node is slashed).
 answer = "honest"
@@ -140,8 +144,23 @@ pub struct ChainConfig {
     pub deployment: Option<PathBuf>,
     /// Milliseconds between two looks at the chain.
     pub poll_ms: u64,
+    /// Price of a unit of gas, in `fee_denom` (a Cosmos chain).
+    pub gas_price: f64,
+    /// The denom fees are paid in (a Cosmos chain).
+    pub fee_denom: String,
     /// How the node answers (anything but honest tests the defences).
     pub answer: Answer,
+}
+
+impl ChainConfig {
+    /// How transactions pay their fees.
+    pub fn fees(&self) -> clusterai_chain::cosmos::CosmosConfig {
+        clusterai_chain::cosmos::CosmosConfig {
+            gas_price: self.gas_price,
+            fee_denom: self.fee_denom.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// `[chain] answer`.
@@ -161,6 +180,8 @@ impl Default for ChainConfig {
             url: String::new(),
             deployment: None,
             poll_ms: 1000,
+            gas_price: 0.0,
+            fee_denom: "stake".into(),
             answer: Answer::Honest,
         }
     }
@@ -413,6 +434,9 @@ impl NodeConfig {
         }
         if !(50..=60_000).contains(&self.chain.poll_ms) {
             return Err("[chain] poll_ms must be 50 to 60000".into());
+        }
+        if !(self.chain.gas_price.is_finite() && self.chain.gas_price >= 0.0) {
+            return Err("[chain] gas_price must be a number, 0 or more".into());
         }
         if self.chain.url.is_empty() && self.chain.deployment.is_some() {
             return Err("[chain] deployment needs the chain's url".into());

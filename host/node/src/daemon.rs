@@ -35,8 +35,13 @@ impl Daemon {
         } else {
             let data = node.config().data_dir();
             let key = clusterai_chain::AccountKey::load_or_create(&data)?;
-            let client =
-                clusterai_chain::connect(&chain.url, chain.deployment.as_deref(), key).await?;
+            let client = clusterai_chain::connect(
+                &chain.url,
+                chain.deployment.as_deref(),
+                key,
+                chain.fees(),
+            )
+            .await?;
             tracing::info!(url = %chain.url, account = client.address(), "working for the chain");
             Some(crate::chain_worker::ChainWorker::spawn(
                 node.clone(),

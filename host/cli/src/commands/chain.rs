@@ -24,6 +24,12 @@ pub(crate) struct ChainArgs {
     /// `localnet.json` file (written by `clusterai chain localnet`).
     #[arg(long, env = "CLUSTERAI_DEPLOYMENT", value_name = "FILE")]
     pub(crate) deployment: Option<PathBuf>,
+    /// A Cosmos chain's price of a unit of gas, in `--fee-denom`.
+    #[arg(long, value_name = "PRICE", default_value_t = 0.0)]
+    pub(crate) gas_price: f64,
+    /// The denom a Cosmos chain's fees are paid in.
+    #[arg(long, value_name = "DENOM", default_value = "stake")]
+    pub(crate) fee_denom: String,
     /// The node's data directory, which holds its account key (`account.key`).
     #[arg(long, env = env::DATA_DIR_VAR, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
@@ -38,7 +44,16 @@ impl ChainArgs {
     /// A client signing as this node's account (created on first use).
     pub(crate) async fn connect(&self) -> anyhow::Result<std::sync::Arc<dyn Settlement>> {
         let key = AccountKey::load_or_create(&self.data_dir())?;
-        Ok(clusterai_chain::connect(&self.chain, self.deployment.as_deref(), key).await?)
+        crate::exit::ensure_usage!(
+            self.gas_price.is_finite() && self.gas_price >= 0.0,
+            "--gas-price must be a number, 0 or more"
+        );
+        let fees = clusterai_chain::cosmos::CosmosConfig {
+            gas_price: self.gas_price,
+            fee_denom: self.fee_denom.clone(),
+            ..Default::default()
+        };
+        Ok(clusterai_chain::connect(&self.chain, self.deployment.as_deref(), key, fees).await?)
     }
 }
 
