@@ -35,8 +35,10 @@ fn ok(out: &Output) {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        // `--json` runs report their failure on stdout.
+        String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(2000)])
     );
 }
 
@@ -412,6 +414,10 @@ fn chat_streams_the_reference_continuation() {
             "-",
             "--param",
             "max_tokens=8",
+            // About what memory a full context takes, not how fast: room
+            // for a slow or busy machine.
+            "--timeout",
+            "180000",
             "--json",
         ],
         near.as_bytes(),
