@@ -21,10 +21,12 @@ use base64::Engine as _;
 use clusterai_chain::{ChainError, Settlement};
 use clusterai_economy::commit::{commitment, task_digest};
 use clusterai_economy::market::{TaskInput, TaskResponse, TaskStatus};
+use clusterai_store::{BlobFormat, FetchOptions, Provider};
 use clusterai_types::ContentHash;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
+use crate::results::{self, DeliveryHeader};
 use crate::service::{InputBody, Node, Refusal, SubmitTask, refusal_text};
 use crate::task::TaskState;
 
@@ -75,6 +77,10 @@ pub enum Phase {
         salt: String,
         /// BLAKE3 of the output it ran to.
         output: ContentHash,
+        /// The node's task id of the run (empty in files written before
+        /// results were delivered).
+        #[serde(default)]
+        local: String,
     },
     /// Revealed; waiting for settlement.
     Revealed {
@@ -259,9 +265,8 @@ impl Worker {
             // Assigned to an earlier committee only.
             return Ok(Step::Moved(Phase::Done));
         };
-        let deadline_ns = |t: Option<cosmwasm_std::Timestamp>| t.map_or(0, |t| t.nanos());
-        let commit_deadline = deadline_ns(task.commit_deadline);
-        let reveal_deadline = deadline_ns(task.reveal_deadline);
+        let commit_deadline = deadline_of(task.commit_deadline);
+        let reveal_deadline = deadline_of(task.reveal_deadline);
         if slot.declined {
             return Ok(Step::Moved(Phase::Done));
         }
@@ -288,6 +293,7 @@ impl Worker {
                 digest,
                 salt,
                 output,
+                local,
             }) = phase
             else {
                 // Committed by an earlier life of this node that lost its
@@ -307,6 +313,7 @@ impl Worker {
             let salt = hex::decode(&salt).map_err(|e| malformed("salt", e))?;
             self.chain.reveal(task.id, digest, &salt).await?;
             tracing::info!(task = task.id, "revealed");
+            self.deliver(task, &local);
             return Ok(Step::Moved(Phase::Revealed { output }));
         }
         // Revealed: settle once every vote is revealed, or the window closed.
@@ -331,7 +338,7 @@ impl Worker {
         phase: Option<Phase>,
     ) -> Result<Step, ChainError> {
         match phase {
-            None => match self.submit(task).await {
+            None => match self.obtain_and_submit(task).await {
                 Ok(local) => Ok(Step::Moved(Phase::Running { local })),
                 Err(reason) => self.decline(task, reason).await,
             },
@@ -368,6 +375,7 @@ impl Worker {
                     digest: hex::encode(digest),
                     salt: hex::encode(salt),
                     output,
+                    local: local.clone(),
                 };
                 // On disk before on chain: a restart must find the salt.
                 let mut ledger = self.ledger.clone();
@@ -388,6 +396,7 @@ impl Worker {
                 digest,
                 salt,
                 output,
+                local,
             }) => {
                 let d = hex32(&digest)?;
                 let s = hex::decode(&salt).map_err(|e| malformed("salt", e))?;
@@ -396,6 +405,7 @@ impl Worker {
                     digest,
                     salt,
                     output,
+                    local,
                 }))
             }
             Some(Phase::Declined { reason }) => {
@@ -404,6 +414,57 @@ impl Worker {
             }
             Some(Phase::Revealed { .. }) | Some(Phase::Done) => Ok(Step::Wait),
         }
+    }
+
+    /// Sends the output and receipt of local task `local` to the task's
+    /// providers, in the background: the first that takes it is enough.
+    /// Best effort: the chain has settled on the digest whether or not the
+    /// buyer is still there to take the bytes.
+    fn deliver(&self, task: &TaskResponse, local: &str) {
+        let TaskInput::Hash { providers, .. } = &task.input else {
+            return;
+        };
+        let providers: Vec<Provider> = providers.iter().filter_map(|p| p.parse().ok()).collect();
+        if providers.is_empty() || local.is_empty() {
+            return;
+        }
+        let node = self.node.clone();
+        let (task_id, local) = (task.id, local.to_owned());
+        let chain_id = self.chain.deployment().chain_id.clone();
+        tokio::spawn(async move {
+            let Ok(record) = node.task(&Caller { token: None }, &local) else {
+                return;
+            };
+            let Some(success) = record.success() else {
+                return;
+            };
+            let output = match node.output(&record).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(
+                        task = task_id,
+                        error = refusal_text(&e),
+                        "no output to deliver"
+                    );
+                    return;
+                }
+            };
+            let header = DeliveryHeader {
+                chain_id,
+                task_id,
+                content_type: success.content_type.clone(),
+                receipt: success.receipt.clone(),
+            };
+            for to in &providers {
+                match results::deliver(node.blobs.endpoint(), to, &header, &output).await {
+                    Ok(()) => {
+                        tracing::info!(task = task_id, %to, "result delivered");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(task = task_id, error = %e, "result not delivered"),
+                }
+            }
+        });
     }
 
     /// How long before the commit deadline a commitment must be on its way:
@@ -431,38 +492,117 @@ impl Worker {
         Ok(Step::Moved(Phase::Declined { reason }))
     }
 
-    /// Hands the task to the node's own queue; the reason it cannot otherwise.
-    async fn submit(&self, task: &TaskResponse) -> Result<String, String> {
-        let plugin = ContentHash::from_bytes(
-            task.plugin
-                .as_slice()
-                .try_into()
-                .map_err(|_| "the plugin hash is not 32 bytes".to_owned())?,
-        );
-        let input = match &task.input {
-            TaskInput::Inline { data } => data.to_vec(),
-            TaskInput::Hash { hash } => {
-                let hash = ContentHash::from_bytes(
-                    hash.as_slice()
-                        .try_into()
-                        .map_err(|_| "the input hash is not 32 bytes".to_owned())?,
-                );
-                self.node
-                    .store()
-                    .read(hash)
-                    .await
-                    .map_err(|e| format!("input {hash} is not held by this node: {e}"))?
-                    .to_vec()
+    /// Fetches what the task needs and this node lacks from the task's
+    /// providers (verified on the way in), then hands the task to the
+    /// node's own queue; the reason it cannot otherwise.
+    async fn obtain_and_submit(&self, task: &TaskResponse) -> Result<String, String> {
+        let needs = TaskBlobs::of(task)?;
+        // Fetching must leave time to run and commit.
+        let now = self
+            .chain
+            .status()
+            .await
+            .map_err(|e| format!("the chain is unavailable: {e}"))?
+            .time_ns;
+        let left = deadline_of(task.commit_deadline)
+            .saturating_sub(now)
+            .saturating_sub(self.margin_ns());
+        let fetching = self.obtain(&needs);
+        match tokio::time::timeout(Duration::from_nanos(left), fetching).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(format!(
+                    "fetching the task's blobs did not finish within the {} ms before its commit deadline",
+                    left / 1_000_000
+                ));
             }
-        };
-        let mut models = Vec::new();
-        for m in &task.models {
-            models.push(ContentHash::from_bytes(
-                m.as_slice()
-                    .try_into()
-                    .map_err(|_| "a model hash is not 32 bytes".to_owned())?,
+        }
+        self.submit(task, &needs).await
+    }
+
+    /// Makes the plugin, models and input held here: each one missing is
+    /// fetched from the task's providers and, for plugins and models,
+    /// checked by loading it as an upload would be.
+    async fn obtain(&self, needs: &TaskBlobs) -> Result<(), String> {
+        let missing_plugin = matches!(
+            self.node.plugin_record(needs.plugin).await,
+            Err(Refusal::NotFound(_))
+        );
+        if missing_plugin {
+            let wasm = self.fetch(needs, "plugin", needs.plugin).await?;
+            self.node
+                .add_plugin(wasm)
+                .await
+                .map_err(|e| format!("plugin {}: {}", needs.plugin, refusal_text(&e)))?;
+        }
+        for &m in &needs.models {
+            if matches!(self.node.model(m).await, Err(Refusal::NotFound(_))) {
+                let bytes = self.fetch(needs, "model", m).await?;
+                self.node
+                    .add_model(bytes)
+                    .await
+                    .map_err(|e| format!("model {m}: {}", refusal_text(&e)))?;
+            }
+        }
+        if let Some(input) = needs.input_hash {
+            let held = self
+                .node
+                .store()
+                .has(input)
+                .await
+                .map_err(|e| format!("the blob store: {e}"))?;
+            if !held {
+                self.fetch(needs, "input", input).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches `hash` (the task's `what`) from the task's providers.
+    async fn fetch(
+        &self,
+        needs: &TaskBlobs,
+        what: &str,
+        hash: ContentHash,
+    ) -> Result<Vec<u8>, String> {
+        if needs.providers.is_empty() {
+            return Err(format!(
+                "{what} {hash} is not held by this node and the task names no provider"
             ));
         }
+        tracing::info!(%hash, what, providers = needs.providers.len(), "fetching");
+        let report = self
+            .node
+            .blobs
+            .fetcher(FetchOptions::default())
+            .fetch(hash, BlobFormat::Raw, &needs.providers)
+            .await
+            .map_err(|e| format!("cannot fetch {what} {hash}: {e}"))?;
+        tracing::info!(%hash, what, bytes = report.downloaded, secs = report.elapsed_secs, "fetched");
+        let bytes = self
+            .node
+            .store()
+            .read(hash)
+            .await
+            .map_err(|e| format!("{what} {hash} fetched but unreadable: {e}"))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Hands the task to the node's own queue; the reason it cannot otherwise.
+    async fn submit(&self, task: &TaskResponse, needs: &TaskBlobs) -> Result<String, String> {
+        let plugin = needs.plugin;
+        let input = match (&task.input, needs.input_hash) {
+            (TaskInput::Inline { data }, _) => data.to_vec(),
+            (TaskInput::Hash { .. }, Some(hash)) => self
+                .node
+                .store()
+                .read(hash)
+                .await
+                .map_err(|e| format!("input {hash} is not held by this node: {e}"))?
+                .to_vec(),
+            (TaskInput::Hash { .. }, None) => unreachable!("a hash input has its hash"),
+        };
+        let models = needs.models.clone();
         // The market carries bytes without a content type: text when they
         // are UTF-8 (as plugins that read text expect), bytes otherwise.
         let input = match String::from_utf8(input) {
@@ -496,6 +636,59 @@ impl Worker {
             Err(e) => Err(refusal_text(&e).to_owned()),
         }
     }
+}
+
+/// The blobs a task names, and where to fetch those this node lacks.
+struct TaskBlobs {
+    plugin: ContentHash,
+    models: Vec<ContentHash>,
+    /// The input's hash, unless it is carried inline.
+    input_hash: Option<ContentHash>,
+    providers: Vec<Provider>,
+}
+
+impl TaskBlobs {
+    /// Reads them from the task; a malformed hash is a reason to decline,
+    /// a malformed provider is only skipped (the others may serve).
+    fn of(task: &TaskResponse) -> Result<Self, String> {
+        let hash = |what: &str, h: &[u8]| {
+            <[u8; 32]>::try_from(h)
+                .map(ContentHash::from_bytes)
+                .map_err(|_| format!("the {what} hash is not 32 bytes"))
+        };
+        let plugin = hash("plugin", task.plugin.as_slice())?;
+        let models = task
+            .models
+            .iter()
+            .map(|m| hash("model", m.as_slice()))
+            .collect::<Result<_, _>>()?;
+        let (input_hash, providers) = match &task.input {
+            TaskInput::Inline { .. } => (None, Vec::new()),
+            TaskInput::Hash { hash: h, providers } => {
+                let parsed = providers
+                    .iter()
+                    .filter_map(|p| match p.parse::<Provider>() {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            tracing::warn!(task = task.id, error = %e, "skipping a provider");
+                            None
+                        }
+                    })
+                    .collect();
+                (Some(hash("input", h.as_slice())?), parsed)
+            }
+        };
+        Ok(TaskBlobs {
+            plugin,
+            models,
+            input_hash,
+            providers,
+        })
+    }
+}
+
+fn deadline_of(t: Option<cosmwasm_std::Timestamp>) -> u64 {
+    t.map_or(0, |t| t.nanos())
 }
 
 fn malformed(what: &str, e: impl std::fmt::Display) -> ChainError {

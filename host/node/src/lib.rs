@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod buyer;
 pub mod capabilities;
 pub mod chain_worker;
 pub mod compose;
@@ -29,6 +30,7 @@ pub mod db;
 pub mod events;
 pub mod metrics;
 pub mod registry;
+pub mod results;
 pub mod scheduler;
 pub mod service;
 pub mod task;

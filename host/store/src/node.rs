@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clusterai_types::ContentHash;
 use iroh::endpoint::{Connection, QuicTransportConfig, presets};
-use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::protocol::{AcceptError, DynProtocolHandler, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, TransportAddr};
 use iroh_blobs::provider::events::{
     AbortReason, EventMask, EventSender, ObserveMode, ProviderMessage, RequestMode, ThrottleMode,
@@ -125,6 +125,16 @@ pub struct Node {
 impl Node {
     /// Opens the store, binds the endpoint and starts serving to `allow`.
     pub async fn spawn(config: NodeConfig, allow: AllowList) -> Result<Self, NodeError> {
+        Self::spawn_with(config, allow, Vec::new()).await
+    }
+
+    /// Like [`Node::spawn`], also serving `protocols` (ALPN and handler) on
+    /// the same endpoint.
+    pub async fn spawn_with(
+        config: NodeConfig,
+        allow: AllowList,
+        protocols: Vec<(Vec<u8>, Box<dyn DynProtocolHandler>)>,
+    ) -> Result<Self, NodeError> {
         let identity = if config.ephemeral_identity {
             NodeIdentity::ephemeral()
         } else {
@@ -154,9 +164,11 @@ impl Node {
             events,
             allow: allow.clone(),
         };
-        let router = Router::builder(endpoint)
-            .accept(BLOBS_ALPN, handler)
-            .spawn();
+        let mut router = Router::builder(endpoint).accept(BLOBS_ALPN, handler);
+        for (alpn, handler) in protocols {
+            router = router.accept(alpn, handler);
+        }
+        let router = router.spawn();
         let reputation = Reputation::load(config.data_dir.join("peers.json"));
         tracing::info!(node_id = %identity.node_id(), sockets = ?router.endpoint().bound_sockets(), "node up");
         Ok(Self {

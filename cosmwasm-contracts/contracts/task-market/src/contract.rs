@@ -16,7 +16,7 @@ use clusterai_economy::asset::no_funds;
 use clusterai_economy::commit::{MAX_SALT_LEN, MIN_SALT_LEN, commitment};
 use clusterai_economy::config::{self, admin_config};
 use clusterai_economy::hash::check_hash;
-use clusterai_economy::market::OutcomesResponse;
+use clusterai_economy::market::{MAX_PROVIDER_LEN, MAX_PROVIDERS, OutcomesResponse};
 use clusterai_economy::migrate::{check_layout, migrate_version, set_layout};
 use clusterai_economy::models::{self, QuoteResponse};
 use clusterai_economy::registry::{self, NodeOutcome, Outcome, SelectedResponse};
@@ -194,11 +194,33 @@ fn execute_receive(
     }
 }
 
+fn check_providers(providers: &[String]) -> Result<(), ContractError> {
+    let invalid = |reason: String| Err(ContractError::InvalidProviders { reason });
+    if providers.len() > MAX_PROVIDERS {
+        return invalid(format!("at most {MAX_PROVIDERS}, got {}", providers.len()));
+    }
+    for (i, p) in providers.iter().enumerate() {
+        if p.is_empty() || p.len() > MAX_PROVIDER_LEN {
+            return invalid(format!(
+                "provider {i} must be 1 to {MAX_PROVIDER_LEN} bytes, got {}",
+                p.len()
+            ));
+        }
+        if !p.bytes().all(|b| b.is_ascii_graphic()) {
+            return invalid(format!(
+                "provider {i} must be printable ASCII without spaces"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_spec(p: &MarketParams, spec: &TaskSpec) -> Result<(), ContractError> {
     check_hash("plugin", &spec.plugin)?;
     match &spec.input {
-        TaskInput::Hash { hash } => {
+        TaskInput::Hash { hash, providers } => {
             check_hash("input", hash)?;
+            check_providers(providers)?;
         }
         TaskInput::Inline { data } => {
             if data.is_empty() || data.len() > p.max_inline_input as usize {

@@ -50,6 +50,13 @@ pub enum ContractError {
         /// The maximum.
         max: u32,
     },
+    /// A provider list that is too long, or an address that is empty, too
+    /// long or not printable ASCII.
+    #[error("invalid input providers: {reason}")]
+    InvalidProviders {
+        /// What was wrong.
+        reason: String,
+    },
     /// Too many models.
     #[error("at most {max} models per task, got {count}")]
     TooManyModels {

@@ -50,6 +50,13 @@ pub enum TaskInput {
     Hash {
         /// The 32-byte hash.
         hash: HexBinary,
+        /// Where the nodes fetch it (and the plugin and models they lack):
+        /// iroh endpoint addresses, `NODE_ID[@IP:PORT,...]`, at most
+        /// [`MAX_PROVIDERS`] of at most [`MAX_PROVIDER_LEN`] printable ASCII
+        /// bytes each. The buyer's own endpoint, typically, which also takes
+        /// the nodes' results.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        providers: Vec<String>,
     },
     /// A small input carried in the message (at most `max_inline_input` bytes).
     Inline {
@@ -57,6 +64,12 @@ pub enum TaskInput {
         data: Binary,
     },
 }
+
+/// The most providers a task may name.
+pub const MAX_PROVIDERS: usize = 4;
+
+/// The longest provider address, in bytes.
+pub const MAX_PROVIDER_LEN: usize = 256;
 
 /// What a buyer asks for.
 #[cw_serde]

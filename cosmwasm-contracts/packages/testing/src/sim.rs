@@ -249,6 +249,7 @@ impl Network {
         let mut spec = self.s.spec(3);
         spec.input = TaskInput::Hash {
             hash: HexBinary::from([0xEE; 32]),
+            providers: vec![],
         };
         // The least a post may pay: 3 × 10 per vote plus the 5 % fee.
         let reward = 32;

@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 use clusterai_chain::devnet::client::DevnetClient;
 use clusterai_chain::devnet::{Devnet, DevnetConfig, server};
 use clusterai_chain::{AccountKey, Settlement};
-use clusterai_economy::market::TaskStatus;
+use clusterai_economy::market::{TaskInput, TaskStatus};
 use clusterai_economy::registry::INITIAL_REPUTATION;
 use clusterai_node::Node;
+use clusterai_node::buyer::{Buyer, Order};
 use clusterai_node::chain_worker::{Behaviour, ChainWorker, WorkerOptions};
 use clusterai_test_support::chain::{self, closed, votes};
 use clusterai_test_support::plugins;
+use clusterai_types::ContentHash;
+use cosmwasm_std::HexBinary;
 
 use crate::harness;
 
@@ -55,6 +58,34 @@ async fn start_node(dir: &Path, tweak: impl FnOnce(&mut clusterai_node::NodeConf
         .await
         .unwrap();
     node
+}
+
+/// A registered node holding no plugin, with its worker.
+async fn bare_member(url: &str) -> Member {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(harness::config(dir.path())).await.unwrap();
+    let client = DevnetClient::connect(url, AccountKey::generate())
+        .await
+        .unwrap();
+    client.faucet(client.address(), HONEST_STAKE).await.unwrap();
+    let id: [u8; 32] = hex::decode(node.node_id()).unwrap().try_into().unwrap();
+    client
+        .register(&chain::node_info(id), HONEST_STAKE)
+        .await
+        .unwrap();
+    let client = Arc::new(client);
+    let worker = ChainWorker::spawn(
+        node.clone(),
+        client.clone(),
+        options(Behaviour::Honest, 150),
+    )
+    .unwrap();
+    Member {
+        node,
+        client,
+        worker: Some(worker),
+        dir,
+    }
 }
 
 fn options(behaviour: Behaviour, poll_ms: u64) -> WorkerOptions {
@@ -347,4 +378,104 @@ async fn a_task_that_cannot_finish_before_the_commit_deadline_is_declined_in_tim
         assert_eq!(record.stake.u128(), HONEST_STAKE, "no slash for a decline");
         assert_eq!(record.tasks_absent, 0);
     }
+}
+
+/// A task whose plugin and input only the buyer holds: the nodes fetch both
+/// from the buyer's endpoint over iroh (verified on the way in), run the
+/// task, and deliver the output, which the buyer keeps once it has won on
+/// chain, with every winning node's receipt checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
+    let (url, _server) = devnet().await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(bare_member(&url).await);
+    }
+    let client = Arc::new(
+        DevnetClient::connect(&url, AccountKey::generate())
+            .await
+            .unwrap(),
+    );
+    client.faucet(client.address(), REWARD * 4).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let buyer = Buyer::start(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        client.clone(),
+        client.beacon(),
+    )
+    .await
+    .unwrap();
+    let hello = buyer.offer(plugins::bytes("hello")).await.unwrap();
+    let order = Order {
+        plugin: hello,
+        models: vec![],
+        input: b"iroh".to_vec(),
+        replicas: 3,
+        reward: REWARD,
+        commit_period: 20,
+        max_royalties: None,
+    };
+    let id = buyer.post(&order).await.unwrap();
+    buyer.assign(id, Duration::from_secs(30)).await.unwrap();
+    let answer = buyer.wait(id, Duration::from_secs(60)).await.unwrap();
+    assert!(
+        matches!(answer.task.status, TaskStatus::Settled { .. }),
+        "{answer:?}"
+    );
+    assert_eq!(answer.output.as_deref(), Some(&b"Hello, iroh!\n"[..]));
+    assert_eq!(
+        answer.content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(answer.refused.is_empty(), "{:?}", answer.refused);
+    // Every node of the committee revealed the same output and delivered it.
+    let drawn: std::collections::BTreeSet<_> = answer
+        .task
+        .assignments
+        .iter()
+        .map(|a| a.node.to_string())
+        .collect();
+    assert_eq!(answer.receipts.len(), drawn.len(), "{answer:?}");
+    for r in &answer.receipts {
+        assert!(drawn.contains(&r.operator));
+        assert_eq!(r.receipt.receipt.output, ContentHash::of(b"Hello, iroh!\n"));
+        assert_eq!(r.receipt.receipt.input, ContentHash::of(b"iroh"));
+        assert_eq!(r.receipt.receipt.plugin, hello);
+    }
+    // The drawn nodes fetched the plugin and loaded it as an upload would be.
+    for m in &members {
+        if drawn.contains(m.client.address()) {
+            assert!(m.node.plugin_record(hello).await.is_ok());
+        }
+    }
+
+    // An input its provider does not have: the nodes cannot fetch it, say
+    // so, and decline in time, without a slash.
+    let mut spec = chain::spec(&plugins::bytes("hello"), b"-", 20);
+    spec.input = TaskInput::Hash {
+        hash: HexBinary::from([0xEE; 32]),
+        providers: vec![buyer.provider()],
+    };
+    let missing = chain::post(client.as_ref(), &client.beacon(), &spec, REWARD).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !client
+        .task(missing)
+        .await
+        .unwrap()
+        .assignments
+        .iter()
+        .all(|a| a.declined)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "an input nobody serves was not declined"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for m in &members {
+        let record = m.client.node(m.client.address()).await.unwrap();
+        assert_eq!(record.stake.u128(), HONEST_STAKE);
+    }
+    buyer.shutdown().await;
 }

@@ -616,6 +616,7 @@ fn a_task_nobody_can_serve_costs_its_poster_and_no_node() {
     // An input nobody serves.
     spec.input = TaskInput::Hash {
         hash: HexBinary::from([0xEE; 32]),
+        providers: vec![],
     };
     let id = s.post_spread("griefer", 10_000, spec).unwrap();
     let griefer = s.addr("griefer");

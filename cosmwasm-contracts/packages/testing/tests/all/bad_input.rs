@@ -41,6 +41,7 @@ fn malformed_task_specs_are_named() {
     let mut spec = s.spec(3);
     spec.input = TaskInput::Hash {
         hash: HexBinary::from(vec![]),
+        providers: vec![],
     };
     s.rejects(
         MarketError::InvalidHash(InvalidHash {
@@ -72,6 +73,60 @@ fn malformed_task_specs_are_named() {
             max: p.max_inline_input,
         },
         |s| s.post_from(&buyer, 10_000, spec),
+    );
+
+    // Input providers: too many, empty, too long, or with a space or a
+    // control character (a node logs and dials them).
+    let id = "a".repeat(64);
+    let good = format!("{id}@127.0.0.1:7730");
+    for (providers, reason) in [
+        (vec![good.clone(); 5], "at most 4, got 5".to_owned()),
+        (
+            vec![good.clone(), String::new()],
+            "provider 1 must be 1 to 256 bytes, got 0".to_owned(),
+        ),
+        (
+            vec!["x".repeat(257)],
+            "provider 0 must be 1 to 256 bytes, got 257".to_owned(),
+        ),
+        (
+            vec![format!("{id} @x")],
+            "provider 0 must be printable ASCII without spaces".to_owned(),
+        ),
+        (
+            vec![format!("{id}\u{1b}[2J")],
+            "provider 0 must be printable ASCII without spaces".to_owned(),
+        ),
+    ] {
+        let mut spec = s.spec(3);
+        spec.input = TaskInput::Hash {
+            hash: HexBinary::from([7; 32]),
+            providers,
+        };
+        s.rejects(MarketError::InvalidProviders { reason }, |s| {
+            s.post_from(&buyer, 10_000, spec)
+        });
+    }
+
+    // Four well-formed providers are kept with the task for its nodes.
+    let mut spec = s.spec(3);
+    let providers = vec![
+        good.clone(),
+        id.clone(),
+        format!("{id}@[::1]:1,10.0.0.1:2"),
+        good,
+    ];
+    spec.input = TaskInput::Hash {
+        hash: HexBinary::from([7; 32]),
+        providers: providers.clone(),
+    };
+    let posted = s.post_from(&buyer, 10_000, spec).unwrap();
+    assert_eq!(
+        s.task(posted).input,
+        TaskInput::Hash {
+            hash: HexBinary::from([7; 32]),
+            providers
+        }
     );
 
     let mut spec = s.spec(3);
