@@ -6,6 +6,8 @@
 //! drops. A node killed with SIGKILL between commit and reveal is started
 //! again and still reveals. On wasmd, the chain itself then goes away for a
 //! while under a task in flight, and the nodes finish it when it is back.
+//! A buyer using `clusterai task post --wait` serves its input over iroh
+//! and gets the winning output with checked receipts.
 //!
 //! Uses the `clusterai` binary of this target directory (`cargo test
 //! --workspace` builds it), the built `hello` plugin, and for wasmd
@@ -26,6 +28,7 @@ use clusterai_economy::market::{ConfigResponse, MarketTotals, TaskResponse, Task
 use clusterai_economy::registry::INITIAL_REPUTATION;
 use clusterai_test_support::chain::{self as support, closed, votes};
 use clusterai_test_support::{ChildGuard, plugins};
+use clusterai_types::ContentHash;
 
 const HONEST_STAKE: u128 = 300_000;
 const DISHONEST_STAKE: u128 = 100_000;
@@ -424,6 +427,68 @@ async fn scenario(root: &Path, mut chain: Chain) {
     // Tokens moved between buyer, nodes, treasury and market; none were
     // made or lost.
     assert_eq!(holdings(buyer, &accounts).await, before, "conservation");
+
+    // A buyer with the CLI: `task post --wait` serves the input over iroh
+    // from its own endpoint (the nodes hold only the plugin), and prints
+    // the winning output with the receipts it checked.
+    let cli_buyer = root.join("cli-buyer");
+    std::fs::create_dir_all(&cli_buyer).unwrap();
+    let cli_address = AccountKey::load_or_create(&cli_buyer)
+        .unwrap()
+        .address("wasm");
+    chain.fund(&cli_address, REWARD).await;
+    let input = cli_buyer.join("name.txt");
+    std::fs::write(&input, "iroh").unwrap();
+    let mut args: Vec<String> = [
+        "--json",
+        "task",
+        "post",
+        "--plugin",
+        &ContentHash::of(&plugins::bytes("hello")).to_string(),
+        "--input",
+        input.to_str().unwrap(),
+        "--replicas",
+        "3",
+        "--reward",
+        &REWARD.to_string(),
+        "--commit-period",
+        "20",
+        "--wait",
+        "120",
+    ]
+    .map(String::from)
+    .into();
+    args.extend(chain.args());
+    let out = Command::new(clusterai())
+        .args(&args)
+        .env("CLUSTERAI_DATA_DIR", &cli_buyer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("task post printed no JSON ({e}): {stderr}"));
+    let id = v["task_id"].as_u64().unwrap();
+    let task = buyer.task(id).await.unwrap();
+    if votes(&task, &cheat.address) * 2 > task.k {
+        // The cheat held the majority (the protocol allows it, rarely): its
+        // digest won, and no honest delivery matches it.
+        assert!(!out.status.success(), "{v}");
+    } else {
+        assert!(out.status.success(), "{v}: {stderr}");
+        assert_eq!(v["status"], "settled", "{v}");
+        assert_eq!(v["output"]["text"], "Hello, iroh!\n", "{v}");
+        let receipts = v["receipts"].as_array().unwrap();
+        assert!(!receipts.is_empty(), "{v}");
+        for r in receipts {
+            let operator = r["operator"].as_str().unwrap();
+            assert!(nodes.iter().any(|n| n.address == operator), "{r}");
+            assert_eq!(
+                r["receipt"]["receipt"]["input"],
+                ContentHash::of(b"iroh").to_string(),
+                "{r}"
+            );
+        }
+    }
 
     // A real chain goes away under a task in flight and comes back: the
     // nodes reconnect, catch up, and finish it.

@@ -8,6 +8,7 @@ pub(crate) mod env;
 pub(crate) mod model;
 pub(crate) mod node;
 pub(crate) mod plugin;
+pub(crate) mod post;
 pub(crate) mod receipt;
 pub(crate) mod task;
 pub(crate) mod wallet;

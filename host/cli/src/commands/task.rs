@@ -1,4 +1,5 @@
-//! `clusterai task submit|get|watch`: a buyer's side of a node's HTTP API.
+//! `clusterai task submit|get|watch`: a buyer's side of a node's HTTP API
+//! (`task post`, the chain's market, lives in [`super::post`]).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub(crate) enum TaskCommand {
         #[command(flatten)]
         node: NodeUrl,
     },
+    /// Post a task to the chain's market: drawn nodes fetch the input from
+    /// this process over iroh; with --wait, print the winning output.
+    Post(Box<super::post::PostArgs>),
     /// A task's status, and its output once it has one.
     Get {
         /// The task id.
@@ -127,6 +131,9 @@ impl Client {
 
 /// Runs a `task` command.
 pub(crate) fn run(cmd: TaskCommand, json: bool) -> anyhow::Result<ExitCode> {
+    if let TaskCommand::Post(args) = cmd {
+        return super::post::run(*args, json);
+    }
     super::async_runtime()?.block_on(async move {
         match cmd {
             TaskCommand::Submit {
@@ -171,6 +178,7 @@ pub(crate) fn run(cmd: TaskCommand, json: bool) -> anyhow::Result<ExitCode> {
                 answer(resp, json).await
             }
             TaskCommand::Watch { id, node } => watch(&Client::new(&node)?, &id, json).await,
+            TaskCommand::Post(_) => unreachable!("handled above"),
         }
     })
 }

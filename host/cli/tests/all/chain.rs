@@ -177,4 +177,42 @@ fn on_chain_commands_refuse_bad_arguments_and_name_a_missing_chain() {
         "{}",
         stderr(&out)
     );
+
+    // `task post`: an even replication or a zero reward is refused before
+    // anything is posted; a missing input is named.
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, "x").unwrap();
+    let input = input.to_str().unwrap();
+    let hash = "ab".repeat(32);
+    for (flags, says) in [
+        (
+            ["--replicas", "2", "--reward", "5"],
+            "--replicas must be odd, got 2",
+        ),
+        (
+            ["--replicas", "3", "--reward", "0"],
+            "--reward must be positive",
+        ),
+    ] {
+        let mut args = vec!["task", "post", "--plugin", &hash, "--input", input];
+        args.extend(flags);
+        let out = clusterai(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let out = clusterai(
+        dir.path(),
+        &[
+            "task",
+            "post",
+            "--plugin",
+            &hash,
+            "--input",
+            "/no/such/file",
+            "--reward",
+            "5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/no/such/file"), "{}", stderr(&out));
 }
