@@ -507,3 +507,84 @@ async fn scenario(root: &Path, mut chain: Chain) {
         );
     }
 }
+
+/// `clusterai devnet up --nodes 3` as a new user runs it, then a buyer with
+/// the CLI: faucet, and `task post --wait` of an OCR task on the sample
+/// image, whose input the nodes fetch from the buyer over iroh. The text
+/// that comes back is the text in the image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_up_then_an_ocr_task_post() {
+    let root = tempfile::tempdir().unwrap();
+    let net = root.path().join("net");
+    let log = root.path().join("up.log");
+    let (mut up, first) = spawn_with_first_line(
+        &[
+            "--json",
+            "devnet",
+            "up",
+            "--nodes",
+            "3",
+            "--dir",
+            net.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--block-time-ms",
+            "300",
+            "--plugins",
+            plugins::path("ocr").parent().unwrap().to_str().unwrap(),
+        ],
+        &log,
+    );
+    let info: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| {
+        panic!(
+            "devnet up printed {first:?} ({e}): {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    assert_eq!(info["nodes"].as_array().unwrap().len(), 3, "{info}");
+    let url = info["devnet"].as_str().unwrap().to_owned();
+    let ocr = info["plugins"]["ocr"].as_str().unwrap().to_owned();
+
+    let buyer = root.path().join("buyer");
+    run(&["wallet", "--faucet", "100000", "--chain", &url], &buyer);
+    let image = clusterai_test_support::repo_root().join("plugins/examples/ocr/golden/text.png");
+    let out = Command::new(clusterai())
+        .args([
+            "--json",
+            "task",
+            "post",
+            "--plugin",
+            &ocr,
+            "--input",
+            image.to_str().unwrap(),
+            "--reward",
+            "1000",
+            "--wait",
+            "120",
+            "--chain",
+            &url,
+        ])
+        .env("CLUSTERAI_DATA_DIR", &buyer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "settled", "{v}");
+    // The plugin's JSON output, as text: the lines it read.
+    let text: serde_json::Value =
+        serde_json::from_str(v["output"]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        text["text"], "ClusterAl reads text\nin a wasm sandbox 2026",
+        "{v}"
+    );
+    assert!(!v["receipts"].as_array().unwrap().is_empty(), "{v}");
+
+    // Ctrl-C stops the network and its nodes.
+    Command::new("kill")
+        .args(["-INT", &up.id().to_string()])
+        .status()
+        .unwrap();
+    let status = up.child().wait().unwrap();
+    assert!(status.success(), "devnet up exited {status}");
+}

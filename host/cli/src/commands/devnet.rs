@@ -29,16 +29,24 @@ pub(crate) enum DevnetCommand {
         #[arg(long)]
         native: bool,
     },
+    /// Run a whole local network until Ctrl-C: the devnet and N nodes,
+    /// staked, holding the example plugins and their models, working for
+    /// the chain. Prints the devnet's URL, each node's dashboard and the
+    /// plugins' hashes.
+    Up(Box<super::devnet_up::UpArgs>),
 }
 
 /// Runs a `devnet` command.
 pub(crate) fn run(cmd: DevnetCommand, json: bool) -> anyhow::Result<ExitCode> {
-    let DevnetCommand::Serve {
-        dir,
-        listen,
-        block_time_ms,
-        native,
-    } = cmd;
+    let (dir, listen, block_time_ms, native) = match cmd {
+        DevnetCommand::Up(args) => return super::devnet_up::run(*args, json),
+        DevnetCommand::Serve {
+            dir,
+            listen,
+            block_time_ms,
+            native,
+        } => (dir, listen, block_time_ms, native),
+    };
     let dir = dir.unwrap_or_else(|| env::data_dir().join("devnet"));
     let config = DevnetConfig {
         block_time_ms,

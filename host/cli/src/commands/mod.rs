@@ -4,6 +4,7 @@ pub(crate) mod bench;
 pub(crate) mod blob;
 pub(crate) mod chain;
 pub(crate) mod devnet;
+pub(crate) mod devnet_up;
 pub(crate) mod env;
 pub(crate) mod model;
 pub(crate) mod node;
