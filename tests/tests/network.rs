@@ -7,7 +7,9 @@
 //! again and still reveals. On wasmd, the chain itself then goes away for a
 //! while under a task in flight, and the nodes finish it when it is back.
 //! A buyer using `clusterai task post --wait` serves its input over iroh
-//! and gets the winning output with checked receipts.
+//! and gets the winning output with checked receipts; the plugin's creator
+//! earns a royalty on every settled task; and tokens are conserved. Last,
+//! `clusterai devnet up` as a new user runs it, with an OCR task.
 //!
 //! Uses the `clusterai` binary of this target directory (`cargo test
 //! --workspace` builds it), the built `hello` plugin, and for wasmd
@@ -33,6 +35,7 @@ use clusterai_types::ContentHash;
 const HONEST_STAKE: u128 = 300_000;
 const DISHONEST_STAKE: u128 = 100_000;
 const REWARD: u128 = 10_000;
+const ROYALTY: u128 = 250;
 
 fn clusterai() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -326,10 +329,37 @@ async fn scenario(root: &Path, mut chain: Chain) {
     chain.fund(&buyer_key.address("wasm"), REWARD * 30).await;
     let buyer = chain.client(buyer_key).await;
     let buyer = buyer.as_ref();
+    // The CLI buyer of the last step, funded now so that conservation
+    // covers it.
+    let cli_buyer = root.join("cli-buyer");
+    std::fs::create_dir_all(&cli_buyer).unwrap();
+    let cli_address = AccountKey::load_or_create(&cli_buyer)
+        .unwrap()
+        .address("wasm");
+    chain.fund(&cli_address, REWARD).await;
+    // The plugin's creator lists it with a royalty on every settled task.
+    let creator_key = AccountKey::generate();
+    let creator_address = creator_key.address("wasm");
+    chain.fund(&creator_address, 1).await;
+    let creator = chain.client(creator_key).await;
+    let hello = ContentHash::of(&plugins::bytes("hello"));
+    creator
+        .execute(
+            &creator.deployment().models,
+            &serde_json::json!({"list": {
+                "hash": hello.to_string(), "kind": "plugin", "name": "hello",
+                "licence_price": "0", "royalty": ROYALTY.to_string(),
+            }}),
+            &[],
+        )
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     let mut accounts: Vec<String> = nodes.iter().map(|n| n.address.clone()).collect();
     accounts.push(cheat.address.clone());
     accounts.push(buyer.address().to_owned());
+    accounts.push(cli_address.clone());
+    accounts.push(creator_address.clone());
     let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
     let before = holdings(buyer, &accounts).await;
 
@@ -424,19 +454,9 @@ async fn scenario(root: &Path, mut chain: Chain) {
         task.status
     );
     assert!(slot(&task).digest.is_some(), "the restarted node revealed");
-    // Tokens moved between buyer, nodes, treasury and market; none were
-    // made or lost.
-    assert_eq!(holdings(buyer, &accounts).await, before, "conservation");
-
     // A buyer with the CLI: `task post --wait` serves the input over iroh
     // from its own endpoint (the nodes hold only the plugin), and prints
     // the winning output with the receipts it checked.
-    let cli_buyer = root.join("cli-buyer");
-    std::fs::create_dir_all(&cli_buyer).unwrap();
-    let cli_address = AccountKey::load_or_create(&cli_buyer)
-        .unwrap()
-        .address("wasm");
-    chain.fund(&cli_address, REWARD).await;
     let input = cli_buyer.join("name.txt");
     std::fs::write(&input, "iroh").unwrap();
     let mut args: Vec<String> = [
@@ -489,6 +509,14 @@ async fn scenario(root: &Path, mut chain: Chain) {
             );
         }
     }
+
+    // The creator was paid a royalty for every settled task; tokens moved
+    // between buyers, nodes, creator, treasury and market, and none were
+    // made or lost.
+    let royalties = buyer.rewards(&creator_address).await.unwrap();
+    assert!(royalties >= ROYALTY, "the creator earned {royalties}");
+    assert_eq!(royalties % ROYALTY, 0, "one royalty per task: {royalties}");
+    assert_eq!(holdings(buyer, &accounts).await, before, "conservation");
 
     // A real chain goes away under a task in flight and comes back: the
     // nodes reconnect, catch up, and finish it.
