@@ -1,14 +1,16 @@
 //! The contracts on a real chain: a single-validator wasmd started by the
 //! test, the optimised artifacts stored and instantiated unchanged, and
 //! every protocol step sent as a signed, simulated, confirmed transaction
-//! through `CosmosClient`. Then the chain goes away for a while and comes
-//! back, and the same clients carry on.
+//! through `CosmosClient`, with the market's events followed over the
+//! websocket. Then the chain goes away for a while and comes back: the same
+//! clients carry on and the event follower reconnects.
 //!
 //! Needs wasmd (`scripts/setup-wasmd.sh`, which `scripts/test.sh` runs) at
 //! `CLUSTERAI_WASMD`, and the contract artifacts
 //! (`scripts/test-contracts.sh --artifacts-only`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clusterai_chain::cosmos::{CosmosClient, CosmosConfig};
@@ -17,6 +19,7 @@ use clusterai_chain::{AccountKey, ChainError, Settlement};
 use clusterai_economy::commit::{commitment, task_digest};
 use clusterai_economy::market::{TaskSpec, TaskStatus};
 use clusterai_test_support::chain as support;
+use tokio::sync::Notify;
 
 const STAKE: u128 = 100_000;
 const REWARD: u128 = 10_000;
@@ -52,6 +55,11 @@ async fn client(net: &Localnet, key: AccountKey) -> CosmosClient {
     )
     .await
     .expect("connects")
+}
+
+/// Waits up to `secs` for a wake.
+async fn woken(wake: &Notify, secs: u64) -> Result<(), tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(secs), wake.notified()).await
 }
 
 fn spec() -> TaskSpec {
@@ -100,8 +108,22 @@ async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
     assert!(!err.is_retryable());
     assert_eq!(buyer.balance(buyer.address()).await.unwrap(), REWARD * 2);
 
+    // Market events over the websocket: a wake once subscribed, none for
+    // another contract's transaction, one for the market's.
+    let wake = Arc::new(Notify::new());
+    assert!(buyer.follow_market(&wake), "a Cosmos chain has events");
+    woken(&wake, 20).await.expect("subscribed");
+    buyer.transfer(nodes[1].address(), 1).await.unwrap();
+    assert!(
+        woken(&wake, 2).await.is_err(),
+        "a token transfer is not news"
+    );
+
     tokio::time::sleep(Duration::from_millis(700)).await;
     let id = buyer.post_task(&spec(), REWARD).await.expect("post");
+    woken(&wake, 10)
+        .await
+        .expect("a post wakes the market's followers");
     let beacon = clusterai_chain::beacon::BeaconClient::new(&net.info().beacon_url);
     support::assign(&buyer, &beacon, id).await;
 
@@ -180,7 +202,12 @@ async fn the_protocol_runs_on_a_real_wasmd_chain_and_survives_an_outage() {
     let err = buyer.status().await.unwrap_err();
     assert!(matches!(err, ChainError::Unreachable { .. }), "{err}");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    while woken(&wake, 0).await.is_ok() {}
     net.resume().await.expect("the chain comes back");
+    // The follower reconnects by itself and says so: time to catch up.
+    woken(&wake, 30)
+        .await
+        .expect("a wake after the websocket reconnects");
 
     let before = drawn[0].balance(drawn[0].address()).await.unwrap();
     let reward = drawn[0].rewards(drawn[0].address()).await.unwrap();

@@ -178,6 +178,15 @@ pub trait Settlement: Send + Sync + std::fmt::Debug {
     /// The latest block.
     async fn status(&self) -> Result<ChainStatus, ChainError>;
 
+    /// Starts following the task market's transactions: `wake` is notified
+    /// on each one, and after every reconnect (so that the caller catches up
+    /// by querying), until it is dropped. `false` when this chain has no
+    /// event stream, and the caller must rely on polling alone.
+    fn follow_market(&self, wake: &std::sync::Arc<tokio::sync::Notify>) -> bool {
+        let _ = wake;
+        false
+    }
+
     /// Executes `msg` on `contract` with `funds` attached, signed by this
     /// account, and waits until a block holds it.
     async fn execute(

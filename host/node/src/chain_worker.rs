@@ -180,7 +180,15 @@ enum Step {
 
 impl Worker {
     async fn run(&mut self) {
-        tracing::info!(account = self.chain.address(), "chain worker started");
+        // Chain events cut a poll's wait short; polling alone still finds
+        // every task (and is all there is on a chain without events).
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let events = self.chain.follow_market(&wake);
+        tracing::info!(
+            account = self.chain.address(),
+            events,
+            "chain worker started"
+        );
         let mut failures = 0u32;
         loop {
             match self.tick().await {
@@ -196,7 +204,10 @@ impl Worker {
             }
             // Back off while the chain is away: up to 16 polls.
             let wait = self.options.poll * 2u32.pow(failures.min(4));
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = wake.notified(), if failures == 0 => {}
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! sequence is cached and re-read when the chain says it moved. Queries are
 //! smart queries over `abci_query`.
 
+pub mod events;
 pub mod rpc;
 
 use std::str::FromStr;
@@ -487,6 +488,15 @@ struct Confirmed {
 impl Settlement for CosmosClient {
     fn deployment(&self) -> &Deployment {
         &self.deployment
+    }
+
+    fn follow_market(&self, wake: &std::sync::Arc<tokio::sync::Notify>) -> bool {
+        tokio::spawn(events::follow(
+            events::websocket_url(self.rpc.url()),
+            self.deployment.market.clone(),
+            std::sync::Arc::downgrade(wake),
+        ));
+        true
     }
 
     fn address(&self) -> &str {
