@@ -23,6 +23,10 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::results::{Inbox, RESULTS_ALPN, Received};
 
+/// How long the receipts of the other winning nodes may trail the first
+/// good delivery.
+const RECEIPT_GRACE: Duration = Duration::from_secs(5);
+
 /// The largest output a buyer takes.
 pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
 
@@ -185,6 +189,9 @@ impl Buyer {
         let deadline = Instant::now() + within;
         let mut received: Vec<Received> = Vec::new();
         let mut inbox = self.inbox.lock().await;
+        // Once a good output is in, the other winners' receipts get a
+        // moment to arrive.
+        let mut grace: Option<Instant> = None;
         loop {
             while let Ok(r) = inbox.try_recv() {
                 if r.header.task_id == id && r.header.chain_id == self.chain.deployment().chain_id {
@@ -194,10 +201,26 @@ impl Buyer {
             let task = self.chain.task(id).await?;
             if !matches!(task.status, TaskStatus::Open | TaskStatus::Pending) {
                 let answer = self.check(task, &received).await?;
-                // Settled: wait (until the deadline) for a good delivery.
-                let waiting = answer.output.is_none()
-                    && matches!(answer.task.status, TaskStatus::Settled { .. });
-                if !waiting || Instant::now() > deadline {
+                let TaskStatus::Settled { digest } = &answer.task.status else {
+                    return Ok(answer);
+                };
+                // Settled: wait (until the deadline) for a good delivery,
+                // then briefly for every winner's receipt.
+                let winners = answer
+                    .task
+                    .assignments
+                    .iter()
+                    .filter(|a| a.digest.as_ref() == Some(digest))
+                    .map(|a| a.node.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len();
+                if answer.output.is_some() {
+                    let until = *grace.get_or_insert_with(|| Instant::now() + RECEIPT_GRACE);
+                    if answer.receipts.len() >= winners || Instant::now() > until {
+                        return Ok(answer);
+                    }
+                }
+                if Instant::now() > deadline {
                     return Ok(answer);
                 }
             } else if Instant::now() > deadline {

@@ -27,6 +27,8 @@ use crate::harness;
 const HONEST_STAKE: u128 = 300_000;
 const DISHONEST_STAKE: u128 = 100_000;
 const REWARD: u128 = 10_000;
+/// The largest input the nodes of the fetch test take.
+const MAX_INPUT: u64 = 256 << 10;
 
 struct Member {
     node: Arc<Node>,
@@ -63,7 +65,9 @@ async fn start_node(dir: &Path, tweak: impl FnOnce(&mut clusterai_node::NodeConf
 /// A registered node holding no plugin, with its worker.
 async fn bare_member(url: &str) -> Member {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(harness::config(dir.path())).await.unwrap();
+    let mut config = harness::config(dir.path());
+    config.limits.max_input_bytes = MAX_INPUT;
+    let node = Node::start(config).await.unwrap();
     let client = DevnetClient::connect(url, AccountKey::generate())
         .await
         .unwrap();
@@ -473,9 +477,34 @@ async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // An input over the nodes' limit: fetched, refused by the queue, and
+    // declined in time.
+    let big = Order {
+        input: vec![b'x'; MAX_INPUT as usize + 1],
+        ..order
+    };
+    let over = buyer.post(&big).await.unwrap();
+    buyer.assign(over, Duration::from_secs(30)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !client
+        .task(over)
+        .await
+        .unwrap()
+        .assignments
+        .iter()
+        .all(|a| a.declined)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "an input over the limit was not declined"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for m in &members {
         let record = m.client.node(m.client.address()).await.unwrap();
         assert_eq!(record.stake.u128(), HONEST_STAKE);
+        assert_eq!(record.tasks_absent + record.tasks_wrong, 0, "{record:?}");
     }
     buyer.shutdown().await;
 }
