@@ -98,17 +98,5 @@ pub(crate) fn run(cmd: ReceiptCommand, json: bool) -> anyhow::Result<ExitCode> {
 
 /// The signature, checked against the node key the receipt names.
 fn signature(signed: &SignedReceipt) -> Result<(), String> {
-    let key: iroh::PublicKey = signed
-        .receipt
-        .node
-        .parse()
-        .map_err(|e| format!("the node {:?} is not a node key: {e}", signed.receipt.node))?;
-    let bytes =
-        hex::decode(&signed.signature).map_err(|e| format!("the signature is not hex: {e}"))?;
-    let bytes: [u8; 64] = bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| format!("the signature is {} bytes, not 64", b.len()))?;
-    let sig = iroh::Signature::from_bytes(&bytes);
-    key.verify(&signed.receipt.signing_message(), &sig)
-        .map_err(|_| "the signature does not verify for this receipt and node key".to_string())
+    clusterai_node::buyer::verify_signature(signed)
 }

@@ -62,6 +62,22 @@ async fn start_node(dir: &Path, tweak: impl FnOnce(&mut clusterai_node::NodeConf
     node
 }
 
+/// Waits until every drawn node of task `id` has declined it.
+async fn declined_by_all(chain: &DevnetClient, id: u64, otherwise: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !chain
+        .task(id)
+        .await
+        .unwrap()
+        .assignments
+        .iter()
+        .all(|a| a.declined)
+    {
+        assert!(Instant::now() < deadline, "{otherwise}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A registered node holding no plugin, with its worker.
 async fn bare_member(url: &str) -> Member {
     let dir = tempfile::tempdir().unwrap();
@@ -462,21 +478,12 @@ async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
         providers: vec![buyer.provider()],
     };
     let missing = chain::post(client.as_ref(), &client.beacon(), &spec, REWARD).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !client
-        .task(missing)
-        .await
-        .unwrap()
-        .assignments
-        .iter()
-        .all(|a| a.declined)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "an input nobody serves was not declined"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    declined_by_all(
+        client.as_ref(),
+        missing,
+        "an input nobody serves was not declined",
+    )
+    .await;
 
     // An input over the nodes' limit: fetched, refused by the queue, and
     // declined in time.
@@ -486,21 +493,12 @@ async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
     };
     let over = buyer.post(&big).await.unwrap();
     buyer.assign(over, Duration::from_secs(30)).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !client
-        .task(over)
-        .await
-        .unwrap()
-        .assignments
-        .iter()
-        .all(|a| a.declined)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "an input over the limit was not declined"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    declined_by_all(
+        client.as_ref(),
+        over,
+        "an input over the limit was not declined",
+    )
+    .await;
     for m in &members {
         let record = m.client.node(m.client.address()).await.unwrap();
         assert_eq!(record.stake.u128(), HONEST_STAKE);
