@@ -14,6 +14,13 @@
 //! - `gas_per_task` (gas, mean, every transaction naming the task), against
 //!   `cw20_transfer`: the gas of one token transfer on the same chain in the
 //!   same run (the baseline `scripts/bench-chain.sh` uses for VM gas).
+//! - `gas_per_task_vs_vm` (gas), when the cosmwasm-vm `gas-bench` tool of
+//!   `scripts/bench-chain.sh` is built: the same chain gas against
+//!   `vm_task_lifecycle_k3`, that tool's VM gas of a k = 3 task on the same
+//!   artifacts converted to SDK gas (wasmd charges 1 gas per
+//!   [`WASMD_GAS_MULTIPLIER`] VM gas). The ratio is what the chain adds to
+//!   the contracts' own work: signatures, transaction bytes, storage access
+//!   and the per-call instance cost.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +53,35 @@ pub struct ChainBench {
     pub tasks: usize,
     /// The chain's block time, in milliseconds.
     pub block_time_ms: u64,
+    /// The cosmwasm-vm `gas-bench` tool, when built.
+    pub vm_gas_bench: Option<PathBuf>,
+}
+
+/// VM gas per SDK gas in wasmd (its `DefaultGasMultiplier`).
+pub const WASMD_GAS_MULTIPLIER: f64 = 140_000.0;
+
+/// The VM gas of a k = 3 task lifecycle as `gas-bench --json` measures it
+/// on the artifacts in `artifacts`.
+fn vm_task_gas(tool: &std::path::Path, artifacts: &std::path::Path) -> anyhow::Result<f64> {
+    let out = std::process::Command::new(tool)
+        .arg("--json")
+        .env("CLUSTERAI_ARTIFACTS", artifacts)
+        .output()
+        .with_context(|| format!("running {}", tool.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        tool.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: BenchReport = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{} printed no bench report", tool.display()))?;
+    report
+        .results
+        .iter()
+        .find(|r| r.name == "gas:task_lifecycle_k3")
+        .map(|r| r.value)
+        .context("gas-bench reported no gas:task_lifecycle_k3")
 }
 
 const STAKE: u128 = 300_000;
@@ -220,6 +256,16 @@ pub async fn run(bench: &ChainBench) -> anyhow::Result<BenchReport> {
         "cw20_transfer",
         transfer.gas_used as f64,
     ));
+    if let Some(tool) = &bench.vm_gas_bench {
+        let vm = vm_task_gas(tool, &bench.artifacts)?;
+        report.results.push(BenchResult::new(
+            "gas_per_task_vs_vm",
+            "gas",
+            gas as f64 / tasks,
+            "vm_task_lifecycle_k3",
+            vm / WASMD_GAS_MULTIPLIER,
+        ));
+    }
     eprintln!("chain: mean block interval {block_ms:.0} ms");
     Ok(report)
 }

@@ -242,8 +242,26 @@ fn chain(scale: f64) -> anyhow::Result<BenchReport> {
         hello: super::plugin::example_plugin("hello")?,
         tasks: ((10.0 * scale).round() as usize).max(2),
         block_time_ms: 500,
+        vm_gas_bench: vm_gas_bench(),
     };
     super::async_runtime()?.block_on(clusterai_bench::chain::run(&bench))
+}
+
+/// The cosmwasm-vm gas tool `scripts/bench-chain.sh` builds, if it has.
+fn vm_gas_bench() -> Option<std::path::PathBuf> {
+    let target = std::env::var_os("CLUSTERAI_CW_TARGET")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| clusterai_types::env::cache_dir().join("cw-target"));
+    let tool = target.join("release/gas-bench");
+    if tool.is_file() {
+        Some(tool)
+    } else {
+        eprintln!(
+            "chain: no {} (scripts/bench-chain.sh builds it): gas_per_task_vs_vm is left out",
+            tool.display()
+        );
+        None
+    }
 }
 
 fn transfer(scale: f64) -> anyhow::Result<BenchReport> {
