@@ -13,9 +13,9 @@ use anyhow::{Context, bail};
 use clusterai_chain::beacon::BeaconClient;
 use clusterai_chain::{ChainError, Settlement};
 use clusterai_economy::commit::task_digest;
-use clusterai_economy::market::{TaskInput, TaskResponse, TaskSpec, TaskStatus};
+use clusterai_economy::market::{MAX_PROVIDER_LEN, TaskInput, TaskResponse, TaskSpec, TaskStatus};
 use clusterai_economy::registry::Requirements;
-use clusterai_store::{AllowList, Node as BlobNode, NodeConfig as BlobNodeConfig, Provider};
+use clusterai_store::{AllowList, Node as BlobNode, NodeConfig as BlobNodeConfig};
 use clusterai_types::{ContentHash, SignedReceipt};
 use cosmwasm_std::{HexBinary, Uint128};
 use serde::Serialize;
@@ -118,9 +118,20 @@ impl Buyer {
         })
     }
 
-    /// This endpoint as a task names it: `NODE_ID@IP:PORT,...`.
+    /// This endpoint as a task names it: `NODE_ID@IP:PORT,...`, with as
+    /// many of its addresses as the market's length limit takes.
     pub fn provider(&self) -> String {
-        Provider::new(self.blobs.addr()).to_string()
+        let mut text = self.blobs.node_id().to_string();
+        let mut sep = '@';
+        for ip in self.blobs.addr().ip_addrs() {
+            let next = format!("{sep}{ip}");
+            if text.len() + next.len() > MAX_PROVIDER_LEN {
+                break;
+            }
+            text.push_str(&next);
+            sep = ',';
+        }
+        text
     }
 
     /// Pins `bytes` (a plugin or model the nodes may lack) so that the
@@ -227,8 +238,10 @@ impl Buyer {
                 bail!("task {id} is still open after {} s", within.as_secs());
             }
             tokio::select! {
-                r = inbox.recv() => {
-                    if let Some(r) = r.filter(|r| r.header.task_id == id) {
+                Some(r) = inbox.recv() => {
+                    if r.header.task_id == id
+                        && r.header.chain_id == self.chain.deployment().chain_id
+                    {
                         received.push(r);
                     }
                 }
