@@ -21,6 +21,7 @@ use cosmwasm_std::{HexBinary, Uint128};
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 
+use crate::canonical::Canonical;
 use crate::results::{Inbox, RESULTS_ALPN, Received};
 
 /// How long the receipts of the other winning nodes may trail the first
@@ -297,7 +298,12 @@ impl Buyer {
         r: &Received,
     ) -> Result<String, String> {
         let output = ContentHash::of(&r.output);
-        if task_digest(seed, output.as_bytes()).as_slice() != digest.as_slice() {
+        // The vote was on the output's canonical form (the plugin's
+        // declaration, as the node says: a false one can only make the
+        // buyer take an output that has the winning form).
+        let form: Canonical = r.header.canonical.parse()?;
+        let voted = ContentHash::of(&form.apply(&r.output)?);
+        if task_digest(seed, voted.as_bytes()).as_slice() != digest.as_slice() {
             return Err("its output is not the one that won".into());
         }
         let receipt = &r.header.receipt.receipt;

@@ -26,6 +26,7 @@ use clusterai_types::ContentHash;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
+use crate::canonical::Canonical;
 use crate::results::{self, DeliveryHeader};
 use crate::service::{InputBody, Node, Refusal, SubmitTask, refusal_text};
 use crate::task::TaskState;
@@ -40,6 +41,9 @@ pub enum Behaviour {
     /// Runs every task, then commits to and reveals a wrong output (with a
     /// receipt as valid-looking as an honest one).
     WrongOutput,
+    /// Honest, but votes with an output whose JSON numbers differ in the
+    /// last digits, as another machine's floating point might.
+    Jitter,
 }
 
 /// How the worker runs.
@@ -373,10 +377,15 @@ impl Worker {
                 debug_assert_eq!(record.state, TaskState::Succeeded);
                 let seed = seed(task)?;
                 let output = success.output;
+                // The vote is on the output in the form its plugin declares.
+                let voted = match self.voted_hash(&record).await {
+                    Ok(h) => h,
+                    Err(reason) => return self.decline(task, reason).await,
+                };
                 let answered = match self.options.behaviour {
-                    Behaviour::Honest => *output.as_bytes(),
+                    Behaviour::Honest | Behaviour::Jitter => *voted.as_bytes(),
                     Behaviour::WrongOutput => {
-                        *ContentHash::of(&[output.as_bytes().as_slice(), b"wrong"].concat())
+                        *ContentHash::of(&[voted.as_bytes().as_slice(), b"wrong"].concat())
                             .as_bytes()
                     }
                 };
@@ -427,6 +436,36 @@ impl Worker {
         }
     }
 
+    /// The hash a finished local task votes with: of its output in the
+    /// canonical form its plugin declares (exact bytes by default).
+    async fn voted_hash(&self, record: &crate::task::TaskRecord) -> Result<ContentHash, String> {
+        let success = record.success().expect("a succeeded task");
+        let form = self.canonical_form(record.plugin).await?;
+        let jitter = self.options.behaviour == Behaviour::Jitter;
+        if form == Canonical::Exact && !jitter {
+            return Ok(success.output);
+        }
+        let mut output = self
+            .node
+            .output(record)
+            .await
+            .map_err(|e| format!("the output cannot be read: {}", refusal_text(&e)))?;
+        if jitter {
+            output = jittered(&output);
+        }
+        Ok(ContentHash::of(&form.apply(&output)?))
+    }
+
+    /// The canonical form plugin `plugin` declares.
+    async fn canonical_form(&self, plugin: ContentHash) -> Result<Canonical, String> {
+        let info = self
+            .node
+            .plugin_record(plugin)
+            .await
+            .map_err(|e| format!("plugin {plugin}: {}", refusal_text(&e)))?;
+        Canonical::of_output_type(&info.output_type)
+    }
+
     /// Sends the output and receipt of local task `local` to the task's
     /// providers, in the background: the first that takes it is enough.
     /// Best effort: the chain has settled on the digest whether or not the
@@ -460,10 +499,15 @@ impl Worker {
                     return;
                 }
             };
+            let canonical = match node.plugin_record(record.plugin).await {
+                Ok(info) => Canonical::of_output_type(&info.output_type).unwrap_or_default(),
+                Err(_) => Canonical::Exact,
+            };
             let header = DeliveryHeader {
                 chain_id,
                 task_id,
                 content_type: success.content_type.clone(),
+                canonical: canonical.to_string(),
                 receipt: success.receipt.clone(),
             };
             for to in &providers {
@@ -702,6 +746,31 @@ fn deadline_of(t: Option<cosmwasm_std::Timestamp>) -> u64 {
     t.map_or(0, |t| t.nanos())
 }
 
+/// `output` with every JSON number nudged by a part in ten million (the
+/// bytes as they are when they are not JSON).
+fn jittered(output: &[u8]) -> Vec<u8> {
+    fn nudge(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let x = n.as_f64().expect("an f64") * (1.0 + 1e-7);
+                if let Some(n) = serde_json::Number::from_f64(x) {
+                    *v = serde_json::Value::Number(n);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(nudge),
+            serde_json::Value::Object(o) => o.values_mut().for_each(nudge),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(output) {
+        Ok(mut v) => {
+            nudge(&mut v);
+            serde_json::to_vec(&v).expect("JSON values serialise")
+        }
+        Err(_) => output.to_vec(),
+    }
+}
+
 fn malformed(what: &str, e: impl std::fmt::Display) -> ChainError {
     ChainError::Malformed {
         reason: format!("{what}: {e}"),
@@ -740,6 +809,16 @@ fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_changes_the_bytes_but_not_the_rounded_form() {
+        let out = br#"[{"label":"cat","score":0.583333333}]"#;
+        let nudged = jittered(out);
+        assert_ne!(Canonical::Exact.apply(out), Canonical::Exact.apply(&nudged));
+        let r3 = Canonical::Round(3);
+        assert_eq!(r3.apply(out).unwrap(), r3.apply(&nudged).unwrap());
+        assert_eq!(jittered(b"not json"), b"not json");
+    }
 
     #[test]
     fn done_tasks_before_the_oldest_in_play_are_forgotten() {

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod auth;
 pub mod buyer;
+pub mod canonical;
 pub mod capabilities;
 pub mod chain_worker;
 pub mod compose;

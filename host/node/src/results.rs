@@ -38,8 +38,16 @@ pub struct DeliveryHeader {
     pub task_id: u64,
     /// The output's content type.
     pub content_type: String,
+    /// The canonical form the node voted with (`exact`, `round-N`,
+    /// `top-K`), as the plugin declares it.
+    #[serde(default = "exact")]
+    pub canonical: String,
     /// The node's signed receipt of the run.
     pub receipt: SignedReceipt,
+}
+
+fn exact() -> String {
+    "exact".into()
 }
 
 /// A delivery as the buyer received it: unverified.

@@ -506,3 +506,76 @@ async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
     }
     buyer.shutdown().await;
 }
+
+/// A plugin that declares `canonical=round-3` (ranked labels with long
+/// scores): a node whose numbers differ in the last digits, as another
+/// machine's floating point might, still agrees with the others, is not
+/// slashed, and the buyer takes the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_are_compared_in_the_canonical_form_their_plugin_declares() {
+    let (url, _server) = devnet().await;
+    let mut members = Vec::new();
+    for behaviour in [Behaviour::Honest, Behaviour::Honest, Behaviour::Jitter] {
+        let m = member(&url, HONEST_STAKE, behaviour, 150).await;
+        m.node.add_plugin(plugins::bytes("scores")).await.unwrap();
+        members.push(m);
+    }
+    let odd = members[2].client.address().to_owned();
+    let client = Arc::new(
+        DevnetClient::connect(&url, AccountKey::generate())
+            .await
+            .unwrap(),
+    );
+    client.faucet(client.address(), REWARD * 10).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let buyer = Buyer::start(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        client.clone(),
+        client.beacon(),
+    )
+    .await
+    .unwrap();
+    let order = Order {
+        plugin: ContentHash::of(&plugins::bytes("scores")),
+        models: vec![],
+        input: b"a picture".to_vec(),
+        replicas: 3,
+        reward: REWARD,
+        commit_period: 20,
+        max_royalties: None,
+    };
+    // Tasks until the jittery node has voted beside another.
+    let mut compared = false;
+    for _ in 0..8 {
+        let id = buyer.post(&order).await.unwrap();
+        buyer.assign(id, Duration::from_secs(30)).await.unwrap();
+        let answer = buyer.wait(id, Duration::from_secs(60)).await.unwrap();
+        let TaskStatus::Settled { digest } = &answer.task.status else {
+            panic!("task {id} ended {:?}", answer.task.status);
+        };
+        // Every vote agreed.
+        for a in &answer.task.assignments {
+            assert_eq!(a.digest.as_ref(), Some(digest), "{a:?}");
+        }
+        let output: serde_json::Value =
+            serde_json::from_slice(answer.output.as_deref().unwrap()).unwrap();
+        assert_eq!(output[0]["label"], "cat", "{output}");
+        let drawn: std::collections::BTreeSet<_> = answer
+            .task
+            .assignments
+            .iter()
+            .map(|a| a.node.as_str())
+            .collect();
+        if drawn.contains(odd.as_str()) && drawn.len() > 1 {
+            compared = true;
+            break;
+        }
+    }
+    assert!(compared, "the jittery node never voted beside another");
+    let record = members[2].client.node(&odd).await.unwrap();
+    assert_eq!(record.tasks_wrong, 0, "{record:?}");
+    assert!(record.tasks_agreed >= 1, "{record:?}");
+    assert_eq!(record.stake.u128(), HONEST_STAKE);
+    buyer.shutdown().await;
+}
