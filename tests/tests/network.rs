@@ -6,13 +6,14 @@
 //! drops. A node killed with SIGKILL between commit and reveal is started
 //! again and still reveals. On wasmd, the chain itself then goes away for a
 //! while under a task in flight, and the nodes finish it when it is back.
-//! A buyer using `clusterai task post --wait` serves its input over iroh
-//! and gets the winning output with checked receipts; the plugin's creator
+//! A buyer using `clusterai task post --wait` on an OCR task serves the
+//! sample image over iroh and gets the text in it with checked receipts; the plugin's creator
 //! earns a royalty on every settled task; and tokens are conserved. Last,
 //! `clusterai devnet up` as a new user runs it, with an OCR task.
 //!
 //! Uses the `clusterai` binary of this target directory (`cargo test
-//! --workspace` builds it), the built `hello` plugin, and for wasmd
+//! --workspace` builds it), the built `hello` and `ocr` plugins, ONNX
+//! Runtime and the PP-OCR models (the set-up fetches them), and for wasmd
 //! `CLUSTERAI_WASMD` and the contract artifacts (as `tests/wasmd.rs`).
 
 use std::io::{BufRead, BufReader};
@@ -30,7 +31,7 @@ use clusterai_economy::market::{ConfigResponse, MarketTotals, TaskResponse, Task
 use clusterai_economy::registry::INITIAL_REPUTATION;
 use clusterai_test_support::chain::{self as support, closed, votes};
 use clusterai_test_support::{ChildGuard, plugins};
-use clusterai_types::ContentHash;
+use clusterai_types::{ContentHash, models};
 
 const HONEST_STAKE: u128 = 300_000;
 const DISHONEST_STAKE: u128 = 100_000;
@@ -230,12 +231,14 @@ impl NodeProcess {
                 "data_dir = {dir:?}\n\
                  [http]\nbind = \"127.0.0.1:0\"\n\
                  [iroh]\nbind = \"127.0.0.1:0\"\n\
-                 [inference]\nenabled = false\n\
+                 [inference]\nsessions_per_model = 1\n\
                  [queue]\nworkers = 1\n\
                  [chain]\n{}poll_ms = 200\nanswer = {answer:?}\n\
-                 [preload]\nplugins = [{:?}]\n",
+                 [preload]\nplugins = [{:?}, {:?}]\nmodels = [{}]\n",
                 chain.config(),
-                plugins::path("hello")
+                plugins::path("hello"),
+                plugins::path("ocr"),
+                ocr_models()
             ),
         )
         .unwrap();
@@ -266,6 +269,15 @@ impl NodeProcess {
         // SIGKILL: no clean stop, no flush beyond what was synced.
         self.process.take().unwrap().kill();
     }
+}
+
+/// The OCR plugin's three models, as a TOML list's items.
+fn ocr_models() -> String {
+    [&models::PPOCR_DET, &models::PPOCR_CLS, &models::PPOCR_REC]
+        .iter()
+        .map(|m| format!("{:?}", m.cached_path().display().to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn post(chain: &Chain, buyer: &dyn Settlement, input: &str) -> u64 {
@@ -454,25 +466,25 @@ async fn scenario(root: &Path, mut chain: Chain) {
         task.status
     );
     assert!(slot(&task).digest.is_some(), "the restarted node revealed");
-    // A buyer with the CLI: `task post --wait` serves the input over iroh
-    // from its own endpoint (the nodes hold only the plugin), and prints
-    // the winning output with the receipts it checked.
-    let input = cli_buyer.join("name.txt");
-    std::fs::write(&input, "iroh").unwrap();
+    // A buyer with the CLI: `task post --wait` of an OCR task on the sample
+    // image, which it serves over iroh from its own endpoint (the nodes hold
+    // only the plugin and its models); it prints the text that won with the
+    // receipts it checked.
+    let image = clusterai_test_support::repo_root().join("plugins/examples/ocr/golden/text.png");
     let mut args: Vec<String> = [
         "--json",
         "task",
         "post",
         "--plugin",
-        &ContentHash::of(&plugins::bytes("hello")).to_string(),
+        &ContentHash::of(&plugins::bytes("ocr")).to_string(),
         "--input",
-        input.to_str().unwrap(),
+        image.to_str().unwrap(),
         "--replicas",
         "3",
         "--reward",
         &REWARD.to_string(),
         "--commit-period",
-        "20",
+        "30",
         "--wait",
         "120",
     ]
@@ -496,7 +508,12 @@ async fn scenario(root: &Path, mut chain: Chain) {
     } else {
         assert!(out.status.success(), "{v}: {stderr}");
         assert_eq!(v["status"], "settled", "{v}");
-        assert_eq!(v["output"]["text"], "Hello, iroh!\n", "{v}");
+        let read: serde_json::Value =
+            serde_json::from_str(v["output"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            read["text"], "ClusterAl reads text\nin a wasm sandbox 2026",
+            "{v}"
+        );
         let receipts = v["receipts"].as_array().unwrap();
         assert!(!receipts.is_empty(), "{v}");
         for r in receipts {
@@ -504,7 +521,7 @@ async fn scenario(root: &Path, mut chain: Chain) {
             assert!(nodes.iter().any(|n| n.address == operator), "{r}");
             assert_eq!(
                 r["receipt"]["receipt"]["input"],
-                ContentHash::of(b"iroh").to_string(),
+                ContentHash::of(&std::fs::read(&image).unwrap()).to_string(),
                 "{r}"
             );
         }
