@@ -1,8 +1,8 @@
 //! The hostile suite: every program in `plugins/test-programs` has a test
 //! module of its name (a program without one does not compile) asserting
 //! its specific error, and a runtime that has seen all of them still serves.
-//! (The programs that exercise world versions, streaming and assets have
-//! theirs in `worlds.rs`.)
+//! (The programs that exercise world versions, streaming, assets and
+//! canonical outputs have theirs in `worlds.rs`.)
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ macro_rules! assert_test_exists {
     };
 }
 #[allow(unused_imports)]
-use crate::worlds::{asset_reader, legacy_v0_1, streamer};
+use crate::worlds::{asset_reader, legacy_v0_1, scores, streamer};
 programs::foreach_hostile!(assert_test_exists);
 
 fn runtime() -> Runtime {

@@ -1,7 +1,8 @@
 //! World versions side by side, streaming and assets: plugins built for
 //! `clusterai:task@0.1.0` keep loading and running beside 0.2.0 ones; what a
 //! plugin emits reaches the caller in order and counts against the output
-//! limit; a plugin reads only the blobs it declared.
+//! limit; a plugin reads only the blobs it declared; a declared output
+//! type keeps the canonical form the chain compares outputs in.
 
 use std::sync::{Arc, Mutex};
 
@@ -158,5 +159,30 @@ pub(crate) mod asset_reader {
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+pub(crate) mod scores {
+    use super::*;
+
+    /// A declared output type keeps its parameters (the chain reads the
+    /// canonical form from it), and the run is deterministic: the same
+    /// input gives the same bytes, so only other hardware could differ.
+    #[test]
+    fn declares_its_canonical_form_and_answers_alike_twice() {
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let scores = rt.load(&read(programs::SCORES)).unwrap();
+        assert_eq!(
+            scores.info().output_type,
+            "application/json; canonical=round-3"
+        );
+        let a = scores.run(&TaskInput::text("a picture"), None).unwrap();
+        let b = scores.run(&TaskInput::text("a picture"), None).unwrap();
+        assert_eq!(a.output.data, b.output.data);
+        assert!(
+            String::from_utf8(a.output.data)
+                .unwrap()
+                .starts_with(r#"[{"label":"cat","score":0."#)
+        );
     }
 }
