@@ -78,6 +78,27 @@ async fn declined_by_all(chain: &DevnetClient, id: u64, otherwise: &str) {
     }
 }
 
+/// A buyer on loopback with `amount` from the faucet: its chain client,
+/// the buyer, and the directory its endpoint keeps.
+async fn funded_buyer(url: &str, amount: u128) -> (Arc<DevnetClient>, Buyer, tempfile::TempDir) {
+    let client = Arc::new(
+        DevnetClient::connect(url, AccountKey::generate())
+            .await
+            .unwrap(),
+    );
+    client.faucet(client.address(), amount).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let buyer = Buyer::start(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        client.clone(),
+        client.beacon(),
+    )
+    .await
+    .unwrap();
+    (client, buyer, dir)
+}
+
 /// A registered node holding no plugin, with its worker.
 async fn bare_member(url: &str) -> Member {
     let dir = tempfile::tempdir().unwrap();
@@ -411,21 +432,7 @@ async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
     for _ in 0..3 {
         members.push(bare_member(&url).await);
     }
-    let client = Arc::new(
-        DevnetClient::connect(&url, AccountKey::generate())
-            .await
-            .unwrap(),
-    );
-    client.faucet(client.address(), REWARD * 4).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let buyer = Buyer::start(
-        dir.path(),
-        "127.0.0.1:0".parse().unwrap(),
-        client.clone(),
-        client.beacon(),
-    )
-    .await
-    .unwrap();
+    let (client, buyer, _dir) = funded_buyer(&url, REWARD * 4).await;
     let hello = buyer.offer(plugins::bytes("hello")).await.unwrap();
     let order = Order {
         plugin: hello,
@@ -521,21 +528,7 @@ async fn outputs_are_compared_in_the_canonical_form_their_plugin_declares() {
         members.push(m);
     }
     let odd = members[2].client.address().to_owned();
-    let client = Arc::new(
-        DevnetClient::connect(&url, AccountKey::generate())
-            .await
-            .unwrap(),
-    );
-    client.faucet(client.address(), REWARD * 10).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let buyer = Buyer::start(
-        dir.path(),
-        "127.0.0.1:0".parse().unwrap(),
-        client.clone(),
-        client.beacon(),
-    )
-    .await
-    .unwrap();
+    let (client, buyer, _dir) = funded_buyer(&url, REWARD * 10).await;
     let order = Order {
         plugin: ContentHash::of(&plugins::bytes("scores")),
         models: vec![],
