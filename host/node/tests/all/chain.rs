@@ -528,7 +528,7 @@ async fn outputs_are_compared_in_the_canonical_form_their_plugin_declares() {
         members.push(m);
     }
     let odd = members[2].client.address().to_owned();
-    let (client, buyer, _dir) = funded_buyer(&url, REWARD * 10).await;
+    let (_client, buyer, _dir) = funded_buyer(&url, REWARD * 10).await;
     let order = Order {
         plugin: ContentHash::of(&plugins::bytes("scores")),
         models: vec![],
