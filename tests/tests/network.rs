@@ -287,7 +287,27 @@ async fn post(chain: &Chain, buyer: &dyn Settlement, input: &str) -> u64 {
 
 /// Everything the participants, the treasury and the market hold in the
 /// payment token: balances, stakes, escrow and credited rewards.
+///
+/// The queries are not one snapshot: a transaction that lands between two
+/// of them (a node claiming its reward, say) would be counted on both
+/// sides. So the sum is read until two reads in a row agree.
 async fn holdings(chain: &dyn Settlement, accounts: &[&str]) -> u128 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = holdings_once(chain, accounts).await;
+    loop {
+        let now = holdings_once(chain, accounts).await;
+        if now == last {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "holdings never settled: {last} then {now}"
+        );
+        last = now;
+    }
+}
+
+async fn holdings_once(chain: &dyn Settlement, accounts: &[&str]) -> u128 {
     let market = chain.deployment().market.clone();
     let config: ConfigResponse = serde_json::from_value(
         chain
