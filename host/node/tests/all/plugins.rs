@@ -100,6 +100,210 @@ fn ocr_jpeg_reads_the_same_lines_and_rejects_what_is_not_an_image() {
     );
 }
 
+/// The sample image as RGB8: (width, height, pixels).
+fn sample_rgb() -> (u32, u32, Vec<u8>) {
+    let file = std::fs::File::open(golden("text.png")).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(
+        (frame.color_type, frame.bit_depth),
+        (png::ColorType::Rgb, png::BitDepth::Eight)
+    );
+    buf.truncate(frame.buffer_size());
+    (frame.width, frame.height, buf)
+}
+
+/// An EXIF block (big-endian TIFF) holding only an orientation.
+fn exif_orientation(o: u16) -> Vec<u8> {
+    let mut t = b"MM\0*".to_vec();
+    t.extend(8u32.to_be_bytes());
+    t.extend(1u16.to_be_bytes());
+    t.extend(0x0112u16.to_be_bytes());
+    t.extend(3u16.to_be_bytes());
+    t.extend(1u32.to_be_bytes());
+    t.extend(o.to_be_bytes());
+    t.extend([0, 0, 0, 0, 0, 0]);
+    t
+}
+
+/// `pixels` (RGB8) stored so that EXIF orientation `o` shows them upright:
+/// 3 stores them turned by 180 degrees, 6 anticlockwise, 8 clockwise.
+fn stored_for(o: u16, w: u32, h: u32, pixels: &[u8]) -> (u32, u32, Vec<u8>) {
+    let (w, h) = (w as usize, h as usize);
+    let at = |x: usize, y: usize| &pixels[(y * w + x) * 3..][..3];
+    let (sw, sh) = if o == 3 { (w, h) } else { (h, w) };
+    let mut out = Vec::with_capacity(pixels.len());
+    for y in 0..sh {
+        for x in 0..sw {
+            out.extend_from_slice(match o {
+                3 => at(w - 1 - x, h - 1 - y),
+                6 => at(w - 1 - y, x),
+                8 => at(y, h - 1 - x),
+                _ => unreachable!(),
+            });
+        }
+    }
+    (sw as u32, sh as u32, out)
+}
+
+fn png_of(
+    w: u32,
+    h: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+    setup: impl FnOnce(&mut png::Encoder<'_, &mut Vec<u8>>),
+    exif: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut e = png::Encoder::new(&mut out, w, h);
+        e.set_color(color);
+        e.set_depth(depth);
+        setup(&mut e);
+        let mut writer = e.write_header().unwrap();
+        if let Some(exif) = exif {
+            writer
+                .write_chunk(png::chunk::ChunkType(*b"eXIf"), &exif)
+                .unwrap();
+        }
+        writer.write_image_data(data).unwrap();
+    }
+    out
+}
+
+fn jpeg_of(
+    w: u32,
+    h: u32,
+    color: jpeg_encoder::ColorType,
+    data: &[u8],
+    progressive: bool,
+    exif: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = jpeg_encoder::Encoder::new(&mut out, 95);
+    e.set_progressive(progressive);
+    if let Some(exif) = exif {
+        e.add_exif_metadata(&exif).unwrap();
+    }
+    e.encode(data, w as u16, h as u16, color).unwrap();
+    out
+}
+
+/// Every common form an image reaches a node in, made from the one sample
+/// image: the OCR plugin reads the same text from each.
+#[test]
+fn ocr_reads_every_common_image_form() {
+    if !ocr_ready() {
+        return;
+    }
+    use jpeg_encoder::ColorType as Jc;
+    use png::{BitDepth, ColorType as Pc};
+    let (w, h, rgb) = sample_rgb();
+    let gray: Vec<u8> = rgb
+        .chunks_exact(3)
+        .map(|p| {
+            ((299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000) as u8
+        })
+        .collect();
+    let none = |_: &mut png::Encoder<'_, &mut Vec<u8>>| {};
+    let mut forms: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "grayscale PNG",
+            png_of(w, h, Pc::Grayscale, BitDepth::Eight, &gray, none, None),
+        ),
+        ("palette PNG", {
+            // Every gray level as a palette entry: the indices are the levels.
+            let palette: Vec<u8> = (0..=255u8).flat_map(|g| [g, g, g]).collect();
+            png_of(
+                w,
+                h,
+                Pc::Indexed,
+                BitDepth::Eight,
+                &gray,
+                |e| e.set_palette(palette),
+                None,
+            )
+        }),
+        ("16-bit PNG", {
+            let wide: Vec<u8> = rgb
+                .iter()
+                .flat_map(|&v| (u16::from(v) * 257).to_be_bytes())
+                .collect();
+            png_of(w, h, Pc::Rgb, BitDepth::Sixteen, &wide, none, None)
+        }),
+        ("PNG with alpha", {
+            // Black ink whose coverage is the darkness: over white, the
+            // same grays.
+            let ink: Vec<u8> = gray.iter().flat_map(|&g| [0, 0, 0, 255 - g]).collect();
+            png_of(w, h, Pc::Rgba, BitDepth::Eight, &ink, none, None)
+        }),
+        ("progressive JPEG", jpeg_of(w, h, Jc::Rgb, &rgb, true, None)),
+        ("CMYK JPEG", {
+            let cmyk: Vec<u8> = rgb
+                .chunks_exact(3)
+                .flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 0])
+                .collect();
+            jpeg_of(w, h, Jc::Cmyk, &cmyk, false, None)
+        }),
+    ];
+    for (o, form) in [
+        (3, "JPEG, EXIF orientation 3"),
+        (6, "JPEG, EXIF orientation 6"),
+        (8, "JPEG, EXIF orientation 8"),
+    ] {
+        let (sw, sh, stored) = stored_for(o, w, h, &rgb);
+        let exif = Some(exif_orientation(o));
+        forms.push((form, jpeg_of(sw, sh, Jc::Rgb, &stored, false, exif)));
+    }
+    let (sw, sh, stored) = stored_for(6, w, h, &rgb);
+    forms.push((
+        "PNG, eXIf orientation 6",
+        png_of(
+            sw,
+            sh,
+            Pc::Rgb,
+            BitDepth::Eight,
+            &stored,
+            none,
+            Some(exif_orientation(6)),
+        ),
+    ));
+
+    let wired = wired(
+        &pinned(&[&PPOCR_DET, &PPOCR_CLS, &PPOCR_REC])
+            .iter()
+            .map(|p| p.as_path())
+            .collect::<Vec<_>>(),
+    );
+    let ocr = wired.runtime.load(&read(programs::OCR)).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(golden("expected.json")).unwrap()).unwrap();
+    let want = &expected["images"]["text.png"];
+    // Lossy forms may move a space: the characters and lines must match.
+    let squash = |v: &serde_json::Value| v.as_str().unwrap().replace([' ', '\n'], "");
+    for (form, bytes) in &forms {
+        let kind = if bytes.starts_with(b"\x89PNG") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        let result = ocr
+            .run(&TaskInput::new(bytes.clone(), kind), None)
+            .unwrap_or_else(|e| panic!("{form}: {e}"));
+        let got: serde_json::Value = serde_json::from_slice(&result.output.data).unwrap();
+        assert_eq!(squash(&got["text"]), squash(&want["text"]), "{form}: {got}");
+        assert_eq!(
+            got["lines"].as_array().unwrap().len(),
+            want["lines"].as_array().unwrap().len(),
+            "{form}: {got}"
+        );
+    }
+}
+
 #[test]
 fn a_declared_model_that_is_missing_is_named_before_the_task_runs() {
     if !ocr_ready() {

@@ -1,6 +1,10 @@
-//! Decoding PNG and JPEG into RGB8, and the bilinear resize the pipeline
-//! uses (half-pixel centres, like OpenCV's INTER_LINEAR; the Python reference
-//! implements the same formula).
+//! Decoding PNG and JPEG into RGB8, upright as their EXIF orientation says,
+//! and the bilinear resize the pipeline uses (half-pixel centres, like
+//! OpenCV's INTER_LINEAR; the Python reference implements the same formula).
+//!
+//! Every common form decodes: grayscale, palette, 16-bit and alpha PNG;
+//! baseline, progressive and CMYK JPEG; EXIF orientation in a JPEG's APP1
+//! segment or a PNG's eXIf chunk (phone photos are stored sideways).
 
 /// The largest image accepted, in pixels (a decompression-bomb guard).
 pub const MAX_PIXELS: usize = 4096 * 4096;
@@ -40,6 +44,37 @@ impl Rgb {
         }
     }
 
+    /// The image as EXIF orientation `o` says to show it: 2 mirrors, 3 turns
+    /// by 180 degrees, 4 flips, 5 transposes, 6 turns clockwise, 7
+    /// transverses, 8 turns anticlockwise; anything else leaves it.
+    pub fn oriented(&self, o: u8) -> Rgb {
+        let (w, h) = (self.width, self.height);
+        let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
+        // The stored pixel shown at (x, y).
+        let source = |x: usize, y: usize| match o {
+            2 => (w - 1 - x, y),
+            3 => (w - 1 - x, h - 1 - y),
+            4 => (x, h - 1 - y),
+            5 => (y, x),
+            6 => (y, h - 1 - x),
+            7 => (w - 1 - y, h - 1 - x),
+            8 => (w - 1 - y, x),
+            _ => (x, y),
+        };
+        let mut data = Vec::with_capacity(self.data.len());
+        for y in 0..oh {
+            for x in 0..ow {
+                let (sx, sy) = source(x, y);
+                data.extend_from_slice(&self.get(sx, sy));
+            }
+        }
+        Rgb {
+            width: ow,
+            height: oh,
+            data,
+        }
+    }
+
     /// The image turned by 180 degrees.
     pub fn rotate180(&self) -> Rgb {
         let mut data = Vec::with_capacity(self.data.len());
@@ -54,15 +89,56 @@ impl Rgb {
     }
 }
 
-/// Decodes a PNG or JPEG (sniffed from its first bytes).
+/// Decodes a PNG or JPEG (sniffed from its first bytes), turned upright.
 pub fn decode(bytes: &[u8]) -> Result<Rgb, String> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        decode_png(bytes)
+    let (img, exif) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        decode_png(bytes)?
     } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-        decode_jpeg(bytes)
+        decode_jpeg(bytes)?
     } else {
-        Err("the input is neither PNG nor JPEG".into())
+        return Err("the input is neither PNG nor JPEG".into());
+    };
+    Ok(match exif.as_deref().and_then(orientation) {
+        Some(o) => img.oriented(o),
+        None => img,
+    })
+}
+
+/// The orientation (EXIF tag 0x0112, 1..=8) in a TIFF-structured EXIF
+/// block, if it holds a valid one. Reads only IFD0's entries, in bounds.
+pub fn orientation(tiff: &[u8]) -> Option<u8> {
+    let big = match tiff.get(..4)? {
+        b"MM\0*" => true,
+        b"II*\0" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let entries = usize::from(u16_at(ifd)?);
+    for i in 0..entries {
+        let entry = ifd.checked_add(2 + 12 * i)?;
+        // Tag 0x0112, type SHORT (3), one value, stored in the entry itself.
+        if u16_at(entry)? == 0x0112 && u16_at(entry + 2)? == 3 && u32_at(entry + 4)? == 1 {
+            let o = u16_at(entry + 8)?;
+            return (1..=8).contains(&o).then_some(o as u8);
+        }
     }
+    None
 }
 
 fn check_size(width: usize, height: usize) -> Result<(), String> {
@@ -77,7 +153,10 @@ fn check_size(width: usize, height: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Rgb, String> {
+/// A decoded image and its EXIF block, if it carries one.
+type Decoded = (Rgb, Option<Vec<u8>>);
+
+fn decode_png(bytes: &[u8]) -> Result<Decoded, String> {
     let mut decoder = png::Decoder::new_with_limits(
         std::io::Cursor::new(bytes),
         png::Limits {
@@ -99,6 +178,7 @@ fn decode_png(bytes: &[u8]) -> Result<Rgb, String> {
         .next_frame(&mut buf)
         .map_err(|e| format!("PNG: {e}"))?;
     let buf = &buf[..frame.buffer_size()];
+    let exif = reader.info().exif_metadata.as_ref().map(|e| e.to_vec());
     let mut data = Vec::with_capacity(w * h * 3);
     match frame.color_type {
         png::ColorType::Rgb => data.extend_from_slice(buf),
@@ -119,11 +199,12 @@ fn decode_png(bytes: &[u8]) -> Result<Rgb, String> {
         }
         png::ColorType::Indexed => return Err("PNG: palette was not expanded".into()),
     }
-    Ok(Rgb {
+    let img = Rgb {
         width: w,
         height: h,
         data,
-    })
+    };
+    Ok((img, exif))
 }
 
 /// Alpha over white (text on a transparent background reads as on paper).
@@ -133,7 +214,7 @@ fn composite(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
     [over(r), over(g), over(b)]
 }
 
-fn decode_jpeg(bytes: &[u8]) -> Result<Rgb, String> {
+fn decode_jpeg(bytes: &[u8]) -> Result<Decoded, String> {
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
     let options = DecoderOptions::default()
@@ -148,11 +229,12 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Rgb, String> {
     if data.len() != w * h * 3 {
         return Err("JPEG: unexpected output size".into());
     }
-    Ok(Rgb {
+    let img = Rgb {
         width: w,
         height: h,
         data,
-    })
+    };
+    Ok((img, d.exif().cloned()))
 }
 
 /// Bilinear resize to `w` x `h`, half-pixel centres, edge clamped; returns
@@ -256,5 +338,84 @@ mod tests {
                 .unwrap_err()
                 .starts_with("PNG")
         );
+    }
+
+    /// An EXIF block holding only an orientation, in either byte order.
+    fn exif(o: u16, big: bool) -> Vec<u8> {
+        let u16b = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut t = if big {
+            b"MM\0*".to_vec()
+        } else {
+            b"II*\0".to_vec()
+        };
+        t.extend(u32b(8));
+        t.extend(u16b(2));
+        // An unrelated tag first (ImageWidth, LONG), then the orientation.
+        t.extend(u16b(0x0100));
+        t.extend(u16b(4));
+        t.extend(u32b(1));
+        t.extend(u32b(640));
+        t.extend(u16b(0x0112));
+        t.extend(u16b(3));
+        t.extend(u32b(1));
+        t.extend(u16b(o));
+        t.extend([0, 0]);
+        t.extend(u32b(0));
+        t
+    }
+
+    #[test]
+    fn orientation_is_read_in_both_byte_orders_and_nothing_else_is_trusted() {
+        for o in 1..=8 {
+            assert_eq!(orientation(&exif(o, true)), Some(o as u8));
+            assert_eq!(orientation(&exif(o, false)), Some(o as u8));
+        }
+        assert_eq!(orientation(&exif(9, true)), None);
+        assert_eq!(orientation(&exif(0, false)), None);
+        // Truncated anywhere, or an entry count far past the end.
+        let whole = exif(6, true);
+        for n in 0..whole.len() - 6 {
+            assert_eq!(orientation(&whole[..n]), None, "{n} bytes");
+        }
+        let mut lying = whole.clone();
+        lying[8..10].copy_from_slice(&u16::MAX.to_be_bytes());
+        lying.truncate(30);
+        assert_eq!(orientation(&lying), None);
+        let mut far = whole;
+        far[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(orientation(&far), None);
+        assert_eq!(orientation(b"JFIF"), None);
+    }
+
+    #[test]
+    fn orientations_turn_and_mirror_as_exif_defines() {
+        let i = img(3, 2, |x, y| [x as u8, y as u8, 7]);
+        assert_eq!(i.oriented(1), i);
+        assert_eq!(i.oriented(3), i.rotate180());
+        // Clockwise: the stored top-left corner is shown top-right.
+        let cw = i.oriented(6);
+        assert_eq!((cw.width, cw.height), (2, 3));
+        assert_eq!(cw.get(1, 0), [0, 0, 7]);
+        assert_eq!(cw.oriented(8), i);
+        assert_eq!(i.oriented(8).get(0, 2), [0, 0, 7]);
+        for o in [2, 4, 5, 7] {
+            assert_eq!(i.oriented(o).oriented(o), i, "orientation {o} twice");
+        }
+        assert_eq!(i.oriented(2).get(0, 0), [2, 0, 7]);
+        assert_eq!(i.oriented(4).get(0, 0), [0, 1, 7]);
+        assert_eq!(i.oriented(7).get(0, 0), [2, 1, 7]);
     }
 }

@@ -1,5 +1,6 @@
-//! PP-OCR inside the sandbox: a PNG or JPEG in, text boxes and recognised
-//! text out. Decoding, resizing, box finding and CTC decoding run in the
+//! PP-OCR inside the sandbox: a PNG or JPEG in (grayscale, palette, 16-bit
+//! or alpha PNG; baseline, progressive or CMYK JPEG; turned upright by its
+//! EXIF orientation), text boxes and recognised text out. Decoding, resizing, box finding and CTC decoding run in the
 //! guest ([`image`], [`pipeline`]); the three PP-OCR models run on the host
 //! through wasi-nn, opened by the BLAKE3 hashes of `models/models.toml`.
 //!
