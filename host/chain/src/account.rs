@@ -209,18 +209,12 @@ pub fn verify(
     Ok(address)
 }
 
-/// Reads the key file without following a symlink planted in its place.
+/// The key file's first bytes, never through a link nor from a FIFO or
+/// device planted in its place.
 fn read_key_file(path: &Path) -> std::io::Result<String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // O_NOFOLLOW on Linux.
-        options.custom_flags(0o400000);
-    }
+    let file = clusterai_types::files::open_regular(path, std::fs::OpenOptions::new().read(true))?;
     let mut text = String::new();
-    options.open(path)?.take(256).read_to_string(&mut text)?;
+    file.take(256).read_to_string(&mut text)?;
     Ok(text)
 }
 
@@ -311,6 +305,8 @@ mod tests {
             std::os::unix::fs::symlink(&target, dir.path().join(ACCOUNT_KEY_FILE)).unwrap();
             let err = AccountKey::load_or_create(dir.path()).unwrap_err();
             assert!(matches!(err, AccountError::Io { .. }), "{err}");
+            assert!(err.to_string().contains("is a symbolic link"), "{err}");
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "00");
         }
     }
 }

@@ -13,7 +13,7 @@
 //! between commit and reveal finds its digest and salt and still reveals.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,7 +216,10 @@ impl Worker {
     }
 
     fn save(&self) -> std::io::Result<()> {
-        save_atomically(&self.path, &serde_json::to_vec(&self.ledger).expect("json"))
+        clusterai_types::files::write_atomic(
+            &self.path,
+            &serde_json::to_vec(&self.ledger).expect("json"),
+        )
     }
 
     async fn tick(&mut self) -> Result<(), ChainError> {
@@ -400,11 +403,13 @@ impl Worker {
                 // On disk before on chain: a restart must find the salt.
                 let mut ledger = self.ledger.clone();
                 ledger.tasks.insert(task.id, phase.clone());
-                save_atomically(&self.path, &serde_json::to_vec(&ledger).expect("json")).map_err(
-                    |e| ChainError::Rejected {
-                        reason: format!("cannot save the commitment: {e}"),
-                    },
-                )?;
+                clusterai_types::files::write_atomic(
+                    &self.path,
+                    &serde_json::to_vec(&ledger).expect("json"),
+                )
+                .map_err(|e| ChainError::Rejected {
+                    reason: format!("cannot save the commitment: {e}"),
+                })?;
                 self.chain
                     .commit(task.id, commitment(&digest, &salt, me))
                     .await?;
@@ -789,21 +794,6 @@ fn seed(task: &TaskResponse) -> Result<[u8; 32], ChainError> {
         .as_ref()
         .and_then(|s| s.as_slice().try_into().ok())
         .ok_or_else(|| malformed("seed", "an open task without a 32-byte seed"))
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename,
-/// so a crash leaves the old file or the new one, never half of one.
-fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+
 use std::path::{Path, PathBuf};
 
 use clusterai_types::ContentHash;
@@ -100,14 +100,13 @@ impl CompileCache {
 
     fn store(&self, path: &Path, component: &Component) -> wasmtime::Result<()> {
         let artifact = component.serialize()?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(blake3::hash(&artifact).as_bytes())?;
-        file.write_all(&artifact)?;
-        file.sync_data()?;
-        // Rename is atomic: a reader sees the old entry, no entry, or the whole new one.
-        fs::rename(&tmp, path)?;
+        let mut entry = Vec::with_capacity(HEADER_LEN + artifact.len());
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(blake3::hash(&artifact).as_bytes());
+        entry.extend_from_slice(&artifact);
+        // Atomic, and never through a link planted at a temporary name: a
+        // reader sees the old entry, no entry, or the whole new one.
+        clusterai_types::files::write_atomic(path, &entry)?;
         Ok(())
     }
 }

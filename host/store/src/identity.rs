@@ -6,9 +6,10 @@
 //! [`SigningDomain`], so a signature made for one purpose can never be
 //! replayed as another.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use clusterai_types::files;
 use clusterai_types::signing::{self, SigningDomain};
 use iroh::{PublicKey, SecretKey, Signature};
 
@@ -73,49 +74,79 @@ impl NodeIdentity {
     }
 
     /// Loads the key in `data_dir/node.key`, creating it (mode 0600) if missing.
+    ///
+    /// The key file is never read through a symbolic link, nor from a FIFO
+    /// or device planted in its place: those are errors naming the path.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, IdentityError> {
         let path = data_dir.join(KEY_FILE);
+        // Two tries: if another process creates the key between our read
+        // and our create, the second read finds its key.
+        for _ in 0..2 {
+            match Self::load(&path) {
+                Err(IdentityError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                loaded => return loaded,
+            }
+            if let Some(created) = Self::create(data_dir, &path)? {
+                return Ok(created);
+            }
+        }
+        Self::load(&path)
+    }
+
+    fn load(path: &Path) -> Result<Self, IdentityError> {
         let io = |source| IdentityError::Io {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                check_mode(&path)?;
-                let bytes: [u8; 32] = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|v| v.try_into().ok())
-                    .ok_or_else(|| IdentityError::Malformed { path: path.clone() })?;
-                Ok(Self {
-                    secret: SecretKey::from_bytes(&bytes),
-                })
+        let mut file =
+            files::open_regular(path, std::fs::OpenOptions::new().read(true)).map_err(io)?;
+        check_mode(path, &file.metadata().map_err(io)?)?;
+        // A key is 64 hex characters; a huge file is not read whole.
+        let mut text = String::new();
+        (&mut file)
+            .take(1024)
+            .read_to_string(&mut text)
+            .map_err(|_| IdentityError::Malformed {
+                path: path.to_path_buf(),
+            })?;
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| IdentityError::Malformed {
+                path: path.to_path_buf(),
+            })?;
+        Ok(Self {
+            secret: SecretKey::from_bytes(&bytes),
+        })
+    }
+
+    /// Creates the key file; `None` if another process created it first.
+    fn create(data_dir: &Path, path: &Path) -> Result<Option<Self>, IdentityError> {
+        let io = |source| IdentityError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let secret = SecretKey::generate();
+        let mut options = std::fs::OpenOptions::new();
+        // `create_new` never follows a link and never opens what exists, so
+        // two processes starting at once cannot both write a key.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(path) {
+            Ok(mut file) => {
+                file.write_all(hex::encode(secret.to_bytes()).as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(io)?;
+                tracing::info!(node_id = %secret.public(), path = %path.display(), "created node identity");
+                Ok(Some(Self { secret }))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io)?;
-                let secret = SecretKey::generate();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                // `create_new` so two processes starting at once cannot both
-                // write a key: the loser reads the winner's.
-                match options.open(&path) {
-                    Ok(mut file) => {
-                        file.write_all(hex::encode(secret.to_bytes()).as_bytes())
-                            .and_then(|()| file.sync_all())
-                            .map_err(io)?;
-                        tracing::info!(node_id = %secret.public(), path = %path.display(), "created node identity");
-                        Ok(Self { secret })
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(data_dir)
-                    }
-                    Err(e) => Err(io(e)),
-                }
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(io(e)),
         }
     }
@@ -156,16 +187,9 @@ pub fn verify(
 }
 
 #[cfg(unix)]
-fn check_mode(path: &Path) -> Result<(), IdentityError> {
+fn check_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), IdentityError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|source| IdentityError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(IdentityError::TooOpen {
             path: path.to_path_buf(),
@@ -176,7 +200,7 @@ fn check_mode(path: &Path) -> Result<(), IdentityError> {
 }
 
 #[cfg(not(unix))]
-fn check_mode(_path: &Path) -> Result<(), IdentityError> {
+fn check_mode(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), IdentityError> {
     Ok(())
 }
 
@@ -229,6 +253,44 @@ mod tests {
             NodeIdentity::load_or_create(dir.path()),
             Err(IdentityError::Malformed { .. })
         ));
+    }
+
+    /// A link planted where the key goes (to another key, to nowhere, or
+    /// to itself) and a FIFO are named errors: no key is read through a
+    /// link, none is written through one, and nothing blocks or recurses.
+    #[cfg(unix)]
+    #[test]
+    fn planted_links_and_fifos_are_refused_by_name() {
+        use std::os::unix::fs::symlink;
+        let elsewhere = tempfile::tempdir().unwrap();
+        NodeIdentity::load_or_create(elsewhere.path()).unwrap();
+        let their_key = elsewhere.path().join(KEY_FILE);
+        let before = std::fs::read(&their_key).unwrap();
+        for target in [
+            their_key.clone(),
+            elsewhere.path().join("dangling"),
+            std::path::PathBuf::from(KEY_FILE),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(KEY_FILE);
+            symlink(&target, &path).unwrap();
+            let err = NodeIdentity::load_or_create(dir.path()).unwrap_err();
+            assert!(
+                matches!(&err, IdentityError::Io { .. })
+                    && err.to_string().contains("is a symbolic link"),
+                "{target:?}: {err}"
+            );
+            assert!(!elsewhere.path().join("dangling").exists());
+        }
+        assert_eq!(std::fs::read(&their_key).unwrap(), before);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = NodeIdentity::load_or_create(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
     }
 
     #[test]

@@ -109,8 +109,7 @@ impl Reputation {
             return;
         };
         let Ok(json) = json else { return };
-        let tmp = path.with_extension("json.tmp");
-        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
+        if let Err(e) = clusterai_types::files::write_atomic(path, &json) {
             tracing::warn!(path = %path.display(), "cannot save peer record: {e}");
         }
     }

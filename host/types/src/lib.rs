@@ -15,12 +15,15 @@
 //! - [`source`]: [`BlobSource`], how a capability gets a blob by hash.
 //! - [`env`](mod@env): the node's data and cache directories, their subfolders, the
 //!   default ports and the environment variables that move them.
+//! - [`files`]: opening and replacing the node's own files without following
+//!   links or replacing devices and directories someone planted.
 //! - [`models`] and [`pins`]: constants generated from `models/models.toml`
 //!   and `pins.toml`, the only lists of pinned models and versions.
 
 #![deny(missing_docs)]
 
 pub mod env;
+pub mod files;
 mod hash;
 pub mod models;
 pub mod pins;

@@ -238,6 +238,14 @@ async fn get(
             format = f;
         }
     }
+    // Refused before any download: `--out` replaces a regular file, never a
+    // directory, a device or a link.
+    if let Some(path) = &out
+        && format == BlobFormat::Raw
+        && let Err(e) = clusterai_types::files::check_replaceable(path)
+    {
+        return Err(crate::exit::UsageError(format!("--out: {e}")).into());
+    }
     let node = Node::spawn(node.config(any_port())?, AllowList::new()).await?;
     let pb = bar(0, json, "fetch");
     let pb2 = pb.clone();

@@ -101,6 +101,41 @@ fn a_model_moves_between_two_processes() {
     let fetcher_id = node_id(fetcher);
     let _serve = serve(provider, &bind, &fetcher_id);
 
+    // `--out` never replaces a directory, a device or a link (whose target
+    // stays as it was): a usage error naming it, before any download.
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for (bad, what) in [
+        (tmp.path(), "is a directory"),
+        (std::path::Path::new("/dev/null"), "is a device"),
+        (link.as_path(), "is a symbolic link"),
+    ] {
+        let o = clusterai(&[
+            "blob",
+            "get",
+            &hash,
+            "--from",
+            &ticket,
+            "--data-dir",
+            fetcher,
+            "--out",
+            bad.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("--out") && err.contains(what), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
     let out = tmp.path().join("fetched.onnx");
     let got = json(&clusterai(&[
         "blob",

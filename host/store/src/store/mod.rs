@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clusterai_types::ContentHash;
+use clusterai_types::{ContentHash, files};
 use iroh_blobs::api::blobs::BlobStatus;
 use iroh_blobs::format::collection::Collection;
 use iroh_blobs::store::GcConfig;
@@ -269,7 +269,16 @@ impl BlobStore {
             source,
         })?;
         let lock_path = root.join("store.lock");
-        let lock = File::create(&lock_path).map_err(|source| StoreError::Io {
+        // Never through a link planted in its place (creating would truncate
+        // whatever it points at).
+        let lock = clusterai_types::files::open_regular(
+            &lock_path,
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true),
+        )
+        .map_err(|source| StoreError::Io {
             path: lock_path.clone(),
             source,
         })?;
@@ -529,26 +538,51 @@ impl BlobStore {
             .map_err(|e| StoreError::backend("reading a blob", e))
     }
 
-    /// Writes the verified bytes of a complete blob to `target` (atomically:
-    /// a temporary file next to it, then a rename).
+    /// Writes the verified bytes of a complete blob to `target` atomically:
+    /// a new temporary file next to it (created exclusively, so a link
+    /// planted at a guessable name is never written through), then a
+    /// rename. A `target` that is a directory, a device, a FIFO, a socket or
+    /// a symbolic link is refused, not replaced.
     pub async fn export(&self, hash: ContentHash, target: &Path) -> Result<u64, StoreError> {
         if !self.has(hash).await? {
             return Err(StoreError::NotFound(hash));
         }
-        let target = std::path::absolute(target).map_err(|source| StoreError::Io {
-            path: target.to_path_buf(),
-            source,
-        })?;
-        let tmp = target.with_extension("clusterai-partial");
-        let n = self
-            .store
-            .export(to_iroh(hash), &tmp)
-            .finish()
-            .await
-            .map_err(|e| StoreError::backend("exporting a blob", e))?;
-        std::fs::rename(&tmp, &target).map_err(|source| StoreError::Io {
-            path: target.clone(),
-            source,
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let target = std::path::absolute(target).map_err(io(target))?;
+        files::check_replaceable(&target).map_err(io(&target))?;
+        let (file, tmp) = files::create_unique(&target).map_err(io(&target))?;
+        let copied = async {
+            let mut file = tokio::fs::File::from_std(file);
+            let mut reader = self.store.reader(to_iroh(hash));
+            let n = tokio::io::copy(&mut reader, &mut file).await?;
+            file.sync_all().await?;
+            Ok::<_, io::Error>(n)
+        }
+        .await;
+        let n = match copied.and_then(|n| files::check_replaceable(&target).map(|()| n)) {
+            Ok(n) => n,
+            Err(source) => {
+                let _ = std::fs::remove_file(&tmp);
+                let full = is_disk_full_io(&source);
+                return Err(if full {
+                    StoreError::backend_or_disk_full("exporting a blob", source, true)
+                } else {
+                    StoreError::Io {
+                        path: target,
+                        source,
+                    }
+                });
+            }
+        };
+        std::fs::rename(&tmp, &target).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::Io {
+                path: target.clone(),
+                source,
+            }
         })?;
         Ok(n)
     }
@@ -622,6 +656,51 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("writing the outboard")]
     struct Wrapper(#[source] io::Error);
+
+    /// Exports replace regular files only, never through a planted link;
+    /// a link planted where the lock goes is refused, its target untouched.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn exports_and_the_lock_never_follow_planted_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let planted = dir.path().join("planted");
+        std::fs::create_dir(&planted).unwrap();
+        std::os::unix::fs::symlink(&victim, planted.join("store.lock")).unwrap();
+        let err = BlobStore::open(&planted, StoreConfig::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+
+        let store = BlobStore::open(dir.path().join("store"), StoreConfig::default())
+            .await
+            .unwrap();
+        let hash = store.import_bytes(&b"exported bytes"[..]).await.unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        for (target, what) in [
+            (dir.path(), "is a directory"),
+            (Path::new("/dev/null"), "is a device"),
+            (link.as_path(), "is a symbolic link"),
+        ] {
+            let err = store.export(hash, target).await.unwrap_err();
+            assert!(err.to_string().contains(what), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let out = dir.path().join("out.bin");
+        std::fs::write(&out, "old").unwrap();
+        assert_eq!(store.export(hash, &out).await.unwrap(), 14);
+        assert_eq!(std::fs::read(&out).unwrap(), b"exported bytes");
+        // Nothing temporary is left beside it.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+        store.shutdown().await.unwrap();
+    }
 
     #[test]
     fn a_full_disk_is_found_by_type_anywhere_in_the_source_chain() {
