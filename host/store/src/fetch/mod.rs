@@ -229,9 +229,13 @@ impl Fetcher {
     }
 
     /// After a failed fetch: keep the partial tag (for a resume) only if some
-    /// verified data arrived and the failure was not the budget.
+    /// verified data arrived and the failure was not the budget or a full
+    /// disk (whose partial data is better freed).
     async fn forget_failed(&self, hash: ContentHash, e: &FetchError) {
-        let over_budget = matches!(e, FetchError::Store(StoreError::BudgetExceeded { .. }));
+        let over_budget = matches!(
+            e,
+            FetchError::Store(StoreError::BudgetExceeded { .. } | StoreError::DiskFull { .. })
+        );
         let nothing = match self.store.api().observe(to_iroh(hash)).await {
             Ok(bf) => bf.ranges.is_empty(),
             Err(_) => false,

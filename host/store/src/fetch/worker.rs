@@ -380,10 +380,25 @@ async fn run_segment(
             GetProgressItem::Done(_) => return Ok(()),
             GetProgressItem::Error(e) => {
                 let e = match local_failure(e) {
+                    // The backend's own words for a full disk are opaque
+                    // ("Error::Io"): say how much room is left, and where.
+                    Ok(StoreError::DiskFull { .. }) => {
+                        return Err(SegmentError::Local(
+                            store.disk_full("storing fetched data", 0),
+                        ));
+                    }
                     Ok(local) => return Err(SegmentError::Local(local)),
                     Err(e) => e,
                 };
                 let (kind, message) = classify(&e);
+                // When our own disk fills, iroh-blobs' writer stops and the
+                // transfer looks like a provider dying: the disk is checked
+                // before the provider is blamed.
+                if kind == ProblemKind::Died && !store.fits_disk(0) {
+                    return Err(SegmentError::Local(
+                        store.disk_full("storing fetched data", 0),
+                    ));
+                }
                 return Err(SegmentError::Provider(kind, message));
             }
         }

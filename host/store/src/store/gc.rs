@@ -16,6 +16,36 @@ use iroh_blobs::store::{ProtectCb, ProtectOutcome};
 
 use super::{BlobStore, StoreError};
 
+/// Room kept free on the disk beyond the data itself, for the database and
+/// bitfields.
+const DISK_MARGIN: u64 = 256 << 10;
+
+/// Bytes the file system holding `path` gives an unprivileged writer;
+/// `None` where that cannot be told.
+pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `c` is a valid NUL-terminated path and `st` is a properly
+        // sized buffer that statvfs fills on success.
+        if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: statvfs returned 0, so it initialised `st`.
+        let st = unsafe { st.assume_init() };
+        // The field types differ between platforms (u32 or u64).
+        #[allow(clippy::useless_conversion)]
+        Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// How often the GC task wakes up to check for requests.
 pub(super) const GC_POLL: Duration = Duration::from_millis(100);
 
@@ -67,27 +97,66 @@ impl BlobStore {
         Ok(total)
     }
 
-    /// Makes room for `needed` more bytes within the budget: collects garbage
-    /// if that helps, fails with [`StoreError::BudgetExceeded`] if even that
-    /// is not enough. Pinned data is never removed.
+    /// Makes room for `needed` more bytes within the budget and on the disk:
+    /// collects garbage if that helps, fails with
+    /// [`StoreError::BudgetExceeded`] or [`StoreError::DiskFull`] if even
+    /// that is not enough. Pinned data is never removed.
     pub async fn reserve(&self, needed: u64) -> Result<(), StoreError> {
-        let Some(budget) = self.config.budget else {
-            return Ok(());
-        };
-        let used = self.used_bytes().await?;
-        if used.saturating_add(needed) <= budget {
-            return Ok(());
+        if !self.fits_budget(needed).await? || !self.fits_disk(needed) {
+            self.collect().await?;
         }
-        self.collect().await?;
-        let used = self.used_bytes().await?;
-        if used.saturating_add(needed) <= budget {
-            return Ok(());
+        if let Some(budget) = self.config.budget {
+            let used = self.used_bytes().await?;
+            if used.saturating_add(needed) > budget {
+                return Err(StoreError::BudgetExceeded {
+                    needed,
+                    used,
+                    budget,
+                });
+            }
         }
-        Err(StoreError::BudgetExceeded {
-            needed,
-            used,
-            budget,
+        if !self.fits_disk(needed) {
+            return Err(self.disk_full("reserving space", needed));
+        }
+        Ok(())
+    }
+
+    async fn fits_budget(&self, needed: u64) -> Result<bool, StoreError> {
+        Ok(match self.config.budget {
+            Some(budget) => self.used_bytes().await?.saturating_add(needed) <= budget,
+            None => true,
         })
+    }
+
+    /// Whether the file system holding the store has room for `needed`
+    /// bytes of data with their outboards and metadata (about 1/256 of the
+    /// data, plus a margin for the database).
+    pub(crate) fn fits_disk(&self, needed: u64) -> bool {
+        let want = needed
+            .saturating_add(needed / 256)
+            .saturating_add(DISK_MARGIN);
+        free_bytes(&self.root).is_none_or(|free| free >= want)
+    }
+
+    /// The error for a disk without room for `needed` bytes.
+    pub(crate) fn disk_full(&self, op: &'static str, needed: u64) -> StoreError {
+        let free = free_bytes(&self.root).unwrap_or(0);
+        StoreError::DiskFull {
+            op,
+            source: Box::new(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                match needed {
+                    0 => format!(
+                        "{free} bytes free on the file system of {}",
+                        self.root.display()
+                    ),
+                    _ => format!(
+                        "{needed} bytes wanted, {free} bytes free on the file system of {}",
+                        self.root.display()
+                    ),
+                },
+            )),
+        }
     }
 
     /// Runs a garbage collection now and waits for it to finish: every blob
