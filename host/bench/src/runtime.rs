@@ -113,7 +113,7 @@ fn naive_task(engine: &Engine, wasm: &[u8], input: &TaskInput) -> anyhow::Result
 /// Median milliseconds of a verified cache load and of a Cranelift compile.
 fn load_times(engine: &Engine, wasm: &[u8], iterations: usize) -> anyhow::Result<(f64, f64)> {
     let dir = std::env::temp_dir().join(format!("clusterai-bench-cache-{}", std::process::id()));
-    let cache = CompileCache::new(&dir, engine)?;
+    let cache = CompileCache::new(&dir, engine, u64::MAX)?;
     let hash = clusterai_types::ContentHash::of(wasm);
     cache.load_or_compile(engine, &hash, wasm)?;
     let mut cached = Vec::with_capacity(iterations);

@@ -9,6 +9,11 @@
 //! verified before wasmtime sees the bytes, because deserialising is `unsafe`:
 //! wasmtime trusts the artifact to be its own output. A corrupt, truncated or
 //! incompatible entry is reported, removed and recompiled, never loaded.
+//!
+//! Only plugins that loaded are stored (the runtime inserts after linking
+//! and `describe()`), and the directory has a size budget: past it, the
+//! least recently used entries (by modification time, renewed on each hit)
+//! are removed.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -38,16 +43,18 @@ pub enum CacheOutcome {
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
+    budget: u64,
 }
 
 impl CompileCache {
-    /// A cache under `root`, in a subdirectory keyed by the engine's compatibility hash.
-    pub fn new(root: &Path, engine: &Engine) -> std::io::Result<Self> {
+    /// A cache under `root`, in a subdirectory keyed by the engine's
+    /// compatibility hash, holding at most `budget` bytes.
+    pub fn new(root: &Path, engine: &Engine, budget: u64) -> std::io::Result<Self> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let dir = root.join(format!("engine-{:016x}", hasher.finish()));
         fs::create_dir_all(&dir)?;
-        Ok(Self { dir })
+        Ok(Self { dir, budget })
     }
 
     /// The file an entry for `hash` lives in.
@@ -62,22 +69,76 @@ impl CompileCache {
         hash: &ContentHash,
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let (found, outcome) = self.lookup(engine, hash);
+        if let Some(component) = found {
+            return Ok((component, outcome));
+        }
+        let component = Component::new(engine, wasm)?;
+        self.insert(hash, &component);
+        Ok((component, outcome))
+    }
+
+    /// The cached component for `hash`, if there is a usable entry (which
+    /// then counts as just used). A bad entry is removed and reported in the
+    /// outcome.
+    pub fn lookup(&self, engine: &Engine, hash: &ContentHash) -> (Option<Component>, CacheOutcome) {
         let path = self.entry_path(hash);
-        let outcome = match self.load(engine, &path) {
-            Ok(Some(component)) => return Ok((component, CacheOutcome::Hit)),
-            Ok(None) => CacheOutcome::Miss,
+        match self.load(engine, &path) {
+            Ok(Some(component)) => {
+                // The modification time is the entry's last use, for eviction.
+                if let Ok(file) = fs::File::options().append(true).open(&path) {
+                    let _ = file.set_modified(std::time::SystemTime::now());
+                }
+                (Some(component), CacheOutcome::Hit)
+            }
+            Ok(None) => (None, CacheOutcome::Miss),
             Err(reason) => {
                 tracing::warn!(path = %path.display(), %reason, "discarding unusable compile-cache entry");
                 let _ = fs::remove_file(&path);
-                CacheOutcome::Recompiled(reason)
+                (None, CacheOutcome::Recompiled(reason))
             }
-        };
-        let component = Component::new(engine, wasm)?;
-        if let Err(e) = self.store(&path, &component) {
-            // A cache that cannot be written costs speed, not correctness.
+        }
+    }
+
+    /// Stores `component` (of a plugin that loaded) and evicts the least
+    /// recently used entries past the budget. A cache that cannot be written
+    /// costs speed, not correctness: failures are logged.
+    pub fn insert(&self, hash: &ContentHash, component: &Component) {
+        let path = self.entry_path(hash);
+        if let Err(e) = self.store(&path, component) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write compile-cache entry");
         }
-        Ok((component, outcome))
+        if let Err(e) = self.evict(&path) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot evict compile-cache entries");
+        }
+    }
+
+    /// Removes the least recently used entries until the cache is within
+    /// its budget; `keep` (the entry just written) goes last.
+    fn evict(&self, keep: &Path) -> std::io::Result<()> {
+        let mut entries = Vec::new();
+        let mut total = 0u64;
+        for e in fs::read_dir(&self.dir)? {
+            let e = e?;
+            let meta = e.metadata()?;
+            if !meta.is_file() {
+                continue;
+            }
+            total += meta.len();
+            let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            entries.push((e.path() == keep, used, e.path(), meta.len()));
+        }
+        // Oldest first; the entry just written after every other.
+        entries.sort();
+        for (_, _, path, len) in entries {
+            if total <= self.budget {
+                break;
+            }
+            fs::remove_file(&path)?;
+            total -= len;
+            tracing::debug!(path = %path.display(), "evicted compile-cache entry");
+        }
+        Ok(())
     }
 
     /// `Ok(None)` when there is no entry; `Err(reason)` when there is a bad one.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clusterai_types::{BlobSource, TaskPolicy};
 
 use crate::capability::Capability;
+use crate::precheck::CompileLimits;
 
 /// Process-wide settings of a [`Runtime`](crate::Runtime).
 ///
@@ -21,6 +22,9 @@ use crate::capability::Capability;
 /// | `keep_resident_bytes` | 16 MiB |
 /// | `capabilities` | none: WASI (locked down) and the task world only |
 /// | `assets` | none: `clusterai:task/assets.read` answers that there are none |
+/// | `compile_limits` | [`CompileLimits::default`]: 64 MiB, 1 MiB per function, ... |
+/// | `cache_budget_bytes` | 1 GiB of compiled components on disk |
+/// | `max_loaded_bytes` | 1 GiB of compiled code held in memory |
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` disables the disk cache.
@@ -46,6 +50,15 @@ pub struct RuntimeConfig {
     /// Where `clusterai:task/assets.read` finds the blobs plugins declare
     /// (format "blob"): the node's verified store.
     pub assets: Option<Arc<dyn BlobSource>>,
+    /// What a component may be before it is compiled.
+    pub compile_limits: CompileLimits,
+    /// The most bytes the on-disk compile cache keeps; the least recently
+    /// used entries go first.
+    pub cache_budget_bytes: u64,
+    /// The most compiled code loaded plugins hold in memory; the least
+    /// recently used plugins are dropped from the runtime's table first
+    /// (tasks still running keep theirs).
+    pub max_loaded_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -60,6 +73,9 @@ impl Default for RuntimeConfig {
             keep_resident_bytes: 16 << 20,
             capabilities: Vec::new(),
             assets: None,
+            compile_limits: CompileLimits::default(),
+            cache_budget_bytes: 1 << 30,
+            max_loaded_bytes: 1 << 30,
         }
     }
 }

@@ -34,6 +34,10 @@ pub enum LoadError {
         /// The interfaces the host grants, for the message.
         granted: String,
     },
+    /// The component is bigger or more complex than this host compiles
+    /// (checked before compiling: [`crate::CompileLimits`]).
+    #[error("the plugin is too big to compile here: {0}")]
+    TooBig(String),
     /// The plugin exports neither `clusterai:task/plugin@0.2.0` nor `@0.1.0`.
     #[error("the plugin does not export `{0}`: is it built with clusterai-plugin-sdk?")]
     MissingExport(String),

@@ -83,9 +83,8 @@ pub struct Inspection {
 
 /// Inspects `wasm` without running a task: its kind, imports, exports, and whether it would link.
 pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
-    let hash = clusterai_types::ContentHash::of(wasm);
     let mut out = Inspection {
-        hash: hash.to_hex(),
+        hash: clusterai_types::ContentHash::of(wasm).to_hex(),
         size: wasm.len(),
         kind: BinaryKind::NotWasm,
         imports: Vec::new(),
@@ -104,23 +103,17 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Inspection {
         return out;
     }
     out.kind = BinaryKind::Component;
-    // Through the compile cache: the load below then reuses the artifact.
-    let component = match runtime.compile(&hash, wasm) {
-        Ok((c, _)) => c,
+    // Read without compiling: inspecting a stranger's component costs one
+    // parse, whatever it holds.
+    let structure = match crate::precheck::scan(wasm, &runtime.config().compile_limits) {
+        Ok(s) => s,
         Err(e) => {
             out.error = Some(e.to_string());
             return out;
         }
     };
-    let ty = component.component_type();
-    out.imports = ty
-        .imports(runtime.engine())
-        .map(|(name, _)| name.to_string())
-        .collect();
-    out.exports = ty
-        .exports(runtime.engine())
-        .map(|(name, _)| name.to_string())
-        .collect();
+    out.imports = structure.imports;
+    out.exports = structure.exports;
     out.forbidden_imports = out
         .imports
         .iter()

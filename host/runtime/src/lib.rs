@@ -48,6 +48,7 @@ mod error;
 pub mod host;
 mod inspect;
 mod plugin;
+pub mod precheck;
 mod runtime;
 
 pub use cache::{CacheOutcome, CompileCache};
@@ -61,6 +62,7 @@ pub use plugin::{
     DESCRIBE_FUEL, DESCRIBE_TIMEOUT, ModelFormat, ModelRequirement, Plugin, PluginInfo, TaskInput,
     TaskOutput, TaskResult, Usage, WorldVersion,
 };
+pub use precheck::CompileLimits;
 pub use runtime::{GRANTED_PACKAGES, Runtime, base_linker};
 
 /// Host-side bindings of the plugin world's base interfaces (capabilities

@@ -42,7 +42,7 @@ pub(crate) struct Inner {
     cache: Option<CompileCache>,
     pub(crate) slots: Arc<Slots>,
     /// Plugins loaded in this process, by content hash.
-    loaded: Mutex<HashMap<ContentHash, Plugin>>,
+    loaded: Mutex<Loaded>,
     /// Shared with every loaded plugin, so that a task still running when
     /// the runtime is dropped keeps its deadline.
     pub(crate) ticker: Arc<EpochTicker>,
@@ -53,6 +53,53 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("Runtime")
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// The plugins a runtime holds, within a budget of compiled code: past it,
+/// the least recently used go (a task running one keeps its own handle).
+#[derive(Default)]
+struct Loaded {
+    /// Hash -> (plugin, bytes of compiled code, last use).
+    plugins: HashMap<ContentHash, (Plugin, usize, u64)>,
+    bytes: usize,
+    clock: u64,
+}
+
+impl Loaded {
+    fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    /// The plugin, now the most recently used.
+    fn get(&mut self, hash: &ContentHash) -> Option<Plugin> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.plugins.get_mut(hash).map(|(p, _, used)| {
+            *used = clock;
+            p.clone()
+        })
+    }
+
+    fn insert(&mut self, hash: ContentHash, plugin: Plugin, bytes: usize, budget: usize) {
+        self.clock += 1;
+        if let Some((_, old, _)) = self.plugins.insert(hash, (plugin, bytes, self.clock)) {
+            self.bytes -= old;
+        }
+        self.bytes += bytes;
+        while self.bytes > budget && self.plugins.len() > 1 {
+            let oldest = self
+                .plugins
+                .iter()
+                .filter(|(h, _)| **h != hash)
+                .min_by_key(|(_, (_, _, used))| *used)
+                .map(|(h, _)| *h);
+            let Some(oldest) = oldest else { break };
+            if let Some((_, b, _)) = self.plugins.remove(&oldest) {
+                self.bytes -= b;
+                tracing::debug!(plugin = %oldest, "evicted from the loaded plugins");
+            }
+        }
     }
 }
 
@@ -99,7 +146,7 @@ impl Runtime {
             capability.add_to_linker(&mut linker)?;
         }
         let cache = match &config.cache_dir {
-            Some(dir) => Some(CompileCache::new(dir, &engine)?),
+            Some(dir) => Some(CompileCache::new(dir, &engine, config.cache_budget_bytes)?),
             None => None,
         };
         let ticker = Arc::new(EpochTicker::start(engine.clone(), config.epoch_tick));
@@ -110,7 +157,7 @@ impl Runtime {
                 linker,
                 config,
                 cache,
-                loaded: Mutex::new(HashMap::new()),
+                loaded: Mutex::new(Loaded::default()),
                 ticker,
             }),
         })
@@ -155,32 +202,53 @@ impl Runtime {
 
     /// Validates, compiles (or loads from cache), links and describes a plugin.
     /// Loading the same bytes twice in one process returns the first result.
+    ///
+    /// Before compiling, the component's size, structure, imports and
+    /// exports are checked ([`crate::precheck`]); only a plugin that loads
+    /// is written to the compile cache.
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin, LoadError> {
         let hash = ContentHash::of(wasm);
         if let Some(plugin) = self.lock_loaded().get(&hash) {
-            return Ok(plugin.clone());
+            return Ok(plugin);
         }
         check_header(wasm)?;
+        crate::precheck::check(self, wasm)?;
         let started = Instant::now();
         let (component, outcome) = self.compile(&hash, wasm)?;
         let compile_time = started.elapsed();
-        let plugin = Plugin::link(self.clone(), hash, component, outcome, compile_time)?;
-        self.lock_loaded().insert(hash, plugin.clone());
+        let fresh = outcome != CacheOutcome::Hit;
+        let plugin = Plugin::link(self.clone(), hash, component.clone(), outcome, compile_time)?;
+        if fresh && let Some(cache) = &self.inner.cache {
+            cache.insert(&hash, &component);
+        }
+        let image = component.image_range();
+        let bytes = (image.end as usize).saturating_sub(image.start as usize);
+        self.lock_loaded().insert(
+            hash,
+            plugin.clone(),
+            bytes,
+            self.inner.config.max_loaded_bytes,
+        );
         Ok(plugin)
     }
 
-    /// Compiles `wasm` (hash `hash`), through the disk cache when there is one.
-    pub(crate) fn compile(
+    /// Compiles `wasm` (hash `hash`), or takes it from the disk cache when
+    /// there is one; the caller stores what it compiled once it loaded.
+    fn compile(
         &self,
         hash: &ContentHash,
         wasm: &[u8],
     ) -> Result<(wasmtime::component::Component, CacheOutcome), LoadError> {
-        match &self.inner.cache {
-            Some(cache) => cache.load_or_compile(&self.inner.engine, hash, wasm),
+        let (found, outcome) = match &self.inner.cache {
+            Some(cache) => cache.lookup(&self.inner.engine, hash),
+            None => (None, CacheOutcome::Miss),
+        };
+        match found {
+            Some(component) => Ok((component, outcome)),
             None => wasmtime::component::Component::new(&self.inner.engine, wasm)
-                .map(|c| (c, CacheOutcome::Miss)),
+                .map(|c| (c, outcome))
+                .map_err(crate::inspect::invalid_from),
         }
-        .map_err(crate::inspect::invalid_from)
     }
 
     /// Reads and loads a plugin file.
@@ -192,7 +260,7 @@ impl Runtime {
         self.load(&wasm)
     }
 
-    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Plugin>> {
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, Loaded> {
         // A panic while holding this lock cannot leave the map half-updated
         // (single insert), so a poisoned lock is still usable.
         self.inner.loaded.lock().unwrap_or_else(|e| e.into_inner())
