@@ -382,7 +382,7 @@ fn spawn_event_handler(
         while let Some(msg) = rx.recv().await {
             match msg {
                 ProviderMessage::GetRequestReceived(msg) => {
-                    let ok = hashes_allowed(&store, &allow, [msg.inner.request.hash]).await;
+                    let ok = request_allowed(&store, &allow, &msg.inner.request).await;
                     msg.tx.send(verdict(ok)).await.ok();
                     if ok {
                         count_served(msg.rx, served.clone());
@@ -466,6 +466,36 @@ fn verdict(ok: bool) -> Result<(), AbortReason> {
         Ok(())
     } else {
         Err(AbortReason::Permission)
+    }
+}
+
+/// Whether a get request reaches only data this node serves. A request for
+/// a blob's own ranges is judged by its hash. One that also asks for
+/// children reaches every hash the root's bytes name, so it is allowed only
+/// when the root is pinned as a collection and all its children are
+/// allowed: any blob whose length is a multiple of 32 parses as a hash
+/// sequence, and a pinned raw blob must not open a way to the data it
+/// happens to name.
+async fn request_allowed(
+    store: &BlobStore,
+    allow: &AllowList,
+    request: &iroh_blobs::protocol::GetRequest,
+) -> bool {
+    if request.ranges.is_blob() {
+        return hashes_allowed(store, allow, [request.hash]).await;
+    }
+    match store.pinned_collection(request.hash).await {
+        Ok(Some(children)) => {
+            hashes_allowed(store, allow, std::iter::once(request.hash).chain(children)).await
+        }
+        Ok(None) => {
+            tracing::warn!(hash = %request.hash, "refused a request for the children of a blob that is not a pinned collection");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("cannot read pins, refusing request: {e}");
+            false
+        }
     }
 }
 

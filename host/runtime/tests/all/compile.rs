@@ -238,4 +238,3 @@ fn loaded_plugins_are_evicted_past_their_budget_and_keep_running() {
     rt.load(&std::fs::read(programs::HELLO).unwrap()).unwrap();
     assert_eq!(rt.loaded_count(), 1);
 }
-

@@ -478,6 +478,29 @@ impl BlobStore {
             .is_some())
     }
 
+    /// The children of `root` if it is pinned as a collection; `None` if it
+    /// is not pinned, or pinned as a raw blob (whose bytes may still parse as
+    /// a hash sequence: that does not make them a collection).
+    pub async fn pinned_collection(&self, root: Hash) -> Result<Option<Vec<Hash>>, StoreError> {
+        let tag = self
+            .store
+            .tags()
+            .get(pin_tag(from_iroh(root)))
+            .await
+            .map_err(|e| StoreError::backend("reading tags", e))?;
+        if !tag.is_some_and(|t| t.format == BlobFormat::HashSeq) {
+            return Ok(None);
+        }
+        let bytes = self
+            .store
+            .get_bytes(root)
+            .await
+            .map_err(|e| StoreError::backend("reading a collection", e))?;
+        Ok(iroh_blobs::hashseq::HashSeq::try_from(bytes)
+            .ok()
+            .map(|seq| seq.iter().collect()))
+    }
+
     /// The hashes this node is willing to serve: pinned roots and, for pinned
     /// collections, their children.
     pub async fn pinned_closure(&self) -> Result<HashSet<Hash>, StoreError> {

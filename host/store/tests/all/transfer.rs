@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use clusterai_store::fetch::{FetchOptions, ProblemKind, Provider};
 use clusterai_store::{
-    AllowList, BlobFormat, ContentHash, FetchError, Node, NodeConfig, StoreConfig, StoreError,
+    AllowList, BlobFormat, ContentHash, FetchError, HashPolicy, Node, NodeConfig, StoreConfig,
+    StoreError,
 };
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
@@ -759,4 +760,111 @@ async fn a_really_full_disk_fails_cleanly_and_corrupts_nothing() {
     assert_eq!(listed.len(), 2, "{listed:?}");
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+/// An allowed peer asks for the children of a blob it may read, whose
+/// bytes happen to name data it may not (any 32·n bytes parse as a hash
+/// sequence): refused, and none of that data leaves. The children of a
+/// pinned collection are still served that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_requests_reach_only_pinned_collections() {
+    init_tracing();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(da.path()).await;
+    let b = node(db.path()).await;
+    admit(&a, &[&b]);
+    let secret = data(50_000, 21);
+    let secret_hash = a.store().import_bytes(secret.clone()).await.unwrap();
+    // A raw blob that is exactly the secret's hash, and the only hash this
+    // node serves.
+    let pointer = a
+        .store()
+        .import_bytes(secret_hash.as_bytes().to_vec())
+        .await
+        .unwrap();
+    a.allow_list()
+        .clone()
+        .with_hashes(HashPolicy::Only([pointer].into_iter().collect()));
+
+    // The attacker reads the raw response itself (nothing is stored, so
+    // only what the provider sends counts).
+    let ask = |root: ContentHash| {
+        let (a_addr, b_endpoint) = (a.addr(), b.endpoint().clone());
+        async move {
+            let conn = b_endpoint.connect(a_addr, iroh_blobs::ALPN).await.unwrap();
+            read_with_children(conn, iroh_blobs::Hash::from_bytes(*root.as_bytes())).await
+        }
+    };
+    let refused = ask(pointer).await;
+    assert!(
+        refused.is_err(),
+        "the children of a raw blob were served: {} children",
+        refused.map(|c| c.len()).unwrap_or(0)
+    );
+
+    // A pinned collection, with the default policy: its children come with
+    // the root.
+    a.allow_list().clone().with_hashes(HashPolicy::Pinned);
+    let part = data(20_000, 22);
+    let part_hash = a.store().import_bytes(part.clone()).await.unwrap();
+    let collection = a
+        .store()
+        .add_collection(vec![("part.bin".to_string(), part_hash)])
+        .await
+        .unwrap();
+    let served = ask(collection).await.unwrap();
+    assert!(served.contains(&part), "{} children", served.len());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// Sends a get request for `root` and all its children over `conn` and
+/// returns the children's bytes as they arrive (unverified against any
+/// expectation: this is the attacker's side).
+async fn read_with_children(
+    conn: Connection,
+    root: iroh_blobs::Hash,
+) -> Result<Vec<Vec<u8>>, String> {
+    use iroh_blobs::get::fsm;
+    let err = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let request = iroh_blobs::protocol::GetRequest::all(root);
+    let connected = fsm::start(conn, request, Default::default())
+        .next()
+        .await
+        .map_err(|e| err(&e))?;
+    let fsm::ConnectedNext::StartRoot(start) = connected.next().await.map_err(|e| err(&e))? else {
+        return Err("no root in the response".into());
+    };
+    let (end, root_bytes) = start
+        .next()
+        .concatenate_into_vec()
+        .await
+        .map_err(|e| err(&e))?;
+    let children: Vec<iroh_blobs::Hash> = root_bytes
+        .chunks_exact(32)
+        .map(|c| iroh_blobs::Hash::from_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut out = Vec::new();
+    let mut next = end.next();
+    loop {
+        match next {
+            fsm::EndBlobNext::MoreChildren(child) => {
+                let Some(hash) = children.get(out.len()) else {
+                    break;
+                };
+                let (end, bytes) = child
+                    .next(*hash)
+                    .concatenate_into_vec()
+                    .await
+                    .map_err(|e| err(&e))?;
+                out.push(bytes);
+                next = end.next();
+            }
+            fsm::EndBlobNext::Closing(closing) => {
+                closing.next().await.map_err(|e| err(&e))?;
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
