@@ -488,7 +488,7 @@ impl BlobStore {
             .get(pin_tag(from_iroh(root)))
             .await
             .map_err(|e| StoreError::backend("reading tags", e))?;
-        if !tag.is_some_and(|t| t.format == BlobFormat::HashSeq) {
+        if tag.is_none_or(|t| t.format != BlobFormat::HashSeq) {
             return Ok(None);
         }
         let bytes = self
