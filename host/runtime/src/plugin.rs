@@ -13,6 +13,7 @@ use crate::bindings::{PluginHost, PluginHostPre, v0_1};
 use crate::cache::CacheOutcome;
 use crate::capability::{Capability, Extensions, TaskContext};
 use crate::error::{LoadError, PluginError, RunError, Stdio};
+use crate::guest_text;
 use crate::host::{
     HostState, LogLine, MemoryLimitExceeded, StreamLimitExceeded, StreamSink, TaskAssets,
 };
@@ -483,6 +484,13 @@ impl Plugin {
             }
         }
         let output = result.map_err(plugin_error)?;
+        if let Err(e) = guest_text::check_len(
+            "the output's content type",
+            &output.content_type,
+            guest_text::MAX_CONTENT_TYPE_BYTES,
+        ) {
+            return Err(RunError::Plugin(PluginError::Internal(e)));
+        }
         let size = output.data.len() as u64;
         if size > policy.max_output_bytes.saturating_sub(state.streamed) {
             let size = size.saturating_add(state.streamed);
@@ -590,13 +598,15 @@ impl Plugin {
     }
 }
 
+/// The plugin's own error, its message bounded.
 fn plugin_error(e: wit::TaskError) -> RunError {
+    let cut = |m| guest_text::truncated(m, guest_text::MAX_MESSAGE_BYTES);
     RunError::Plugin(match e {
-        wit::TaskError::InvalidInput(m) => PluginError::InvalidInput(m),
-        wit::TaskError::InvalidParam(m) => PluginError::InvalidParam(m),
-        wit::TaskError::ModelUnavailable(m) => PluginError::ModelUnavailable(m),
-        wit::TaskError::Inference(m) => PluginError::Inference(m),
-        wit::TaskError::Internal(m) => PluginError::Internal(m),
+        wit::TaskError::InvalidInput(m) => PluginError::InvalidInput(cut(m)),
+        wit::TaskError::InvalidParam(m) => PluginError::InvalidParam(cut(m)),
+        wit::TaskError::ModelUnavailable(m) => PluginError::ModelUnavailable(cut(m)),
+        wit::TaskError::Inference(m) => PluginError::Inference(cut(m)),
+        wit::TaskError::Internal(m) => PluginError::Internal(cut(m)),
     })
 }
 
@@ -678,7 +688,40 @@ fn panic_message(stderr: &str) -> Option<String> {
     ))
 }
 
+/// Bounds on describe()'s fields: a description is shown to people and
+/// kept for every loaded plugin, so none may be large.
+const MAX_NAME_BYTES: usize = 128;
+const MAX_VERSION_BYTES: usize = 64;
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+const MAX_CONTENT_TYPES: usize = 64;
+const MAX_MODELS: usize = 64;
+
 fn validate_info(raw: wit::PluginInfo) -> Result<PluginInfo, LoadError> {
+    use guest_text::{MAX_CONTENT_TYPE_BYTES, check_len};
+    let bad = LoadError::BadInfo;
+    check_len("its name", &raw.name, MAX_NAME_BYTES).map_err(bad)?;
+    check_len("its version", &raw.version, MAX_VERSION_BYTES).map_err(bad)?;
+    check_len("its description", &raw.description, MAX_DESCRIPTION_BYTES).map_err(bad)?;
+    check_len("its output type", &raw.output_type, MAX_CONTENT_TYPE_BYTES).map_err(bad)?;
+    if raw.input_types.len() > MAX_CONTENT_TYPES {
+        return Err(bad(format!(
+            "it accepts {} input types, over the limit of {MAX_CONTENT_TYPES}",
+            raw.input_types.len()
+        )));
+    }
+    for t in &raw.input_types {
+        check_len("an input type", t, MAX_CONTENT_TYPE_BYTES).map_err(bad)?;
+    }
+    if raw.models.len() > MAX_MODELS {
+        return Err(bad(format!(
+            "it declares {} models, over the limit of {MAX_MODELS}",
+            raw.models.len()
+        )));
+    }
+    for m in &raw.models {
+        check_len("a model name", &m.name, MAX_NAME_BYTES).map_err(bad)?;
+        check_len("a model hash", &m.hash, 64).map_err(bad)?;
+    }
     if raw.name.trim().is_empty() {
         return Err(LoadError::BadInfo("the plugin has no name".into()));
     }

@@ -383,6 +383,65 @@ mod describe_loop {
     }
 }
 
+mod string_bomb {
+    use super::*;
+    use clusterai_runtime::guest_text::MAX_MESSAGE_BYTES;
+
+    fn attack(rt: &Runtime, what: &str) -> Result<clusterai_runtime::TaskResult, RunError> {
+        let plugin = rt.load(&read(programs::STRING_BOMB)).unwrap();
+        plugin.run(&TaskInput::text(what), Some(&limits()))
+    }
+
+    #[test]
+    fn huge_strings_are_refused_or_cut_before_the_host_keeps_them() {
+        let rt = runtime();
+        let err = attack(&rt, "content-type").unwrap_err();
+        assert!(
+            matches!(&err, RunError::Plugin(PluginError::Internal(m))
+                if m == "the output's content type is 8388608 bytes, over the 256-byte limit"),
+            "{}",
+            &err.to_string()[..200.min(err.to_string().len())]
+        );
+        // An error message of 8 MiB of control characters is kept as its
+        // first 4 KiB, with its length.
+        let err = attack(&rt, "error").unwrap_err();
+        let RunError::Plugin(PluginError::InvalidInput(m)) = &err else {
+            panic!("expected the plugin's own error, got another");
+        };
+        assert!(m.len() <= MAX_MESSAGE_BYTES + 40, "{} bytes kept", m.len());
+        assert!(m.ends_with("(8388608 bytes in all)"));
+        // A log line is cut to the policy's line limit.
+        let done = attack(&rt, "log").unwrap();
+        assert_eq!(done.output.data, b"logged");
+        let line = &done.logs[0].message;
+        assert_eq!(line.len(), limits().max_log_line_bytes as usize);
+        assert!(line.capacity() <= limits().max_log_line_bytes as usize);
+    }
+}
+
+mod describe_bomb {
+    use super::*;
+
+    #[test]
+    fn a_huge_description_is_refused_by_length_without_being_echoed() {
+        let rt = runtime();
+        let err = match rt.load(&read(programs::DESCRIBE_BOMB)) {
+            Ok(_) => panic!("a plugin with a 4 MiB name loaded"),
+            Err(e) => e,
+        };
+        let text = err.to_string();
+        assert!(
+            matches!(&err, LoadError::BadInfo(m) if m == "its name is 4194304 bytes, over the 128-byte limit"),
+            "{}",
+            &text[..200.min(text.len())]
+        );
+        assert!(text.len() < 200, "{} bytes", text.len());
+        assert_eq!(rt.loaded_count(), 0);
+        let hello = rt.load(&read(programs::HELLO)).unwrap();
+        assert!(hello.run(&TaskInput::text("x"), None).is_ok());
+    }
+}
+
 mod escape {
     use super::*;
 
