@@ -28,6 +28,8 @@ pub mod chain;
 #[cfg(feature = "suites")]
 pub mod gpu;
 #[cfg(feature = "suites")]
+pub mod hostile;
+#[cfg(feature = "suites")]
 pub mod llm;
 #[cfg(feature = "suites")]
 pub mod nn;

@@ -42,6 +42,10 @@ enum Suite {
     /// set-up's cached build): three nodes and a buyer; post to settled vs.
     /// the protocol's floor, transactions and gas per task.
     Chain,
+    /// Honest tasks (hello, a real model) beside hostile plugins of every
+    /// class vs. alone: throughput, p99 latency, and peak memory vs. the
+    /// configured budgets.
+    Hostile,
     /// SmolLM2 through the chat plugin vs. the same graph driven natively:
     /// time to first token and tokens/s at prompts of 16 and 256 tokens
     /// (beside llama.cpp when the set-up could build it).
@@ -67,6 +71,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         Suite::Api => api(args.scale)?,
         Suite::Llm => llm(args.scale)?,
         Suite::Chain => chain(args.scale)?,
+        Suite::Hostile => hostile(args.scale)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -85,6 +90,76 @@ fn runtime(scale: f64) -> anyhow::Result<BenchReport> {
             load_iterations: scaled(defaults.load_iterations),
         },
     )
+}
+
+fn hostile(scale: f64) -> anyhow::Result<BenchReport> {
+    use clusterai_bench::hostile::{Attack, HostileBench, run};
+    use clusterai_bench::nn::{BenchModel, InferencePath, PluginPath};
+    use clusterai_runtime::TaskInput;
+    use clusterai_types::TaskPolicy;
+    let (honest_workers, hostile_workers) = (2, 2);
+    let test_data = super::plugin::repo_path("host/nn/tests/data")
+        .context("the nn test models (host/nn/tests/data) are not here")?;
+    let mlp = BenchModel::test_models(&test_data)?
+        .into_iter()
+        .find(|m| m.name == "mlp")
+        .context("no mlp test model")?;
+    let nn = clusterai_nn::NnHost::new(clusterai_nn::NnSettings::default())?;
+    let hash = nn.add_model_file(&mlp.path)?;
+    let runtime = clusterai_node::compose::runtime(
+        RuntimeConfig {
+            max_concurrent_tasks: (honest_workers + hostile_workers) as u32,
+            ..RuntimeConfig::default()
+        },
+        Some(nn),
+    )?;
+    let hello = runtime.load(&super::plugin::example_plugin("hello")?)?;
+    let tensor = PluginPath::new(runtime.load(&super::plugin::example_plugin("tensor")?)?);
+    let honest_memory_bytes = hello
+        .default_policy()
+        .memory_bytes
+        .max(TaskPolicy::default().memory_bytes);
+    let model_task = move || tensor.runner(&mlp, hash).expect("the mlp runner");
+    let hello_task = move || -> clusterai_bench::nn::Runner {
+        let hello = hello.clone();
+        Box::new(move || {
+            hello.run(&TaskInput::text("honest"), None)?;
+            Ok(())
+        })
+    };
+    let attack = |name: &str, input: Option<&str>| -> anyhow::Result<Attack> {
+        Ok(Attack {
+            name: name.into(),
+            wasm: super::plugin::example_plugin(name)?,
+            input: input.map(TaskInput::text),
+        })
+    };
+    let attacks = vec![
+        attack("spin_forever", Some("x"))?,
+        attack("memory_bomb", Some("x"))?,
+        attack("sleeper", Some("3600"))?,
+        attack("stdout_flood", Some("x"))?,
+        attack("stack_overflow", Some("x"))?,
+        attack("string_bomb", Some("error"))?,
+        attack("string_bomb", Some("content-type"))?,
+        attack("describe_bomb", None)?,
+        attack("describe_loop", None)?,
+    ];
+    let bench = HostileBench {
+        honest: vec![Box::new(hello_task), Box::new(model_task)],
+        attacks,
+        phase: Duration::from_secs_f64((10.0 * scale).max(1.0)),
+        honest_workers,
+        hostile_workers,
+        hostile_policy: TaskPolicy {
+            timeout: Duration::from_secs(2),
+            fuel: 2_000_000_000,
+            memory_bytes: 64 << 20,
+            ..TaskPolicy::default()
+        },
+        honest_memory_bytes,
+    };
+    run(&runtime, &bench)
 }
 
 /// Keeps the models named by `--models`, refusing a name the suite lacks.

@@ -182,6 +182,54 @@ fn model_add_then_ls_and_run_by_hash_or_file() {
     assert_ne!(out.status.code(), Some(0));
 }
 
+/// `bench hostile` at a small scale: the three figures, each beside its
+/// baseline; hostile neighbours never make an honest task fail (the suite
+/// stops at the first honest failure) and memory stays inside the budgets.
+#[test]
+fn bench_hostile_json_names_and_ratios() {
+    clusterai_test_support::require!("ONNX Runtime", clusterai_test_support::skip::onnx_runtime());
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterai"))
+        .args(["bench", "hostile", "--json", "--scale", "0.1"])
+        .env(
+            "CLUSTERAI_PLUGIN_WASM_DIR",
+            std::path::Path::new(programs::TENSOR).parent().unwrap(),
+        )
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["suite"], "hostile");
+    let results = v["results"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "honest_throughput",
+            "honest_latency_p99",
+            "host_peak_rss_mb"
+        ]
+    );
+    for r in results {
+        let (value, base, ratio) = (
+            r["value"].as_f64().unwrap(),
+            r["baseline_value"].as_f64().unwrap(),
+            r["ratio"].as_f64().unwrap(),
+        );
+        assert!(value > 0.0 && base > 0.0, "{r}");
+        assert!((ratio - value / base).abs() < 1e-9, "{r}");
+    }
+    assert!(results[2]["ratio"].as_f64().unwrap() <= 1.0, "{v}");
+}
+
 #[test]
 fn bench_nn_json_names_and_ratios() {
     if !ready() {
