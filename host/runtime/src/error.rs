@@ -110,10 +110,10 @@ pub enum RunError {
     },
     /// Linear memory would have grown past the limit.
     #[error(
-        "memory limit exceeded: the plugin asked for {requested} bytes of linear memory, the limit is {limit}"
+        "memory limit exceeded: the plugin's linear memories would hold {requested} bytes together, the limit is {limit}"
     )]
     MemoryLimit {
-        /// Bytes the memory would have had after growing.
+        /// Bytes all the task's linear memories would have held together.
         requested: u64,
         /// The limit in bytes.
         limit: u64,

@@ -289,22 +289,32 @@ impl HostMonotonicClock for FrozenClock {
 /// Raised (as the error of a failed `memory.grow`) when a task's memory
 /// would pass its limit; the runtime turns it into [`RunError::MemoryLimit`](crate::RunError::MemoryLimit).
 #[derive(Debug, thiserror::Error)]
-#[error("memory limit exceeded: asked for {requested} bytes, limit {limit}")]
+#[error("memory limit exceeded: the memories would hold {requested} bytes together, limit {limit}")]
 pub(crate) struct MemoryLimitExceeded {
     pub(crate) requested: u64,
     pub(crate) limit: u64,
 }
 
-/// Caps linear memory and table growth and records the peak.
+/// Caps linear memory and table growth and records the peak. The limit is
+/// on all the linear memories of a task together: a component holds
+/// several core instances, each may have memories of its own, and a limit
+/// per memory would let a plugin hold many times its budget.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     limit: u64,
+    /// Bytes of every linear memory of the task, now.
+    total: u64,
+    /// The most `total` has been.
     pub(crate) peak: u64,
 }
 
 impl MemoryLimiter {
-    fn new(limit: u64) -> Self {
-        Self { limit, peak: 0 }
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            total: 0,
+            peak: 0,
+        }
     }
 }
 
@@ -314,21 +324,24 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let desired = desired as u64;
-        if desired > self.limit {
+        // A new memory grows from 0; every memory's growth adds to the total.
+        let grown = (desired as u64).saturating_sub(current as u64);
+        let total = self.total.saturating_add(grown);
+        if total > self.limit {
             // An error (a trap) rather than `Ok(false)`: a plugin that cannot
             // get memory cannot do its task, and the caller should hear why.
             return Err(MemoryLimitExceeded {
-                requested: desired,
+                requested: total,
                 limit: self.limit,
             }
             .into());
         }
-        self.peak = self.peak.max(desired);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 
@@ -351,5 +364,52 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn memories(&self) -> usize {
         8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Config, Engine, Instance, Module, Store};
+
+    /// A core module with two memories of `pages` 64 KiB pages each.
+    fn two_memories(pages: u64) -> Vec<u8> {
+        use wasm_encoder::{MemorySection, MemoryType};
+        let mut memories = MemorySection::new();
+        for _ in 0..2 {
+            memories.memory(MemoryType {
+                minimum: pages,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+        }
+        let mut module = wasm_encoder::Module::new();
+        module.section(&memories);
+        module.finish()
+    }
+
+    /// Two memories of 40 MiB under a 64 MiB limit: the second one is
+    /// refused, naming the total; alone, one fits and is the peak.
+    #[test]
+    fn the_limit_covers_all_memories_together() {
+        let mut config = Config::new();
+        config.wasm_multi_memory(true);
+        let engine = Engine::new(&config).unwrap();
+        let module = Module::new(&engine, two_memories(640)).unwrap();
+        let mut store = Store::new(&engine, MemoryLimiter::new(64 << 20));
+        store.limiter(|l| l);
+        let err = Instance::new(&mut store, &module, &[]).unwrap_err();
+        let e = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<MemoryLimitExceeded>())
+            .unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!((e.requested, e.limit), (80 << 20, 64 << 20));
+
+        let mut store = Store::new(&engine, MemoryLimiter::new(96 << 20));
+        store.limiter(|l| l);
+        Instance::new(&mut store, &module, &[]).unwrap();
+        assert_eq!(store.data().peak, 80 << 20);
     }
 }
