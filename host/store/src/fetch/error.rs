@@ -132,6 +132,14 @@ pub enum FetchError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The fetch ran past its overall deadline ([`super::FetchOptions::deadline`]).
+    #[error("fetch of {hash} ran past its {} s deadline", limit.as_secs_f64())]
+    TimedOut {
+        /// The content.
+        hash: ContentHash,
+        /// The deadline.
+        limit: std::time::Duration,
+    },
     /// The local store failed (disk full, budget exceeded, ...).
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -64,6 +64,13 @@ pub struct FetchOptions {
     pub connect_timeout: Duration,
     /// A range request with no progress for this long counts as a dead provider.
     pub stall_timeout: Duration,
+    /// A range request slower than this (bytes/s, over each `stall_timeout`
+    /// window) is taken from its provider and asked elsewhere: a provider
+    /// that trickles just enough never to stall is as bad as a dead one.
+    pub min_rate: u64,
+    /// The whole fetch fails past this ([`FetchError::TimedOut`]); what was
+    /// verified by then stays for a resume.
+    pub deadline: Option<Duration>,
     /// Pin the fetched content when done (otherwise it stays tagged partial).
     pub pin: bool,
     /// Called as bytes arrive.
@@ -77,6 +84,8 @@ impl fmt::Debug for FetchOptions {
             .field("segment_bytes", &self.segment_bytes)
             .field("connect_timeout", &self.connect_timeout)
             .field("stall_timeout", &self.stall_timeout)
+            .field("min_rate", &self.min_rate)
+            .field("deadline", &self.deadline)
             .field("pin", &self.pin)
             .finish_non_exhaustive()
     }
@@ -89,6 +98,8 @@ impl Default for FetchOptions {
             segment_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(10),
+            min_rate: 16 << 10,
+            deadline: None,
             pin: true,
             progress: None,
         }
@@ -176,11 +187,23 @@ impl Fetcher {
         let live = self.connect_all(providers, &mut problems).await;
         tracing::debug!(elapsed = ?started.elapsed(), live = live.len(), "providers dialed");
         let mut acc = Acc::default();
-        let result = match format {
-            BlobFormat::Raw => self.fetch_blob(hash, &live, &mut problems, &mut acc).await,
-            BlobFormat::HashSeq => {
-                self.fetch_collection(hash, &live, &mut problems, &mut acc)
-                    .await
+        let fetched = async {
+            match format {
+                BlobFormat::Raw => self.fetch_blob(hash, &live, &mut problems, &mut acc).await,
+                BlobFormat::HashSeq => {
+                    self.fetch_collection(hash, &live, &mut problems, &mut acc)
+                        .await
+                }
+            }
+        };
+        let result = match self.options.deadline {
+            None => fetched.await,
+            Some(limit) => {
+                let left = limit.saturating_sub(started.elapsed());
+                match tokio::time::timeout(left, fetched).await {
+                    Ok(r) => r,
+                    Err(_) => Err(FetchError::TimedOut { hash, limit }),
+                }
             }
         };
         for l in &live {

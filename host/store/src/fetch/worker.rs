@@ -235,7 +235,7 @@ impl Fetcher {
                     work.clone(),
                     self.store.clone(),
                     self.reputation.clone(),
-                    self.options.stall_timeout,
+                    (self.options.stall_timeout, self.options.min_rate),
                     self.options.progress.clone(),
                 ));
             }
@@ -252,7 +252,7 @@ async fn worker(
     work: Arc<Work>,
     store: BlobStore,
     reputation: Reputation,
-    stall: Duration,
+    (stall, min_rate): (Duration, u64),
     progress: Option<ProgressFn>,
 ) {
     loop {
@@ -292,7 +292,7 @@ async fn worker(
                 hash,
                 ranges.clone(),
                 &work,
-                stall,
+                (stall, min_rate),
                 progress.as_ref(),
                 &store,
             )
@@ -340,7 +340,7 @@ async fn run_segment(
     hash: Hash,
     ranges: ChunkRanges,
     work: &Work,
-    stall: Duration,
+    (stall, min_rate): (Duration, u64),
     progress: Option<&ProgressFn>,
     store: &BlobStore,
 ) -> Result<(), SegmentError> {
@@ -351,6 +351,8 @@ async fn run_segment(
         .execute_get(live.conn.clone(), request)
         .stream();
     let mut last = 0u64;
+    // Bytes since the start of the current window of `stall`.
+    let mut window = (std::time::Instant::now(), 0u64);
     loop {
         let item = match tokio::time::timeout(stall, stream.next()).await {
             Ok(Some(item)) => item,
@@ -371,6 +373,22 @@ async fn run_segment(
             GetProgressItem::Progress(n) => {
                 let delta = n.saturating_sub(last);
                 last = n;
+                window.1 += delta;
+                let elapsed = window.0.elapsed();
+                if elapsed >= stall {
+                    let rate = window.1 as f64 / elapsed.as_secs_f64();
+                    if rate < min_rate as f64 {
+                        return Err(SegmentError::Provider(
+                            ProblemKind::Died,
+                            format!(
+                                "sent {} bytes in {:.1} s, under the minimum of {min_rate} bytes/s",
+                                window.1,
+                                elapsed.as_secs_f64()
+                            ),
+                        ));
+                    }
+                    window = (std::time::Instant::now(), 0);
+                }
                 live.bytes.fetch_add(delta, Ordering::Relaxed);
                 let done = work.done.fetch_add(delta, Ordering::Relaxed) + delta;
                 if let Some(p) = progress {
@@ -385,6 +403,15 @@ async fn run_segment(
                     Ok(StoreError::DiskFull { .. }) => {
                         return Err(SegmentError::Local(
                             store.disk_full("storing fetched data", 0),
+                        ));
+                    }
+                    // iroh-blobs reports a stream it could not open on a
+                    // connection the provider closed as a local failure: the
+                    // connection's state says whose it was.
+                    Ok(local) if live.conn.close_reason().is_some() => {
+                        return Err(SegmentError::Provider(
+                            ProblemKind::Died,
+                            format!("the connection closed: {local}"),
                         ));
                     }
                     Ok(local) => return Err(SegmentError::Local(local)),

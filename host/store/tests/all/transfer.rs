@@ -868,3 +868,77 @@ async fn read_with_children(
     }
     Ok(out)
 }
+
+/// A provider that trickles (never stalling, far under the minimum rate)
+/// has its segments taken away and asked of another, and is reported; with
+/// no other provider, the fetch's own deadline ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_provider_is_dropped_and_a_fetch_keeps_its_deadline() {
+    init_tracing();
+    let (ds, df, db) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let slow = node_with(NodeConfig {
+        serve_rate_limit: Some(40_000),
+        ..NodeConfig::loopback(ds.path())
+    })
+    .await;
+    let fast = node(df.path()).await;
+    let b = node(db.path()).await;
+    admit(&slow, &[&b]);
+    admit(&fast, &[&b]);
+    let bytes = data(3 << 20, 31);
+    let hash = slow.store().import_bytes(bytes.clone()).await.unwrap();
+    fast.store().import_bytes(bytes.clone()).await.unwrap();
+
+    let options = || FetchOptions {
+        segment_bytes: 1 << 20,
+        stall_timeout: Duration::from_secs(1),
+        min_rate: 400_000,
+        ..opts()
+    };
+    // Alone, under a deadline: it ends on time, naming the deadline.
+    let started = Instant::now();
+    let err = b
+        .fetcher(FetchOptions {
+            min_rate: 0,
+            deadline: Some(Duration::from_secs(2)),
+            ..options()
+        })
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(slow.addr())])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::TimedOut { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Beside a fast provider: the trickle is dropped, the fetch completes.
+    let report = b
+        .fetcher(options())
+        .fetch(
+            hash,
+            BlobFormat::Raw,
+            &[Provider::new(slow.addr()), Provider::new(fast.addr())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(&b.store().read(hash).await.unwrap()[..], &bytes[..]);
+    let slow_report = report
+        .providers
+        .iter()
+        .find(|p| p.node == slow.node_id().to_string())
+        .unwrap();
+    let problem = slow_report
+        .problem
+        .as_ref()
+        .expect("the trickle is reported");
+    assert!(problem.message.contains("under the minimum"), "{problem:?}");
+    for n in [slow, fast, b] {
+        n.shutdown().await.unwrap();
+    }
+}
