@@ -197,7 +197,9 @@ impl Fetcher {
                     let (kind, message) = classify(&e);
                     if kind == ProblemKind::Corrupt {
                         self.reputation.record_corrupt(&l.node, &message);
-                    } else if kind == ProblemKind::Died {
+                    } else if matches!(kind, ProblemKind::Died | ProblemKind::Refused) {
+                        // A refusal counts too: a provider named for content
+                        // it will not serve costs the fetch a connection.
                         self.reputation.record_failure(&l.node, &message);
                     }
                     if let Ok(local) = local_failure(e) {
@@ -309,7 +311,7 @@ async fn worker(
                 tracing::warn!(provider = %live.node, %kind, "dropping provider: {message}");
                 match kind {
                     ProblemKind::Corrupt => reputation.record_corrupt(&live.node, &message),
-                    ProblemKind::Died | ProblemKind::Unreachable => {
+                    ProblemKind::Died | ProblemKind::Unreachable | ProblemKind::Refused => {
                         reputation.record_failure(&live.node, &message)
                     }
                     _ => {}

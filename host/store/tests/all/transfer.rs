@@ -458,6 +458,9 @@ async fn a_peer_or_hash_not_allowed_is_refused() {
         .unwrap_err();
     assert!(matches!(err, FetchError::Refused { .. }), "{err}");
     assert!(!b.store().has(hash).await.unwrap());
+    // The refusal is on the provider's record.
+    let record = b.reputation().get(&a.node_id());
+    assert_eq!(record.failures, 1, "{record:?}");
 
     // Admitted, but the hash is no longer pinned: still refused, or, once the
     // unpinned data is gone, truthfully "does not have it". Never served.
