@@ -6,9 +6,9 @@
 //! `bech32(prefix, RIPEMD-160(SHA-256(compressed public key)))`, so the same
 //! key holds the same account on the devnet and on a real chain.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use clusterai_types::files;
 use k256::ecdsa::signature::{Signer, Verifier};
 use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use ripemd::Ripemd160;
@@ -103,43 +103,33 @@ impl AccountKey {
             path: path.clone(),
             source,
         };
-        match read_key_file(&path) {
-            Ok(text) => {
-                check_mode(&path)?;
-                let bytes = hex::decode(text.trim())
-                    .ok()
-                    .filter(|b| b.len() == 32)
-                    .ok_or_else(|| AccountError::Malformed { path: path.clone() })?;
-                Self::from_secret(&bytes).ok_or(AccountError::Malformed { path })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io)?;
-                let key = Self::generate();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
+        // Two tries: if another process creates the key between our read
+        // and our create, the second read finds its key.
+        for _ in 0..2 {
+            match files::read_private(&path, 256) {
+                Ok((text, mode)) => {
+                    check_mode(&path, mode)?;
+                    let bytes = hex::decode(text.trim())
+                        .ok()
+                        .filter(|b| b.len() == 32)
+                        .ok_or_else(|| AccountError::Malformed { path: path.clone() })?;
+                    return Self::from_secret(&bytes).ok_or(AccountError::Malformed { path });
                 }
-                // `create_new` (which never follows a planted symlink) so two
-                // processes starting at once cannot both write a key.
-                match options.open(&path) {
-                    Ok(mut file) => {
-                        file.write_all(hex::encode(key.key.to_bytes()).as_bytes())
-                            .and_then(|()| file.sync_all())
-                            .map_err(io)?;
-                        tracing::info!(address = %key.address(DEFAULT_PREFIX), path = %path.display(), "created chain account key");
-                        Ok(key)
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(data_dir)
-                    }
-                    Err(e) => Err(io(e)),
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
             }
-            Err(e) => Err(io(e)),
+            std::fs::create_dir_all(data_dir).map_err(io)?;
+            let key = Self::generate();
+            if files::create_private(&path, hex::encode(key.key.to_bytes()).as_bytes())
+                .map_err(io)?
+            {
+                tracing::info!(address = %key.address(DEFAULT_PREFIX), path = %path.display(), "created chain account key");
+                return Ok(key);
+            }
         }
+        Err(io(std::io::Error::other(
+            "the key file appeared and vanished while it was being created",
+        )))
     }
 
     /// The compressed SEC1 public key (33 bytes).
@@ -209,36 +199,14 @@ pub fn verify(
     Ok(address)
 }
 
-/// The key file's first bytes, never through a link nor from a FIFO or
-/// device planted in its place.
-fn read_key_file(path: &Path) -> std::io::Result<String> {
-    let file = clusterai_types::files::open_regular(path, std::fs::OpenOptions::new().read(true))?;
-    let mut text = String::new();
-    file.take(256).read_to_string(&mut text)?;
-    Ok(text)
-}
-
-#[cfg(unix)]
-fn check_mode(path: &Path) -> Result<(), AccountError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::symlink_metadata(path)
-        .map_err(|source| AccountError::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .permissions()
-        .mode();
+/// Refuses a key file that group or others may read.
+fn check_mode(path: &Path, mode: u32) -> Result<(), AccountError> {
     if mode & 0o077 != 0 {
         return Err(AccountError::TooOpen {
             path: path.to_owned(),
-            mode: mode & 0o777,
+            mode,
         });
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_mode(_: &Path) -> Result<(), AccountError> {
     Ok(())
 }
 

@@ -6,7 +6,6 @@
 //! [`SigningDomain`], so a signature made for one purpose can never be
 //! replayed as another.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clusterai_types::files;
@@ -95,27 +94,25 @@ impl NodeIdentity {
     }
 
     fn load(path: &Path) -> Result<Self, IdentityError> {
-        let io = |source| IdentityError::Io {
+        let malformed = || IdentityError::Malformed {
             path: path.to_path_buf(),
-            source,
         };
-        let mut file =
-            files::open_regular(path, std::fs::OpenOptions::new().read(true)).map_err(io)?;
-        check_mode(path, &file.metadata().map_err(io)?)?;
         // A key is 64 hex characters; a huge file is not read whole.
-        let mut text = String::new();
-        (&mut file)
-            .take(1024)
-            .read_to_string(&mut text)
-            .map_err(|_| IdentityError::Malformed {
-                path: path.to_path_buf(),
-            })?;
+        let (text, mode) = match files::read_private(path, 1024) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(malformed()),
+            Err(source) => {
+                return Err(IdentityError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        check_mode(path, mode)?;
         let bytes: [u8; 32] = hex::decode(text.trim())
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| IdentityError::Malformed {
-                path: path.to_path_buf(),
-            })?;
+            .ok_or_else(malformed)?;
         Ok(Self {
             secret: SecretKey::from_bytes(&bytes),
         })
@@ -129,26 +126,11 @@ impl NodeIdentity {
         };
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let secret = SecretKey::generate();
-        let mut options = std::fs::OpenOptions::new();
-        // `create_new` never follows a link and never opens what exists, so
-        // two processes starting at once cannot both write a key.
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+        if !files::create_private(path, hex::encode(secret.to_bytes()).as_bytes()).map_err(io)? {
+            return Ok(None);
         }
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(hex::encode(secret.to_bytes()).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(io)?;
-                tracing::info!(node_id = %secret.public(), path = %path.display(), "created node identity");
-                Ok(Some(Self { secret }))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(io(e)),
-        }
+        tracing::info!(node_id = %secret.public(), path = %path.display(), "created node identity");
+        Ok(Some(Self { secret }))
     }
 
     /// The node id: the public key peers dial and allow-list.
@@ -186,21 +168,14 @@ pub fn verify(
         })
 }
 
-#[cfg(unix)]
-fn check_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), IdentityError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
+/// Refuses a key file that group or others may read.
+fn check_mode(path: &Path, mode: u32) -> Result<(), IdentityError> {
     if mode & 0o077 != 0 {
         return Err(IdentityError::TooOpen {
             path: path.to_path_buf(),
             mode,
         });
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_mode(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), IdentityError> {
     Ok(())
 }
 

@@ -11,6 +11,8 @@
 //!   absent or a regular file, never a directory, device, FIFO, socket or
 //!   link.
 //! - [`write_atomic`] writes a whole file through the two above.
+//! - [`read_private`] and [`create_private`] read and create secret files
+//!   (keys): never through a link, created 0600 and only once.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -143,6 +145,46 @@ pub fn create_unique(target: &Path) -> io::Result<(File, PathBuf)> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Reads at most `max` bytes of the secret file at `path` (through
+/// [`open_regular`]) and its permission bits, taken from the opened file.
+pub fn read_private(path: &Path, max: u64) -> io::Result<(String, u32)> {
+    use std::io::Read;
+    let file = open_regular(path, OpenOptions::new().read(true))?;
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        file.metadata()?.permissions().mode() & 0o777
+    };
+    #[cfg(not(unix))]
+    let mode = 0o600;
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text)?;
+    Ok((text, mode))
+}
+
+/// Creates the secret file `path` holding `bytes`, mode 0600, synced;
+/// `Ok(false)` if something is already there. `create_new` never follows a
+/// link and never opens what exists, so two processes starting at once
+/// cannot both write one.
+pub fn create_private(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -102,30 +102,34 @@ impl BlobStore {
     /// [`StoreError::BudgetExceeded`] or [`StoreError::DiskFull`] if even
     /// that is not enough. Pinned data is never removed.
     pub async fn reserve(&self, needed: u64) -> Result<(), StoreError> {
-        if !self.fits_budget(needed).await? || !self.fits_disk(needed) {
+        // `used_bytes` lists every blob: it is read again only after a
+        // collection.
+        let used = match self.config.budget {
+            Some(_) => Some(self.used_bytes().await?),
+            None => None,
+        };
+        let over = |used: Option<u64>| -> Option<(u64, u64)> {
+            let (used, budget) = (used?, self.config.budget?);
+            (used.saturating_add(needed) > budget).then_some((used, budget))
+        };
+        let mut over_budget = over(used);
+        if over_budget.is_some() || !self.fits_disk(needed) {
             self.collect().await?;
-        }
-        if let Some(budget) = self.config.budget {
-            let used = self.used_bytes().await?;
-            if used.saturating_add(needed) > budget {
-                return Err(StoreError::BudgetExceeded {
-                    needed,
-                    used,
-                    budget,
-                });
+            if used.is_some() {
+                over_budget = over(Some(self.used_bytes().await?));
             }
+        }
+        if let Some((used, budget)) = over_budget {
+            return Err(StoreError::BudgetExceeded {
+                needed,
+                used,
+                budget,
+            });
         }
         if !self.fits_disk(needed) {
             return Err(self.disk_full("reserving space", needed));
         }
         Ok(())
-    }
-
-    async fn fits_budget(&self, needed: u64) -> Result<bool, StoreError> {
-        Ok(match self.config.budget {
-            Some(budget) => self.used_bytes().await?.saturating_add(needed) <= budget,
-            None => true,
-        })
     }
 
     /// Whether the file system holding the store has room for `needed`
