@@ -125,13 +125,15 @@ fn models_rs(doc: &toml::Table) -> String {
                 }
             }
         }
+        let limits = limits_code(m, &what);
         let cname = const_name(name);
         let _ = writeln!(
             code,
             "/// {} (`{name}`).\npub const {cname}: PinnedModel = PinnedModel {{\n    name: {name:?},\n    \
              kind: {kind},\n    description: {:?},\n    package: {:?},\n    package_version: {:?},\n    \
              file_name: {:?},\n    licence: {:?},\n    size: {size},\n    sha256: {:?},\n    \
-             blake3: ContentHash::from_bytes([{}]),\n    bench_inputs: &[{inputs}],\n}};\n",
+             blake3: ContentHash::from_bytes([{}]),\n    bench_inputs: &[{inputs}],\n    \
+             input_limits: &[{limits}],\n}};\n",
             str_of(m, "description", &what),
             str_of(m, "description", &what),
             str_of(m, "package", &what),
@@ -145,6 +147,51 @@ fn models_rs(doc: &toml::Table) -> String {
     }
     all.push_str("];\n");
     code + &all
+}
+
+/// `[model.limits]`: one `InputLimit` per input (a `repeat`ed entry names
+/// one input per `{i}` in 0..n, as in `[model.bench]`).
+fn limits_code(m: &toml::Table, what: &str) -> String {
+    let Some(limits) = m.get("limits").and_then(|l| l.as_table()) else {
+        return String::new();
+    };
+    let mut code = String::new();
+    for input in limits
+        .get("inputs")
+        .and_then(|i| i.as_array())
+        .unwrap_or_else(|| panic!("{what}: [model.limits] needs `inputs`"))
+    {
+        let input = input.as_table().expect("an input limit is a table");
+        let max_dims: Vec<String> = input
+            .get("max_dims")
+            .and_then(|d| d.as_array())
+            .unwrap_or_else(|| panic!("{what}: an input limit needs `max_dims`"))
+            .iter()
+            .map(|d| {
+                let d = d.as_integer().expect("max_dims are integers");
+                assert!(
+                    (1..=i64::from(u32::MAX)).contains(&d),
+                    "{what}: max_dims must be positive u32"
+                );
+                d.to_string()
+            })
+            .collect();
+        let name = str_of(input, "name", what);
+        let names: Vec<String> = match input.get("repeat").and_then(|r| r.as_integer()) {
+            Some(n) => (0..n)
+                .map(|i| name.replace("{i}", &i.to_string()))
+                .collect(),
+            None => vec![name.to_string()],
+        };
+        for name in names {
+            let _ = write!(
+                code,
+                "InputLimit {{ name: {name:?}, max_dims: &[{}] }}, ",
+                max_dims.join(", ")
+            );
+        }
+    }
+    code
 }
 
 fn pins_rs(doc: &toml::Table) -> String {

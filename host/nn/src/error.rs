@@ -47,6 +47,24 @@ impl std::error::Error for NnError {}
 /// Why the node could not set up ONNX Runtime, a session or a model.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// The model's declared input limits do not fit its inputs.
+    #[error("model {hash}: its declared input limits do not fit the model: {why}")]
+    BadLimits {
+        /// The model.
+        hash: clusterai_types::ContentHash,
+        /// What does not fit.
+        why: String,
+    },
+    /// The model declares no input limits, and the settings run only models
+    /// that do.
+    #[error(
+        "model {hash} declares no input limits, and this node runs only models whose limits are \
+         declared: without them one compute's time and memory cannot be bounded before it runs"
+    )]
+    Undeclared {
+        /// The model.
+        hash: clusterai_types::ContentHash,
+    },
     /// The ONNX Runtime shared library is not where we look.
     #[error(
         "ONNX Runtime {version} not found at {path} ({why}); point ORT_DYLIB_PATH at \

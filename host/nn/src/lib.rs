@@ -62,6 +62,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod limits;
 mod marshal;
 mod model;
 pub mod ortlib;
@@ -74,6 +75,7 @@ mod wit;
 
 pub use clusterai_types::ExecutionProvider;
 pub use error::{NnError, SetupError};
+pub use limits::InputLimits;
 pub use model::{ModelInfo, TensorInfo};
 pub use settings::{Accelerator, CudaFallback, NnSettings};
 pub use table::NnHost;

@@ -14,6 +14,7 @@ use ort::value::{TensorElementType, ValueType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NnError, SetupError};
+use crate::limits::{Bounds, InputLimits};
 use crate::settings::{Accelerator, CudaFallback, NnSettings};
 use crate::tensor;
 use crate::wit::{ErrorCode, TensorType};
@@ -78,6 +79,10 @@ pub struct ModelInfo {
     /// Why CUDA was asked for and CPU is used, when that fallback happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// The largest inputs the model runs on; `None`: not declared, so its
+    /// computes are bounded only by their deadline, between operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_limits: Option<InputLimits>,
 }
 
 /// Where a pool gets the model bytes for a new session.
@@ -114,6 +119,7 @@ struct PoolState {
 /// A loaded model: its metadata and a pool of sessions.
 pub(crate) struct Model {
     pub(crate) info: ModelInfo,
+    pub(crate) bounds: Bounds,
     source: Source,
     env: Environment,
     settings: Arc<NnSettings>,
@@ -158,20 +164,36 @@ fn lock(m: &Mutex<PoolState>) -> std::sync::MutexGuard<'_, PoolState> {
 
 impl Model {
     /// Builds the first session from `bytes` (already verified to hash to
-    /// `hash`) and reads the model's metadata from it.
+    /// `hash`) and reads the model's metadata from it. The settings' limits
+    /// for `hash` bound it; without them it opens only when `vouched` (a
+    /// host caller added it) or the settings allow undeclared models.
     pub(crate) fn new(
         env: Environment,
         settings: Arc<NnSettings>,
         hash: ContentHash,
         bytes: &[u8],
         source: Source,
+        vouched: bool,
     ) -> Result<Self, SetupError> {
+        let declared = settings.input_limits.get(&hash).cloned();
+        if declared.is_none() && !vouched && !settings.allow_undeclared_models {
+            return Err(SetupError::Undeclared { hash });
+        }
         let (session, execution_provider, fallback) = build_session(&env, &settings, bytes)?;
-        let inputs = session
+        let inputs: Vec<TensorInfo> = session
             .inputs()
             .iter()
             .map(|o| TensorInfo::from_outlet(o.name(), o.dtype()))
             .collect();
+        let bounds = match &declared {
+            Some(limits) => {
+                limits
+                    .validate(&inputs)
+                    .map_err(|why| SetupError::BadLimits { hash, why })?;
+                Bounds::Declared(limits.clone())
+            }
+            None => Bounds::Unbounded,
+        };
         let outputs = session
             .outputs()
             .iter()
@@ -184,9 +206,11 @@ impl Model {
             outputs,
             execution_provider,
             fallback,
+            input_limits: declared,
         };
         Ok(Self {
             info,
+            bounds,
             source,
             env,
             settings,

@@ -4,11 +4,14 @@
 //! task may open) live in the task's `TaskPolicy`. Defaults deny what is
 //! risky (raw model bytes from guests) and bound every resource.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clusterai_types::BlobSource;
+use clusterai_types::{BlobSource, ContentHash};
+
+use crate::limits::InputLimits;
 
 /// Where sessions should run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,8 @@ pub enum CudaFallback {
 /// | `max_raw_model_bytes` | 16 MiB |
 /// | `max_model_file_bytes` | 2 GiB |
 /// | `model_source` | none: only models added to the host are opened |
+/// | `input_limits` | the limits `models/models.toml` declares for the pinned models |
+/// | `allow_undeclared_models` | false: a model from the source or a guest runs only with declared limits |
 #[derive(Debug, Clone)]
 pub struct NnSettings {
     /// The ONNX Runtime shared library; `None` takes `clusterai_types::env::ort_library()`.
@@ -72,6 +77,14 @@ pub struct NnSettings {
     /// hold them yet (the node's blob store): read on first use, verified
     /// against the hash, and kept.
     pub model_source: Option<Arc<dyn BlobSource>>,
+    /// The largest inputs each model runs on, by model hash: declared with
+    /// the model, checked before every compute.
+    pub input_limits: HashMap<ContentHash, InputLimits>,
+    /// Whether a model without declared limits may be opened from the
+    /// source or from a guest's bytes (a host caller's own models always
+    /// may): such a model's compute can outrun its deadline by one
+    /// operator of any size, and take any amount of memory.
+    pub allow_undeclared_models: bool,
 }
 
 impl Default for NnSettings {
@@ -88,6 +101,8 @@ impl Default for NnSettings {
             max_raw_model_bytes: 16 << 20,
             max_model_file_bytes: 2 << 30,
             model_source: None,
+            input_limits: crate::limits::pinned(),
+            allow_undeclared_models: false,
         }
     }
 }

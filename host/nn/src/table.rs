@@ -93,8 +93,22 @@ impl NnHost {
         self.add_model_bytes(bytes.into())
     }
 
-    /// Opens a model from its bytes and adds it to the table under their hash.
+    /// Opens a model from its bytes and adds it to the table under their
+    /// hash. The caller vouches for it: without declared limits it runs
+    /// unbounded (see [`NnHost::admit_model_bytes`] for models from outside).
     pub fn add_model_bytes(&self, bytes: Arc<[u8]>) -> Result<ContentHash, SetupError> {
+        self.add_bytes(bytes, true)
+    }
+
+    /// Opens a model that reached the node from outside (an upload, a peer)
+    /// and adds it to the table: like [`NnHost::add_model_bytes`], but a
+    /// model without declared limits is refused unless the settings allow
+    /// undeclared models.
+    pub fn admit_model_bytes(&self, bytes: Arc<[u8]>) -> Result<ContentHash, SetupError> {
+        self.add_bytes(bytes, false)
+    }
+
+    fn add_bytes(&self, bytes: Arc<[u8]>, vouched: bool) -> Result<ContentHash, SetupError> {
         let cap = self.inner.settings.max_model_file_bytes;
         if bytes.len() as u64 > cap {
             return Err(SetupError::TooLarge {
@@ -104,7 +118,7 @@ impl NnHost {
             });
         }
         let hash = ContentHash::of(&bytes);
-        self.insert(hash, &bytes, Source::Bytes(bytes.clone()))?;
+        self.insert(hash, &bytes, Source::Bytes(bytes.clone()), vouched)?;
         Ok(hash)
     }
 
@@ -134,17 +148,26 @@ impl NnHost {
                 ));
             }
         };
-        self.insert(hash, &bytes, Source::Blob(source.clone()))
-            .map_err(|e| {
-                NnError::new(
+        self.insert(hash, &bytes, Source::Blob(source.clone()), false)
+            .map_err(|e| match e {
+                SetupError::Undeclared { .. } => NnError::new(ErrorCode::Security, e.to_string()),
+                e => NnError::new(
                     ErrorCode::InvalidEncoding,
                     format!("model {hash} cannot be opened: {e}"),
-                )
+                ),
             })?;
         Ok(self.read_models().get(&hash).cloned())
     }
 
-    fn insert(&self, hash: ContentHash, bytes: &[u8], source: Source) -> Result<(), SetupError> {
+    /// Opens and adds a model; `vouched`: a host caller chose it, so it may
+    /// run without declared limits.
+    fn insert(
+        &self,
+        hash: ContentHash,
+        bytes: &[u8],
+        source: Source,
+        vouched: bool,
+    ) -> Result<(), SetupError> {
         if self.read_models().contains_key(&hash) {
             return Ok(());
         }
@@ -154,6 +177,7 @@ impl NnHost {
             hash,
             bytes,
             source,
+            vouched,
         )?;
         tracing::info!(model = %hash, provider = %model.info.execution_provider, "model added");
         self.inner

@@ -8,7 +8,8 @@ use std::time::Instant;
 use clusterai_types::{ContentHash, ExecutionProvider, TaskPolicy};
 use wasmtime::component::ResourceTable;
 
-use crate::error::NnError;
+use crate::error::{NnError, SetupError};
+use crate::limits::Bounds;
 use crate::marshal;
 use crate::model::{Model, ModelInfo, Source};
 use crate::table::NnHost;
@@ -219,12 +220,14 @@ impl NnTaskCtx {
             hash,
             &bytes,
             Source::Bytes(bytes.clone()),
+            false,
         )
-        .map_err(|e| {
-            NnError::new(
+        .map_err(|e| match e {
+            SetupError::Undeclared { .. } => NnError::new(ErrorCode::Security, e.to_string()),
+            e => NnError::new(
                 ErrorCode::InvalidEncoding,
                 format!("the model bytes are not a model ONNX Runtime can open: {e}"),
-            )
+            ),
         })?;
         Ok(Graph {
             model: Arc::new(model),
@@ -253,6 +256,11 @@ impl NnTaskCtx {
         let inner = &self.host.inner;
         let hash = model.info.hash;
         check_inputs(&model.info, &inputs)?;
+        if let Bounds::Declared(limits) = &model.bounds {
+            for (name, t) in &inputs {
+                limits.check(&hash, name, t.dimensions())?;
+            }
+        }
 
         let now = Instant::now();
         let deadline = match (self.deadline, inner.settings.call_timeout.map(|t| now + t)) {
@@ -297,10 +305,15 @@ impl NnTaskCtx {
                     .map(|(name, value)| (name.to_string(), value))
                     .collect::<Vec<_>>(),
                 Err(e) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                    if let Some(d) = deadline.filter(|&d| Instant::now() >= d) {
                         return Err(NnError::new(
                             ErrorCode::Timeout,
-                            format!("model {hash}: terminated at the deadline ({e})"),
+                            format!(
+                                "model {hash}: stopped at its deadline, {} ms late, after {} ms \
+                                 in ONNX Runtime ({e})",
+                                Instant::now().saturating_duration_since(d).as_millis(),
+                                run_micros / 1000
+                            ),
                         ));
                     }
                     return Err(NnError::runtime(format!("model {hash}: ONNX Runtime: {e}")));

@@ -73,6 +73,15 @@ cuda_fallback = "error"
 intra_op_threads = 1
 # Sessions per model, so concurrent tasks do not queue on one.
 sessions_per_model = 2
+# A model runs only with declared input limits: the largest dimensions of
+# each input, which bound one compute's time and memory before it starts.
+# The pinned models declare theirs; declare others below. true admits models
+# without limits (uploaded or fetched for a task), whose computes can outrun
+# their deadline by one operator of any size and take any memory.
+allow_undeclared_models = false
+# [[inference.model_limits]]
+# model = "<64 hex: BLAKE3 of the model>"
+# inputs = { x = [1, 3, 1024, 1024] }
 
 [chain]
 # The chain the node earns on: empty (the node only serves its HTTP API),
@@ -241,6 +250,20 @@ pub struct InferenceConfig {
     pub intra_op_threads: usize,
     /// Sessions per model.
     pub sessions_per_model: usize,
+    /// Whether models without declared input limits may run.
+    pub allow_undeclared_models: bool,
+    /// Input limits of models beyond the pinned ones.
+    pub model_limits: Vec<ModelLimitsConfig>,
+}
+
+/// `[[inference.model_limits]]`: the largest inputs one model runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelLimitsConfig {
+    /// The model's BLAKE3 (64 hex).
+    pub model: String,
+    /// The largest dimensions of each input, by input name.
+    pub inputs: std::collections::BTreeMap<String, Vec<u32>>,
 }
 
 /// Where inference runs.
@@ -352,6 +375,8 @@ impl Default for InferenceConfig {
             cuda_fallback: CudaFallback::Error,
             intra_op_threads: 1,
             sessions_per_model: 2,
+            allow_undeclared_models: false,
+            model_limits: Vec::new(),
         }
     }
 }
@@ -494,6 +519,25 @@ impl NodeConfig {
                 "[inference] intra_op_threads and sessions_per_model must be at least 1".into(),
             );
         }
+        for l in &self.inference.model_limits {
+            if l.model.parse::<clusterai_types::ContentHash>().is_err() {
+                return Err(format!(
+                    "[[inference.model_limits]] model: {:?} is not a 64-hex BLAKE3 hash",
+                    l.model
+                ));
+            }
+            if let Some((name, _)) = l
+                .inputs
+                .iter()
+                .find(|(_, dims)| dims.is_empty() || dims.contains(&0))
+            {
+                return Err(format!(
+                    "[[inference.model_limits]] model {}: input {name:?} needs its largest \
+                     dimensions, each at least 1",
+                    l.model
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -540,6 +584,14 @@ mod tests {
             ("[limits]\nfuel = 0\n", "fuel"),
             ("[queue]\ncapacity = 0\n", "capacity"),
             ("[inference]\naccelerator = \"tpu\"\n", "tpu"),
+            (
+                "[[inference.model_limits]]\nmodel = \"abc\"\ninputs = { x = [1] }\n",
+                "not a 64-hex BLAKE3",
+            ),
+            (
+                "[[inference.model_limits]]\nmodel = \"2b44a5100814b982d5f33c920d573dba91150069cf1525bc60f2e4b3f220ba3f\"\ninputs = { x = [1, 0] }\n",
+                "each at least 1",
+            ),
             (
                 "[[auth.tokens]]\nname = \"a\"\nblake3 = \"xyz\"\n",
                 "64 hex",

@@ -117,8 +117,8 @@ pub async fn add_plugin(
     Ok((plugin, record))
 }
 
-/// Opens `bytes` with ONNX Runtime in `nn` (refusing what it cannot open,
-/// before anything is stored), then keeps them in `store` with the model's
+/// Opens `bytes` with ONNX Runtime in `nn` (refusing what it cannot open or
+/// bound, before anything is stored), then keeps them in `store` with the model's
 /// inputs and outputs.
 pub async fn add_model(
     nn: &NnHost,
@@ -129,7 +129,7 @@ pub async fn add_model(
         let nn = nn.clone();
         let bytes = bytes.clone();
         tokio::task::spawn_blocking(move || {
-            let hash = nn.add_model_bytes(bytes.into())?;
+            let hash = nn.admit_model_bytes(bytes.into())?;
             Ok::<_, clusterai_nn::SetupError>(nn.model_info(&hash))
         })
         .await

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use clusterai_nn::{ModelInfo, NnHost, NnSettings};
+use clusterai_nn::{InputLimits, ModelInfo, NnHost, NnSettings};
 use clusterai_runtime::{Plugin, RuntimeConfig};
 use clusterai_store::{AllowList, BlobStore, Node as BlobNode, NodeConfig as BlobNodeConfig};
 use clusterai_types::{ContentHash, PolicyRequest, env};
@@ -206,7 +206,7 @@ impl Node {
                 blobs.store().clone(),
                 tokio::runtime::Handle::current(),
             );
-            let settings = NnSettings {
+            let mut settings = NnSettings {
                 model_source: Some(Arc::new(source)),
                 intra_op_threads: config.inference.intra_op_threads,
                 sessions_per_model: config.inference.sessions_per_model,
@@ -220,8 +220,20 @@ impl Node {
                     config::CudaFallback::Error => clusterai_nn::CudaFallback::Error,
                     config::CudaFallback::Cpu => clusterai_nn::CudaFallback::UseCpu,
                 },
+                allow_undeclared_models: config.inference.allow_undeclared_models,
                 ..NnSettings::default()
             };
+            for l in &config.inference.model_limits {
+                // Checked by the config's validation.
+                let hash = l.model.parse()?;
+                let limits = l
+                    .inputs
+                    .iter()
+                    .fold(InputLimits::new(), |acc, (name, dims)| {
+                        acc.with(name.clone(), dims.clone())
+                    });
+                settings.input_limits.insert(hash, limits);
+            }
             match NnHost::new(settings) {
                 Ok(nn) => (Some(nn), Ok(())),
                 Err(e) => {

@@ -39,6 +39,16 @@ pub struct BenchInputSpec {
     pub fill: Fill,
 }
 
+/// The largest dimensions one input of a pinned model may have, declared
+/// with the model (`[model.limits]`): the bound on one compute's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputLimit {
+    /// The input's name in the graph.
+    pub name: &'static str,
+    /// The largest size of each axis.
+    pub max_dims: &'static [u32],
+}
+
 /// A model pinned by the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinnedModel {
@@ -64,6 +74,9 @@ pub struct PinnedModel {
     pub blake3: ContentHash,
     /// One inference's inputs (empty for files that are not graphs).
     pub bench_inputs: &'static [BenchInputSpec],
+    /// The largest inputs the model runs on (empty for files that are not
+    /// graphs).
+    pub input_limits: &'static [InputLimit],
 }
 
 impl PinnedModel {
@@ -93,6 +106,20 @@ mod tests {
             assert_eq!(PinnedModel::by_name(m.name), Some(m));
             if m.kind == ModelKind::Onnx {
                 assert!(!m.bench_inputs.is_empty(), "{} has no bench inputs", m.name);
+                assert!(!m.input_limits.is_empty(), "{} declares no limits", m.name);
+                // The bench inputs are within the declared limits.
+                for b in m.bench_inputs {
+                    let limit = m.input_limits.iter().find(|l| l.name == b.name);
+                    if let Some(l) = limit {
+                        assert_eq!(l.max_dims.len(), b.dims.len(), "{} {}", m.name, b.name);
+                        assert!(
+                            b.dims.iter().zip(l.max_dims).all(|(d, m)| d <= m),
+                            "{} {}",
+                            m.name,
+                            b.name
+                        );
+                    }
+                }
             }
         }
         assert_eq!(

@@ -118,6 +118,9 @@ fn nn_for(wasm: &[u8], source: Option<StoreSource>) -> anyhow::Result<Option<NnH
     }
     let settings = NnSettings {
         model_source: source.map(|s| Arc::new(s) as Arc<dyn clusterai_types::BlobSource>),
+        // The developer names each model the run may open (`--model`); a
+        // node admits only models with declared input limits.
+        allow_undeclared_models: true,
         ..NnSettings::default()
     };
     let host = NnHost::new(settings)

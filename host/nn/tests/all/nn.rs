@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clusterai_nn::{
     Accelerator, CudaFallback, ErrorCode, ExecutionProvider, ExecutionTarget, GraphEncoding,
-    ModelAccess, NnError, NnHost, NnSettings, SetupError, Tensor, TensorType,
+    InputLimits, ModelAccess, NnError, NnHost, NnSettings, SetupError, Tensor, TensorType,
 };
 use clusterai_test_support::require;
 use clusterai_test_support::skip::{onnx_runtime, onnx_runtime_and};
@@ -413,8 +413,23 @@ fn raw_load_is_off_by_default_and_capped_when_on() {
     assert_eq!(e.code, ErrorCode::Security);
     assert!(e.message.contains("disabled"), "{e}");
 
+    // A good model whose input limits nobody declared is refused: its cost
+    // cannot be bounded before it runs.
+    let h = host_with(|s| s.allow_raw_load = true);
+    let e = any_task(&h, None)
+        .load(
+            vec![bytes.clone()],
+            GraphEncoding::Onnx,
+            ExecutionTarget::Cpu,
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Security, "{e}");
+    assert!(e.message.contains("declares no input limits"), "{e}");
+
+    // Where the node allows undeclared models too:
     let h = host_with(|s| {
         s.allow_raw_load = true;
+        s.allow_undeclared_models = true;
         s.max_raw_model_bytes = 1024;
     });
     let mut task = any_task(&h, None);
@@ -512,11 +527,42 @@ fn models_are_opened_from_the_source_on_first_use() {
         "not held",
     );
 
+    // A model from the source runs only with declared input limits.
     let h = host_with(|s| s.model_source = Some(Arc::new(source.clone())));
+    let e = expect_err(
+        run(&h, hash, vec![("x", x())]),
+        ErrorCode::Security,
+        "declares no input limits",
+    );
+    assert!(e.message.contains(&hash.to_hex()), "{e}");
+    assert!(h.model_info(&hash).is_none(), "refused, not kept");
+
+    let h = host_with(|s| {
+        s.model_source = Some(Arc::new(source.clone()));
+        s.input_limits
+            .insert(hash, InputLimits::new().with("x", vec![2, 4]));
+    });
     assert!(h.model_info(&hash).is_none());
     let out = run(&h, hash, vec![("x", x())]).unwrap();
     assert_eq!(out.len(), 1);
     assert!(h.model_info(&hash).is_some(), "opened once, then kept");
+    assert_eq!(
+        h.model_info(&hash)
+            .unwrap()
+            .input_limits
+            .unwrap()
+            .max_dims("x"),
+        Some(&[2, 4][..])
+    );
+    expect_err(
+        run(
+            &h,
+            hash,
+            vec![("x", Tensor::from_f32(vec![3, 4], &[0.0; 12]))],
+        ),
+        ErrorCode::TooLarge,
+        "axis 0 is 3, at most 2",
+    );
     assert!(h.ensure_model(&hash).unwrap());
     assert_eq!(h.model_info(&hash).unwrap().hash, hash);
     let absent = ContentHash::of(b"no such model");
@@ -657,4 +703,75 @@ fn every_pinned_model_opens_and_runs_its_bench_inputs() {
         assert!(!out.is_empty(), "{}", m.name);
         assert!(out.iter().all(|(_, t)| !t.bytes().is_empty()), "{}", m.name);
     }
+}
+
+/// Inputs over a pinned model's declared limits are refused before ONNX
+/// Runtime runs anything; at the limits, a compute that outruns its
+/// deadline stops within one operator (ONNX Runtime looks for termination
+/// between operators) and says how long it really ran.
+#[test]
+fn declared_limits_bound_a_compute_before_it_runs() {
+    require!(
+        "ONNX Runtime and the pinned models",
+        onnx_runtime_and(&[&models::MINILM_L6_INT8, &models::PPOCR_DET])
+    );
+    // The store-like path: models opened from a source by hash.
+    let dir = tempfile::tempdir().unwrap();
+    let source = DirSource::new(dir.path(), Some("onnx"));
+    for m in [&models::MINILM_L6_INT8, &models::PPOCR_DET] {
+        source
+            .add(&std::fs::read(m.cached_path()).unwrap())
+            .unwrap();
+    }
+    let h = host_with(|s| {
+        s.model_source = Some(Arc::new(source.clone()));
+        s.call_timeout = Some(Duration::from_millis(300));
+    });
+
+    // 64 sequences of 512 tokens: about 40 s and 5 GiB of attention in
+    // ONNX Runtime unchecked. Refused at once, naming the limit.
+    let ids = || Tensor::from_i64(vec![64, 512], &vec![1; 64 * 512]);
+    let started = Instant::now();
+    let e = expect_err(
+        run(
+            &h,
+            models::MINILM_L6_INT8.blake3,
+            vec![
+                ("input_ids", ids()),
+                ("attention_mask", ids()),
+                ("token_type_ids", ids()),
+            ],
+        ),
+        ErrorCode::TooLarge,
+        "over the model's declared limit [8, 512]",
+    );
+    assert!(e.message.contains("axis 0 is 64, at most 8"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused before running"
+    );
+
+    // The detector at its limit takes seconds; the deadline is 300 ms and
+    // its longest operator measured about 0.3 s on one core.
+    let side = 2048;
+    let x = Tensor::from_f32(vec![1, 3, side, side], &vec![0.5; 3 * 2048 * 2048]);
+    let started = Instant::now();
+    let e = expect_err(
+        run(&h, models::PPOCR_DET.blake3, vec![("x", x)]),
+        ErrorCode::Timeout,
+        "ms late, after",
+    );
+    let took = started.elapsed();
+    // A margin for a loaded machine: the run alone takes about 3 s.
+    assert!(
+        took < Duration::from_millis(300 + 1500),
+        "took {took:?}: {e}"
+    );
+    // One pixel more is refused.
+    let x = Tensor::from_f32(vec![1, 3, side, side + 32], &vec![0.5; 3 * 2048 * 2080]);
+    expect_err(
+        run(&h, models::PPOCR_DET.blake3, vec![("x", x)]),
+        ErrorCode::TooLarge,
+        "axis 3 is 2080, at most 2048",
+    );
 }

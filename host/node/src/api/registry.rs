@@ -39,13 +39,19 @@ pub struct TensorView {
     pub dtype: String,
     /// Its shape; -1 marks a dynamic dimension.
     pub shape: Vec<i64>,
+    /// The largest dimensions the node runs this input with (the model's
+    /// declared limit), when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_dims: Option<Vec<u32>>,
 }
 
 impl From<ModelInfo> for ModelView {
     fn from(m: ModelInfo) -> Self {
+        let limits = m.input_limits.clone().unwrap_or_default();
         let t = |v: Vec<clusterai_nn::TensorInfo>| {
             v.into_iter()
                 .map(|t| TensorView {
+                    max_dims: limits.max_dims(&t.name).map(<[u32]>::to_vec),
                     name: t.name,
                     dtype: t.dtype,
                     shape: t.shape,
@@ -135,7 +141,7 @@ pub(super) async fn get_plugin(
         (status = 201, body = ModelView),
         (status = 409, description = "Inference is not available on this node", body = super::ErrorBody),
         (status = 413, body = super::ErrorBody),
-        (status = 422, description = "Not a model ONNX Runtime opens", body = super::ErrorBody),
+        (status = 422, description = "Not a model ONNX Runtime opens, or one without declared input limits", body = super::ErrorBody),
     ),
     security(("bearer" = []), ())
 )]

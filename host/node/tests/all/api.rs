@@ -797,3 +797,48 @@ async fn what_a_plugin_streams_reaches_the_event_stream_as_it_comes() {
     let late = String::from_utf8(n.get(&format!("/v1/tasks/{id}/events")).await.body).unwrap();
     assert!(!late.contains("event: output"), "{late}");
 }
+
+/// A model that reaches the node from outside runs only with declared input
+/// limits: an upload without them is refused by name and nothing is kept;
+/// declared in the config, the same upload is taken and shows its limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_model_needs_declared_input_limits() {
+    clusterai_test_support::require!("ONNX Runtime", clusterai_test_support::skip::onnx_runtime());
+    let mlp = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nn/tests/data/mlp.onnx"),
+    )
+    .unwrap();
+    let hash = ContentHash::of(&mlp).to_hex();
+
+    let n = start(|c| c.inference.enabled = true).await;
+    let a = n
+        .call(Method::POST, "/v1/models", &[], Body::from(mlp.clone()))
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("declares no input limits"), "{message}");
+    assert!(message.contains(&hash), "{message}");
+    assert_eq!(
+        n.get(&format!("/v1/models/{hash}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let n = start(|c| {
+        c.inference.enabled = true;
+        c.inference.model_limits = vec![clusterai_node::config::ModelLimitsConfig {
+            model: hash.clone(),
+            inputs: [("x".to_string(), vec![16, 4])].into(),
+        }];
+    })
+    .await;
+    let a = n
+        .call(Method::POST, "/v1/models", &[], Body::from(mlp))
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    assert_eq!(a.json()["inputs"][0]["max_dims"], json!([16, 4]));
+}

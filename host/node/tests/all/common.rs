@@ -60,6 +60,8 @@ pub(crate) fn wired(files: &[&Path]) -> Wired {
     let source = StoreSource::new(store.clone(), tokio.handle().clone());
     let nn = NnHost::new(NnSettings {
         model_source: Some(Arc::new(source)),
+        // The small generated test models declare no input limits.
+        allow_undeclared_models: true,
         ..NnSettings::default()
     })
     .unwrap();

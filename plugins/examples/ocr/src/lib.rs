@@ -91,9 +91,10 @@ impl Plugin for Ocr {
                 "box-thresh must be within 0..=1".into(),
             ));
         }
-        if !(32..=4096).contains(&settings.det_max_side) {
+        // The detector's declared input limit is 2048 a side.
+        if !(32..=2048).contains(&settings.det_max_side) {
             return Err(TaskError::InvalidParam(
-                "max-side must be within 32..=4096".into(),
+                "max-side must be within 32..=2048".into(),
             ));
         }
         let img = image::decode(input.data()).map_err(TaskError::InvalidInput)?;
