@@ -25,6 +25,7 @@ use crate::precheck::CompileLimits;
 /// | `compile_limits` | [`CompileLimits::default`]: 64 MiB, 1 MiB per function, ... |
 /// | `cache_budget_bytes` | 1 GiB of compiled components on disk |
 /// | `max_loaded_bytes` | 1 GiB of compiled code held in memory |
+/// | `long_task_after` | 50 ms: longer tasks nap while fresh ones run |
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` disables the disk cache.
@@ -59,6 +60,10 @@ pub struct RuntimeConfig {
     /// recently used plugins are dropped from the runtime's table first
     /// (tasks still running keep theirs).
     pub max_loaded_bytes: usize,
+    /// A task that has run this long yields the CPU to fresh tasks: while
+    /// any runs, it naps between ticks (short tasks first; a long task
+    /// alone runs at full speed). `None`: every task runs at full speed.
+    pub long_task_after: Option<Duration>,
 }
 
 impl Default for RuntimeConfig {
@@ -76,6 +81,7 @@ impl Default for RuntimeConfig {
             compile_limits: CompileLimits::default(),
             cache_budget_bytes: 1 << 30,
             max_loaded_bytes: 1 << 30,
+            long_task_after: Some(Duration::from_millis(50)),
         }
     }
 }

@@ -59,6 +59,13 @@ pub enum LoadError {
         /// Why.
         message: String,
     },
+    /// These very bytes were refused before in this process for a reason
+    /// that depends only on them; they are not checked or compiled again.
+    #[error("{reason} (this component was refused before; it is not compiled again)")]
+    RefusedBefore {
+        /// The first refusal, as it was reported.
+        reason: String,
+    },
     /// The wasm file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -67,6 +74,20 @@ pub enum LoadError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+impl LoadError {
+    /// Whether the same bytes would be refused the same way on any later
+    /// try: not for a read error, a capability's refusal (a model may come),
+    /// a describe() that ran out of time (the machine may have been busy) or
+    /// a host fault.
+    pub fn is_intrinsic(&self) -> bool {
+        match self {
+            Self::Io { .. } | Self::Refused { .. } => false,
+            Self::Describe(e) => !matches!(**e, RunError::Timeout { .. } | RunError::Host(_)),
+            _ => true,
+        }
+    }
 }
 
 /// The plugin's own answer when a task fails: a typed error, not a fault.
@@ -103,10 +124,17 @@ pub enum RunError {
         limit: u64,
     },
     /// The wall-clock deadline passed.
-    #[error("timed out: the task ran past its {} ms deadline", limit.as_millis())]
+    #[error(
+        "timed out: the task ran past its {} ms deadline and was stopped after {} ms",
+        limit.as_millis(),
+        elapsed.as_millis()
+    )]
     Timeout {
         /// The deadline.
         limit: Duration,
+        /// How long the task had run when it was stopped: the deadline plus
+        /// the time to reach a point where it could be stopped.
+        elapsed: Duration,
     },
     /// Linear memory would have grown past the limit.
     #[error(

@@ -45,6 +45,7 @@ pub mod capability;
 mod clock;
 mod config;
 mod error;
+mod fairness;
 pub mod guest_text;
 pub mod host;
 mod inspect;

@@ -1,6 +1,7 @@
 //! A loaded plugin and the running of one task.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use crate::bindings::{PluginHost, PluginHostPre, v0_1};
 use crate::cache::CacheOutcome;
 use crate::capability::{Capability, Extensions, TaskContext};
 use crate::error::{LoadError, PluginError, RunError, Stdio};
+use crate::fairness::{Fairness, TaskClock};
 use crate::guest_text;
 use crate::host::{
     HostState, LogLine, MemoryLimitExceeded, StreamLimitExceeded, StreamSink, TaskAssets,
@@ -284,10 +286,13 @@ struct PluginInner {
     assets: Option<Arc<dyn clusterai_types::BlobSource>>,
     capabilities: Vec<Arc<dyn Capability>>,
     slots: Arc<Slots>,
+    fairness: Arc<Fairness>,
+    /// Whether this plugin's last task broke a limit: its tasks yield to
+    /// fresh ones from their first tick.
+    suspect: AtomicBool,
     /// Keeps deadlines firing while this plugin can run.
     _ticker: Arc<EpochTicker>,
     default_policy: TaskPolicy,
-    epoch_tick: Duration,
     cache: CacheOutcome,
     compile_time: Duration,
 }
@@ -358,9 +363,10 @@ impl Plugin {
                 assets: config.assets.clone(),
                 capabilities: config.capabilities.clone(),
                 slots: runtime.inner.slots.clone(),
+                fairness: runtime.inner.fairness.clone(),
+                suspect: AtomicBool::new(false),
                 _ticker: runtime.inner.ticker.clone(),
                 default_policy: config.policy.clone(),
-                epoch_tick: config.epoch_tick,
                 cache,
                 compile_time,
             }),
@@ -528,6 +534,10 @@ impl Plugin {
         let _slot = self.inner.slots.acquire();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let deadline = Instant::now() + policy.timeout;
+            // Counted fresh (or not) from here: preparing a task is part of it.
+            let suspect = self.inner.suspect.load(Ordering::Relaxed);
+            let (mut clock, ticks) =
+                TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
             let mut extensions = Extensions::default();
             let task = TaskContext {
                 plugin: self.inner.hash,
@@ -559,9 +569,8 @@ impl Plugin {
             store
                 .set_fuel(policy.fuel)
                 .map_err(|e| RunError::Host(format!("{e:#}")))?;
-            let tick = self.inner.epoch_tick.as_nanos().max(1);
-            store.set_epoch_deadline(policy.timeout.as_nanos().div_ceil(tick) as u64);
-            store.epoch_deadline_trap();
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_callback(move |_| Ok(clock.on_tick()));
             let started = Instant::now();
             let result = self
                 .inner
@@ -571,6 +580,7 @@ impl Plugin {
             let wall = started.elapsed();
             let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
             let state = store.into_data();
+            self.inner.suspect.store(result.is_err(), Ordering::Relaxed);
             match result {
                 Ok(r) => {
                     let usage = Usage {
@@ -580,7 +590,7 @@ impl Plugin {
                     };
                     Ok((r, state, usage))
                 }
-                Err(e) => Err(classify(e, &state, policy)),
+                Err(e) => Err(classify(e, &state, policy, wall)),
             }
         }));
         match outcome {
@@ -611,7 +621,12 @@ fn plugin_error(e: wit::TaskError) -> RunError {
 }
 
 /// Names the limit or fault behind a failed call.
-fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunError {
+fn classify(
+    e: wasmtime::Error,
+    state: &HostState,
+    policy: &TaskPolicy,
+    elapsed: Duration,
+) -> RunError {
     if let Some(m) = e
         .chain()
         .find_map(|c| c.downcast_ref::<MemoryLimitExceeded>())
@@ -635,6 +650,7 @@ fn classify(e: wasmtime::Error, state: &HostState, policy: &TaskPolicy) -> RunEr
         Some(Trap::OutOfFuel) => RunError::FuelExhausted { limit: policy.fuel },
         Some(Trap::Interrupt) => RunError::Timeout {
             limit: policy.timeout,
+            elapsed,
         },
         Some(Trap::StackOverflow) => RunError::StackOverflow,
         Some(trap) => {

@@ -13,6 +13,7 @@ use crate::bindings::clusterai::task::{assets, log, streaming};
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::config::RuntimeConfig;
 use crate::error::LoadError;
+use crate::fairness::Fairness;
 use crate::host::HostState;
 use crate::inspect::check_header;
 use crate::plugin::Plugin;
@@ -41,8 +42,13 @@ pub(crate) struct Inner {
     pub(crate) config: RuntimeConfig,
     cache: Option<CompileCache>,
     pub(crate) slots: Arc<Slots>,
+    /// Short tasks first: shared by every task of every plugin.
+    pub(crate) fairness: Arc<Fairness>,
     /// Plugins loaded in this process, by content hash.
     loaded: Mutex<Loaded>,
+    /// Components refused for a reason of their own, by content hash: a
+    /// second upload of the same bytes is not compiled or described again.
+    refused: Mutex<Refused>,
     /// Shared with every loaded plugin, so that a task still running when
     /// the runtime is dropped keeps its deadline.
     pub(crate) ticker: Arc<EpochTicker>,
@@ -153,11 +159,13 @@ impl Runtime {
         Ok(Self {
             inner: Arc::new(Inner {
                 slots: Arc::new(Slots::new(config.max_concurrent_tasks as usize)),
+                fairness: Arc::new(Fairness::new(config.long_task_after, config.epoch_tick)),
                 engine,
                 linker,
                 config,
                 cache,
                 loaded: Mutex::new(Loaded::default()),
+                refused: Mutex::new(Refused::default()),
                 ticker,
             }),
         })
@@ -211,6 +219,19 @@ impl Runtime {
         if let Some(plugin) = self.lock_loaded().get(&hash) {
             return Ok(plugin);
         }
+        if let Some(reason) = self.lock_refused().get(&hash) {
+            return Err(LoadError::RefusedBefore { reason });
+        }
+        let result = self.load_new(hash, wasm);
+        if let Err(e) = &result
+            && e.is_intrinsic()
+        {
+            self.lock_refused().insert(hash, e.to_string());
+        }
+        result
+    }
+
+    fn load_new(&self, hash: ContentHash, wasm: &[u8]) -> Result<Plugin, LoadError> {
         check_header(wasm)?;
         crate::precheck::check(self, wasm)?;
         let started = Instant::now();
@@ -258,6 +279,10 @@ impl Runtime {
             source,
         })?;
         self.load(&wasm)
+    }
+
+    fn lock_refused(&self) -> std::sync::MutexGuard<'_, Refused> {
+        self.inner.refused.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, Loaded> {
@@ -354,5 +379,32 @@ impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.0.freed.notify_one();
+    }
+}
+
+/// The most refused components remembered; the oldest are forgotten first.
+const MAX_REFUSED: usize = 1024;
+
+/// Refusals by content hash, oldest first out.
+#[derive(Debug, Default)]
+struct Refused {
+    reasons: HashMap<ContentHash, String>,
+    order: std::collections::VecDeque<ContentHash>,
+}
+
+impl Refused {
+    fn get(&self, hash: &ContentHash) -> Option<String> {
+        self.reasons.get(hash).cloned()
+    }
+
+    fn insert(&mut self, hash: ContentHash, reason: String) {
+        if self.reasons.insert(hash, reason).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.order.len() > MAX_REFUSED {
+            if let Some(old) = self.order.pop_front() {
+                self.reasons.remove(&old);
+            }
+        }
     }
 }

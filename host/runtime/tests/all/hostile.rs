@@ -80,12 +80,88 @@ mod spin_forever {
         };
         let started = std::time::Instant::now();
         let err = run(&rt, programs::SPIN_FOREVER, &l);
-        assert!(
-            matches!(err, RunError::Timeout { limit } if limit == Duration::from_millis(200)),
-            "{err:?}"
-        );
+        // The error tells the truth: the deadline, and how long it really
+        // ran (never less than the deadline, never more than it took).
+        let took = started.elapsed();
+        match err {
+            RunError::Timeout { limit, elapsed } => {
+                assert_eq!(limit, Duration::from_millis(200));
+                assert!(
+                    elapsed >= limit && elapsed <= took,
+                    "{elapsed:?} of {took:?}"
+                );
+                assert!(
+                    err.to_string()
+                        .contains(&format!("stopped after {} ms", elapsed.as_millis())),
+                    "{err}"
+                );
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
         // Generous bound: the point is that it stops, on a loaded machine.
-        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(took < Duration::from_secs(10));
+    }
+
+    /// CPU time this thread has used, from /proc (10 ms resolution).
+    fn thread_cpu() -> Duration {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// A task that spins to its deadline yields the CPU while short tasks
+    /// run beside it (short tasks first), and still stops on time; alone,
+    /// it runs at full speed.
+    #[test]
+    fn a_long_task_yields_to_short_ones_and_keeps_its_deadline() {
+        let rt = runtime();
+        let spin = rt.load(&read(programs::SPIN_FOREVER)).unwrap();
+        let hello = rt.load(&read(programs::HELLO)).unwrap();
+        let l = TaskPolicy {
+            fuel: u64::MAX / 2,
+            timeout: Duration::from_millis(1500),
+            ..limits()
+        };
+        let spin_once = || {
+            let cpu = thread_cpu();
+            let started = std::time::Instant::now();
+            let err = spin.run(&TaskInput::text("x"), Some(&l)).unwrap_err();
+            assert!(matches!(err, RunError::Timeout { .. }), "{err:?}");
+            (thread_cpu() - cpu, started.elapsed())
+        };
+        let (alone_cpu, alone_wall) = spin_once();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (beside_cpu, beside_wall, short_tasks) = std::thread::scope(|s| {
+            let short = s.spawn(|| {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    hello.run(&TaskInput::text("x"), None).unwrap();
+                    n += 1;
+                }
+                n
+            });
+            let (cpu, wall) = spin_once();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (cpu, wall, short.join().unwrap())
+        });
+        eprintln!(
+            "spin alone: {alone_cpu:?} CPU in {alone_wall:?}; beside {short_tasks} short tasks: \
+             {beside_cpu:?} CPU in {beside_wall:?}"
+        );
+        assert!(
+            alone_cpu >= alone_wall / 2,
+            "alone it runs: {alone_cpu:?} of {alone_wall:?}"
+        );
+        assert!(
+            beside_cpu <= beside_wall / 4,
+            "beside short tasks it naps: {beside_cpu:?} of {beside_wall:?}"
+        );
+        // The deadline holds either way (a generous bound for a loaded machine).
+        assert!(
+            beside_wall < Duration::from_millis(1500 + 500),
+            "{beside_wall:?}"
+        );
     }
 
     /// A node that drops its runtime while a task runs (a stop, an embedder
@@ -372,7 +448,7 @@ mod describe_loop {
         match &err {
             LoadError::Describe(e) => assert!(
                 matches!(**e, RunError::FuelExhausted { limit } if limit == DESCRIBE_FUEL)
-                    || matches!(**e, RunError::Timeout { limit } if limit == DESCRIBE_TIMEOUT),
+                    || matches!(**e, RunError::Timeout { limit, .. } if limit == DESCRIBE_TIMEOUT),
                 "{e:?}"
             ),
             other => panic!("expected a describe() failure, got {other:?}"),
@@ -437,6 +513,17 @@ mod describe_bomb {
         );
         assert!(text.len() < 200, "{} bytes", text.len());
         assert_eq!(rt.loaded_count(), 0);
+        // The same bytes again: the same reason, without compiling or
+        // describing them again (an attacker uploading them in a loop
+        // costs the node a hash).
+        let started = std::time::Instant::now();
+        let again = rt.load(&read(programs::DESCRIBE_BOMB)).unwrap_err();
+        assert!(
+            matches!(&again, LoadError::RefusedBefore { reason } if *reason == text),
+            "{again}"
+        );
+        assert!(again.to_string().contains("not compiled again"), "{again}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
         let hello = rt.load(&read(programs::HELLO)).unwrap();
         assert!(hello.run(&TaskInput::text("x"), None).is_ok());
     }
