@@ -30,6 +30,8 @@ pub mod gpu;
 #[cfg(feature = "suites")]
 pub mod hostile;
 #[cfg(feature = "suites")]
+pub mod https;
+#[cfg(feature = "suites")]
 pub mod llm;
 #[cfg(feature = "suites")]
 pub mod nn;

@@ -1,11 +1,14 @@
-//! The `transfer` suite: blobs over iroh against a TCP copy.
+//! The `transfer` suite: blobs over iroh against what a user would
+//! otherwise pick (an HTTPS download and a BLAKE3 check) and against a
+//! plain TCP copy, the raw limit of the machine.
 //!
 //! Everything runs in one process on loopback, with real endpoints and file
 //! stores in a temporary directory:
 //!
 //! | result | unit | baseline | what |
 //! |---|---|---|---|
-//! | `fetch_1_provider` | MB/s | `tcp_copy` | our fetcher from one provider vs. a plain TCP copy of the same bytes, file to socket to file |
+//! | `fetch_1_provider` | MB/s | `https_verified` | our fetcher from one provider (verified as it streams) vs. an HTTPS download of the same bytes (rustls on loopback, `reqwest`) to a file, then a BLAKE3 check of it |
+//! | `https_verified` | MB/s | `tcp_copy` | that HTTPS baseline vs. a plain TCP copy of the same bytes, file to socket to file |
 //! | `fetch_1_provider_stock` | MB/s | `tcp_copy` | stock iroh-blobs `Remote::fetch` (one request, one stream), for comparison |
 //! | `fetch_2_providers_uncapped` | MB/s | `fetch_1_provider` | two uncapped providers on the same box (CPU-bound: every node shares the cores) |
 //! | `fetch_2_providers` | MB/s | `fetch_1_provider_capped` | two providers vs. one on a [`TransferBench::capped_size`] blob, each provider's serving capped at [`TransferBench::provider_cap`] so the provider is the bottleneck |
@@ -95,14 +98,21 @@ pub async fn transfer(bench: &TransferBench) -> anyhow::Result<BenchReport> {
         .fetch(hash, BlobFormat::Raw, &[Provider::new(provider.addr())])
         .await?;
 
+    let https = crate::https::HttpsServer::serve(src.clone()).await?;
+
     // Each figure is the best of `rounds` runs, the methods interleaved, so
     // that page-cache writeback and other load on a shared machine hit them
     // alike.
     let (mut tcp, mut ours, mut stock, mut two) = (0f64, 0f64, 0f64, 0f64);
+    let mut tls = 0f64;
     for round in 0..bench.rounds.max(1) {
         let t = tcp_copy(&src, &tmp.path().join("tcp-copy.bin"), bench.size).await?;
         std::fs::remove_file(tmp.path().join("tcp-copy.bin")).ok();
         tcp = tcp.max(t);
+        let https_file = tmp.path().join("https.bin");
+        let d = crate::https::download_verified(&https, &https_file, hash).await?;
+        std::fs::remove_file(&https_file).ok();
+        tls = tls.max(mb_per_s(bench.size, d));
         let d = fetch_ours(
             &[&provider],
             hash,
@@ -123,12 +133,28 @@ pub async fn transfer(bench: &TransferBench) -> anyhow::Result<BenchReport> {
         )
         .await?;
         two = two.max(mb_per_s(bench.size, d));
-        tracing::info!(round, tcp = t, ours, stock, two, "transfer bench round");
+        tracing::info!(
+            round,
+            tcp = t,
+            https = tls,
+            ours,
+            stock,
+            two,
+            "transfer bench round"
+        );
     }
+    drop(https);
     report.results.push(BenchResult::new(
         "fetch_1_provider",
         "MB/s",
         ours,
+        "https_verified",
+        tls,
+    ));
+    report.results.push(BenchResult::new(
+        "https_verified",
+        "MB/s",
+        tls,
         "tcp_copy",
         tcp,
     ));

@@ -464,3 +464,43 @@ fn chat_streams_the_reference_continuation() {
     assert!(log.starts_with("prompt 2000 tokens"), "{log}");
     failed(&run(&["--param", "top_p=0"], prompt.as_bytes()), "top_p");
 }
+
+/// `bench transfer` at a small scale: our fetcher against the HTTPS download
+/// a user would otherwise pick (verified by BLAKE3 after it lands), and that
+/// against a raw TCP copy; each ratio is its value over its baseline.
+#[test]
+fn bench_transfer_json_has_the_https_baseline() {
+    let out = bench(&["transfer", "--json", "--scale", "0.02"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["suite"], "transfer");
+    let results = v["results"].as_array().unwrap();
+    let find = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+    };
+    assert_eq!(find("fetch_1_provider")["baseline"], "https_verified");
+    assert_eq!(find("https_verified")["baseline"], "tcp_copy");
+    assert_eq!(
+        find("fetch_1_provider")["baseline_value"],
+        find("https_verified")["value"]
+    );
+    for r in results {
+        let (value, base) = (
+            r["value"].as_f64().unwrap(),
+            r["baseline_value"].as_f64().unwrap(),
+        );
+        assert!(value > 0.0 && base > 0.0, "{r}");
+        assert!(
+            (r["ratio"].as_f64().unwrap() - value / base).abs() < 1e-9,
+            "{r}"
+        );
+    }
+}
