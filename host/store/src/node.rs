@@ -1,7 +1,7 @@
 //! A blob node: identity, store and an iroh endpoint that serves the store to
 //! allowed peers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,7 +54,18 @@ pub struct NodeConfig {
     pub idle_timeout: Duration,
     /// Use a fresh random identity instead of `data_dir/node.key`.
     pub ephemeral_identity: bool,
+    /// Connections one peer may hold open to this node at once; more are
+    /// closed at once with iroh-blobs' "limit" code (busy, not a refusal).
+    pub max_connections_per_peer: usize,
 }
+
+/// Streams one connection may have open at once (its requests).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+/// Bytes a peer may send on one connection before this node reads them:
+/// with [`MAX_STREAMS_PER_CONNECTION`] and the connection cap, the bound on
+/// what one peer's unread requests hold in this node's memory.
+pub const CONNECTION_RECEIVE_WINDOW: u32 = 16 << 20;
 
 impl NodeConfig {
     /// Offline defaults for a node in `data_dir`.
@@ -68,6 +79,7 @@ impl NodeConfig {
             serve_rate_limit: None,
             idle_timeout: Duration::from_secs(8),
             ephemeral_identity: false,
+            max_connections_per_peer: 16,
         }
     }
 
@@ -163,6 +175,8 @@ impl Node {
             store: store.api().clone(),
             events,
             allow: allow.clone(),
+            connections: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            max_connections_per_peer: config.max_connections_per_peer.max(1),
         };
         let mut router = Router::builder(endpoint).accept(BLOBS_ALPN, handler);
         for (alpn, handler) in protocols {
@@ -308,7 +322,8 @@ async fn bind_endpoint(
         .keep_alive_interval(Duration::from_millis(
             (config.idle_timeout.as_millis() as u64 / 4).max(100),
         ))
-        .max_concurrent_bidi_streams(1024u32.into())
+        .max_concurrent_bidi_streams(MAX_STREAMS_PER_CONNECTION.into())
+        .receive_window(CONNECTION_RECEIVE_WINDOW.into())
         .build();
     let builder = match (config.discovery, config.relay) {
         (true, true) => Endpoint::builder(presets::N0),
@@ -328,13 +343,59 @@ async fn bind_endpoint(
 }
 
 /// The blob protocol behind the allow-list: refuses connections from peers
-/// that are not admitted, and leaves the store open on shutdown (the node
-/// closes it after the endpoint).
+/// that are not admitted, turns away a peer's connections past its cap, and
+/// leaves the store open on shutdown (the node closes it after the
+/// endpoint).
 #[derive(Debug, Clone)]
 struct GuardedBlobs {
     store: iroh_blobs::api::Store,
     events: EventSender,
     allow: AllowList,
+    /// Open connections by peer.
+    connections: Arc<std::sync::Mutex<HashMap<EndpointId, usize>>>,
+    max_connections_per_peer: usize,
+}
+
+/// One of a peer's counted connections; uncounted on drop.
+struct PeerConnection {
+    connections: Arc<std::sync::Mutex<HashMap<EndpointId, usize>>>,
+    peer: EndpointId,
+}
+
+impl Drop for PeerConnection {
+    fn drop(&mut self) {
+        let mut open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl GuardedBlobs {
+    /// Counts a connection from `peer`, unless it holds its cap already.
+    fn admit(&self, peer: EndpointId) -> Option<PeerConnection> {
+        let mut open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(peer).or_insert(0);
+        if *n >= self.max_connections_per_peer {
+            return None;
+        }
+        *n += 1;
+        Some(PeerConnection {
+            connections: self.connections.clone(),
+            peer,
+        })
+    }
+}
+
+/// Closes `conn` with `code`, giving the close frame a moment to leave.
+async fn close(conn: &Connection, code: iroh::endpoint::VarInt, reason: &[u8]) {
+    conn.close(code, reason);
+    tokio::time::timeout(Duration::from_secs(2), conn.closed())
+        .await
+        .ok();
 }
 
 impl ProtocolHandler for GuardedBlobs {
@@ -342,13 +403,18 @@ impl ProtocolHandler for GuardedBlobs {
         let peer = conn.remote_id();
         if !self.allow.peer_allowed(&peer) {
             tracing::warn!(peer = %peer, "refused a peer that is not on the allow-list");
-            conn.close(iroh_blobs::protocol::ERR_PERMISSION, b"not allowed");
-            // Give the close frame a moment to leave before the connection drops.
-            tokio::time::timeout(Duration::from_secs(2), conn.closed())
-                .await
-                .ok();
+            close(&conn, iroh_blobs::protocol::ERR_PERMISSION, b"not allowed").await;
             return Ok(());
         }
+        let Some(_counted) = self.admit(peer) else {
+            tracing::warn!(
+                peer = %peer,
+                cap = self.max_connections_per_peer,
+                "turned away a connection: the peer holds its cap of open connections"
+            );
+            close(&conn, iroh_blobs::protocol::ERR_LIMIT, b"too many connections").await;
+            return Ok(());
+        };
         iroh_blobs::provider::handle_connection(conn, self.store.clone(), self.events.clone())
             .await;
         Ok(())

@@ -26,6 +26,9 @@ pub enum ProblemKind {
     Corrupt,
     /// Died or stalled mid-transfer.
     Died,
+    /// Turned us away for now: we hold its cap of connections (not a fault,
+    /// and not "does not have it").
+    Busy,
 }
 
 impl fmt::Display for ProblemKind {
@@ -36,6 +39,7 @@ impl fmt::Display for ProblemKind {
             Self::Refused => "refused",
             Self::Corrupt => "sent corrupt data",
             Self::Died => "died mid-transfer",
+            Self::Busy => "busy (we hold its cap of connections)",
         })
     }
 }
@@ -183,6 +187,9 @@ pub(super) fn classify(e: &GetError) -> (ProblemKind, String) {
     match error_code(e) {
         Some(c) if c == iroh_blobs::protocol::ERR_PERMISSION => {
             return (ProblemKind::Refused, message);
+        }
+        Some(c) if c == iroh_blobs::protocol::ERR_LIMIT => {
+            return (ProblemKind::Busy, message);
         }
         // iroh-blobs answers a request for data it does not have by resetting
         // the stream with its "internal" code; our providers refuse (rather

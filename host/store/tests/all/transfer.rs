@@ -950,3 +950,66 @@ async fn a_trickling_provider_is_dropped_and_a_fetch_keeps_its_deadline() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// One peer holding its cap of connections to a provider is turned away
+/// from more with "busy" (not "refused", not "does not have it"), which
+/// costs the provider nothing in that peer's records; once a connection
+/// closes, the peer is served again. Other peers are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_past_its_connection_cap_is_told_busy() {
+    init_tracing();
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = node_with(NodeConfig {
+        max_connections_per_peer: 2,
+        ..NodeConfig::loopback(dirs[0].path())
+    })
+    .await;
+    let b = node(dirs[1].path()).await;
+    let c = node(dirs[2].path()).await;
+    admit(&a, &[&b, &c]);
+    let bytes = data(100_000, 31);
+    let hash = a.store().import_bytes(bytes.clone()).await.unwrap();
+
+    // The attacker holds two connections open (and idle).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let conn = b
+            .endpoint()
+            .connect(a.addr(), iroh_blobs::ALPN)
+            .await
+            .unwrap();
+        // A stream makes the connection reach the provider's handler.
+        let (mut send, _recv) = conn.open_bi().await.unwrap();
+        send.write_all(&[0]).await.unwrap();
+        held.push((conn, send));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = b
+        .fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("busy"), "{err}");
+    assert!(!matches!(err, FetchError::UnknownHash { .. } | FetchError::Refused { .. }), "{err}");
+    assert_eq!(b.reputation().get(&a.node_id()).failures, 0);
+
+    // Another peer is served meanwhile.
+    c.fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+
+    // One connection closed: the peer is served again.
+    let (conn, _) = held.pop().unwrap();
+    conn.close(0u32.into(), b"done");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.fetcher(opts())
+        .fetch(hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+    assert_eq!(b.store().read(hash).await.unwrap(), bytes);
+    drop(held);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}
