@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fuzzing: every cargo-fuzz target in fuzz/ (the code that parses bytes
+# from strangers) runs for SECONDS (default 30) from its committed corpus
+# under AddressSanitizer. New inputs go to a scratch folder, so the
+# committed corpus changes only when someone adds to it on purpose; a crash
+# leaves its input in fuzz/artifacts/<target>/ and fails the run. Targets are
+# built as the code ships (optimised, without overflow checks: the plugins'
+# release builds wrap, as a third-party image decoder's arithmetic does), with
+# AddressSanitizer. Needs the nightly toolchain and cargo-fuzz; both are
+# installed here when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+seconds="${1:-30}"
+case "$seconds" in
+  '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2 ;;
+esac
+if ! rustup toolchain list | grep -q '^nightly'; then
+  echo "==> installing the nightly toolchain (cargo-fuzz needs it)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+  echo "==> installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --version "$(pin cargo_fuzz.version)"
+fi
+cd fuzz
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+for target in $(cargo +nightly fuzz list); do
+  echo "==> fuzz $target for ${seconds}s"
+  mkdir -p "$scratch/$target"
+  cargo +nightly fuzz run --release "$target" "$scratch/$target" "corpus/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+done
