@@ -100,22 +100,7 @@ fn models_rs(doc: &toml::Table) -> String {
                     Some(v) => format!("Fill::Value({v})"),
                     None => "Fill::Pattern".into(),
                 };
-                // `repeat = n`: n inputs named with `{i}` replaced by 0..n
-                // (one per layer of a KV cache, say).
-                let name = str_of(input, "name", &what);
-                let names: Vec<String> = match input.get("repeat").and_then(|r| r.as_integer()) {
-                    Some(n) => {
-                        assert!(
-                            name.contains("{i}"),
-                            "{what}: a repeated input's name needs {{i}}"
-                        );
-                        (0..n)
-                            .map(|i| name.replace("{i}", &i.to_string()))
-                            .collect()
-                    }
-                    None => vec![name.to_string()],
-                };
-                for name in names {
+                for name in input_names(input, &what) {
                     let _ = write!(
                         inputs,
                         "BenchInputSpec {{ name: {name:?}, dtype: {:?}, dims: &[{}], fill: {fill} }}, ",
@@ -149,6 +134,24 @@ fn models_rs(doc: &toml::Table) -> String {
     code + &all
 }
 
+/// The input names an entry stands for: its `name`, or with `repeat = n`, n
+/// names with `{i}` replaced by 0..n (one per layer of a KV cache, say).
+fn input_names(input: &toml::Table, what: &str) -> Vec<String> {
+    let name = str_of(input, "name", what);
+    match input.get("repeat").and_then(|r| r.as_integer()) {
+        Some(n) => {
+            assert!(
+                name.contains("{i}"),
+                "{what}: a repeated input's name needs {{i}}"
+            );
+            (0..n)
+                .map(|i| name.replace("{i}", &i.to_string()))
+                .collect()
+        }
+        None => vec![name.to_string()],
+    }
+}
+
 /// `[model.limits]`: one `InputLimit` per input (a `repeat`ed entry names
 /// one input per `{i}` in 0..n, as in `[model.bench]`).
 fn limits_code(m: &toml::Table, what: &str) -> String {
@@ -176,14 +179,7 @@ fn limits_code(m: &toml::Table, what: &str) -> String {
                 d.to_string()
             })
             .collect();
-        let name = str_of(input, "name", what);
-        let names: Vec<String> = match input.get("repeat").and_then(|r| r.as_integer()) {
-            Some(n) => (0..n)
-                .map(|i| name.replace("{i}", &i.to_string()))
-                .collect(),
-            None => vec![name.to_string()],
-        };
-        for name in names {
+        for name in input_names(input, what) {
             let _ = write!(
                 code,
                 "InputLimit {{ name: {name:?}, max_dims: &[{}] }}, ",
