@@ -76,6 +76,21 @@ pub enum LoadError {
     },
 }
 
+impl From<clusterai_wasm_check::CheckError> for LoadError {
+    fn from(e: clusterai_wasm_check::CheckError) -> Self {
+        use clusterai_wasm_check::CheckError;
+        match e {
+            CheckError::NotWasm { found } => Self::NotWasm { found },
+            CheckError::NotAComponent => Self::NotAComponent,
+            CheckError::Invalid { offset, message } => Self::Invalid {
+                offset: Some(offset),
+                message,
+            },
+            CheckError::TooBig(message) => Self::TooBig(message),
+        }
+    }
+}
+
 impl LoadError {
     /// Whether the same bytes would be refused the same way on any later
     /// try: not for a read error, a capability's refusal (a model may come),

@@ -10,21 +10,7 @@ pub(crate) const PLUGIN_EXPORT_V0_1: &str = "clusterai:task/plugin@0.1.0";
 
 /// Rejects what is not a component before the compiler sees it, with the reason.
 pub(crate) fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
-    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
-        return Err(LoadError::NotWasm {
-            found: wasm[..wasm.len().min(4)].to_vec(),
-        });
-    }
-    // Bytes 4..8: a 16-bit version and a 16-bit layer; layer 0 is a core module, 1 a component.
-    let layer = u16::from_le_bytes([wasm[6], wasm[7]]);
-    match layer {
-        0 => Err(LoadError::NotAComponent),
-        1 => Ok(()),
-        other => Err(LoadError::Invalid {
-            offset: Some(6),
-            message: format!("unknown binary layer {other} (expected 1, a component)"),
-        }),
-    }
+    Ok(clusterai_wasm_check::check_header(wasm)?)
 }
 
 /// Maps a compile error to [`LoadError::Invalid`], keeping the validator's byte offset.

@@ -412,7 +412,12 @@ impl ProtocolHandler for GuardedBlobs {
                 cap = self.max_connections_per_peer,
                 "turned away a connection: the peer holds its cap of open connections"
             );
-            close(&conn, iroh_blobs::protocol::ERR_LIMIT, b"too many connections").await;
+            close(
+                &conn,
+                iroh_blobs::protocol::ERR_LIMIT,
+                b"too many connections",
+            )
+            .await;
             return Ok(());
         };
         iroh_blobs::provider::handle_connection(conn, self.store.clone(), self.events.clone())

@@ -990,7 +990,13 @@ async fn a_peer_past_its_connection_cap_is_told_busy() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("busy"), "{err}");
-    assert!(!matches!(err, FetchError::UnknownHash { .. } | FetchError::Refused { .. }), "{err}");
+    assert!(
+        !matches!(
+            err,
+            FetchError::UnknownHash { .. } | FetchError::Refused { .. }
+        ),
+        "{err}"
+    );
     assert_eq!(b.reputation().get(&a.node_id()).failures, 0);
 
     // Another peer is served meanwhile.
