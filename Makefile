@@ -2,7 +2,7 @@
 # does the work; the scripts do their own set-up and are safe to run twice.
 # `make help` lists the targets.
 
-.PHONY: help setup run test ci node devnet wasmd bench bench-runtime bench-nn bench-transfer bench-api bench-chain gpu-check bless contracts plugins docs fmt lint env
+.PHONY: help setup run test ci node devnet wasmd bench bench-runtime bench-nn bench-transfer bench-api bench-chain gpu-check bless contracts plugins docs fuzz fmt lint env
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -36,7 +36,7 @@ bench-runtime:  ## Warm task start and cached load against the naive path
 bench-nn:  ## Each model through the plugin path against native ONNX Runtime
 	cargo run --release -q -p clusterai-cli -- bench nn
 
-bench-transfer:  ## Blobs over iroh against a TCP copy
+bench-transfer:  ## Blobs over iroh against an HTTPS download and a BLAKE3 check, and a TCP copy
 	cargo run --release -q -p clusterai-cli -- bench transfer
 
 bench-api:  ## A node over HTTP (durable queue, receipts) against the same tasks in-process
@@ -63,8 +63,11 @@ plugins:  ## Build the plugins for wasm32-wasip2
 docs:  ## API docs, warnings as errors
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+fuzz:  ## Every fuzz target for 5 minutes from its corpus (nightly, cargo-fuzz)
+	scripts/fuzz.sh 300
+
 fmt:  ## Format everything
-	cargo fmt --all && (cd plugins && cargo fmt --all)
+	cargo fmt --all && (cd plugins && cargo fmt --all) && (cd fuzz && cargo fmt)
 
 lint:  ## Clippy with warnings as errors, host and plugins
 	cargo clippy --workspace --all-targets -- -D warnings
