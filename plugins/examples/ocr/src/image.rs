@@ -207,6 +207,55 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, String> {
     Ok((img, exif))
 }
 
+/// Refuses a frame whose sampling factors no encoder writes: a component
+/// sampled more finely than the first, or factors that do not divide the
+/// largest. The decoder's upsampler asserts on such layouts (found by
+/// fuzzing), and a panic would end the task as a crash, not as bad input.
+fn check_jpeg_sampling(bytes: &[u8]) -> Result<(), String> {
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF || marker == 0x01 || marker == 0xD8 || (0xD0..=0xD7).contains(&marker) {
+            i += if marker == 0xFF { 1 } else { 2 };
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            let seg = bytes
+                .get(i + 4..i + 2 + len)
+                .ok_or("JPEG: truncated frame header")?;
+            let n = usize::from(*seg.get(5).ok_or("JPEG: truncated frame header")?);
+            let comps = seg
+                .get(6..6 + 3 * n)
+                .ok_or("JPEG: truncated frame header")?;
+            let factors: Vec<(u8, u8)> = comps
+                .chunks_exact(3)
+                .map(|c| (c[1] >> 4, c[1] & 15))
+                .collect();
+            let (h0, v0) = *factors.first().ok_or("JPEG: a frame with no components")?;
+            for &(h, v) in &factors {
+                if h == 0 || v == 0 || h > h0 || v > v0 || h0 % h != 0 || v0 % v != 0 {
+                    return Err(format!(
+                        "JPEG: unsupported sampling factors {factors:?} (each must divide the first \
+                         component's)"
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if marker == 0xDA {
+            break;
+        }
+        i += 2 + len;
+    }
+    Ok(())
+}
+
 /// Alpha over white (text on a transparent background reads as on paper).
 fn composite(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
     let over =
@@ -221,6 +270,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Decoded, String> {
         .jpeg_set_out_colorspace(ColorSpace::RGB)
         .set_max_width(16384)
         .set_max_height(16384);
+    check_jpeg_sampling(bytes)?;
     let mut d = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
     d.decode_headers().map_err(|e| format!("JPEG: {e:?}"))?;
     let (w, h) = d.dimensions().ok_or("JPEG: no dimensions")?;
