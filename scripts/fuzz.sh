@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzing: every cargo-fuzz target in fuzz/ (the code that parses bytes
 # from strangers) runs for SECONDS (default 30) from its committed corpus
-# under AddressSanitizer. New inputs go to a scratch folder, so the
+# under AddressSanitizer. SEED fixes libFuzzer's random choices (0, the
+# default, draws a new seed): the tests pass a fixed one, so that they replay
+# the corpus and explore the same path each time, and a red run means a
+# regression; `make fuzz` explores anew. New inputs go to a scratch folder, so the
 # committed corpus changes only when someone adds to it on purpose; a crash
 # leaves its input in fuzz/artifacts/<target>/ and fails the run. Targets are
 # built as the code ships (optimised, without overflow checks: the plugins'
@@ -12,8 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 seconds="${1:-30}"
-case "$seconds" in
-  '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2 ;;
+seed="${2:-0}"
+case "$seconds$seed" in
+  *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS [SEED]]" >&2; exit 2 ;;
 esac
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "==> installing the nightly toolchain (cargo-fuzz needs it)"
@@ -30,5 +34,5 @@ for target in $(cargo +nightly fuzz list); do
   echo "==> fuzz $target for ${seconds}s"
   mkdir -p "$scratch/$target"
   cargo +nightly fuzz run --release "$target" "$scratch/$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+    -max_total_time="$seconds" -seed="$seed" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 done

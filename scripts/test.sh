@@ -22,8 +22,8 @@ cargo test --workspace
 echo "==> plugin crates' unit tests (host target)"
 host_target="$(rustc -vV | sed -n 's/^host: //p')"
 (cd plugins && cargo test --workspace --target "$host_target")
-echo "==> fuzzing: each target 30 s from its committed corpus"
-scripts/fuzz.sh 30
+echo "==> fuzzing: each target 30 s from its committed corpus, on a fixed seed"
+scripts/fuzz.sh 30 1
 echo "==> the LLM graph against a numpy forward pass of its GGUF"
 scripts/llm-reference.sh
 echo "==> contracts on wasm"
