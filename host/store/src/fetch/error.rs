@@ -6,8 +6,10 @@
 use std::fmt;
 
 use clusterai_types::ContentHash;
+use iroh::endpoint::{Connection, ConnectionError};
 use iroh_blobs::get::GetError;
 use iroh_blobs::get::fsm::{AtBlobHeaderNextError, DecodeError};
+use iroh_blobs::protocol::{ERR_LIMIT, ERR_PERMISSION};
 use serde::Serialize;
 
 use crate::store::{StoreError, is_disk_full_io};
@@ -185,10 +187,10 @@ impl FetchError {
 pub(super) fn classify(e: &GetError) -> (ProblemKind, String) {
     let message = e.to_string();
     match error_code(e) {
-        Some(c) if c == iroh_blobs::protocol::ERR_PERMISSION => {
+        Some(c) if c == ERR_PERMISSION => {
             return (ProblemKind::Refused, message);
         }
-        Some(c) if c == iroh_blobs::protocol::ERR_LIMIT => {
+        Some(c) if c == ERR_LIMIT => {
             return (ProblemKind::Busy, message);
         }
         // iroh-blobs answers a request for data it does not have by resetting
@@ -267,6 +269,23 @@ fn error_code(e: &GetError) -> Option<iroh::endpoint::VarInt> {
     None
 }
 
+/// Why the provider closed `conn`, if it did, as a provider problem.
+///
+/// iroh-blobs reports a stream it could not open on a connection the
+/// provider had closed as a failure of our own store, with the cause flattened
+/// into text: only the connection's state says whose it was, and why.
+pub(super) fn closed_by_provider(conn: &Connection) -> Option<(ProblemKind, String)> {
+    let reason = conn.close_reason()?;
+    let kind = match &reason {
+        ConnectionError::ApplicationClosed(ac) if ac.error_code == ERR_LIMIT => ProblemKind::Busy,
+        ConnectionError::ApplicationClosed(ac) if ac.error_code == ERR_PERMISSION => {
+            ProblemKind::Refused
+        }
+        _ => ProblemKind::Died,
+    };
+    Some((kind, format!("the connection closed: {reason}")))
+}
+
 /// Tells a failure of our own store (writing what arrived) from the
 /// provider's: the store's error, with its source, or the get error back.
 pub(super) fn local_failure(e: GetError) -> Result<StoreError, GetError> {
@@ -285,5 +304,49 @@ pub(super) fn local_failure(e: GetError) -> Result<StoreError, GetError> {
             ..
         } => Ok(StoreError::backend(OP, source)),
         e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allow::AllowList;
+    use crate::node::{BLOBS_ALPN, Node, NodeConfig};
+
+    /// The close a provider turns a peer past its cap away with is read as
+    /// "busy", whichever step of the get noticed it first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_closed_past_the_cap_reads_as_busy() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let provider = Node::spawn(
+            NodeConfig {
+                max_connections_per_peer: 1,
+                ..NodeConfig::loopback(dirs[0].path())
+            },
+            AllowList::new(),
+        )
+        .await
+        .unwrap();
+        let peer = Node::spawn(NodeConfig::loopback(dirs[1].path()), AllowList::new())
+            .await
+            .unwrap();
+        provider.allow_list().allow_peer(peer.node_id());
+        let connect = || peer.endpoint().connect(provider.addr(), BLOBS_ALPN);
+
+        let held = connect().await.unwrap();
+        let (mut send, _recv) = held.open_bi().await.unwrap();
+        send.write_all(&[0]).await.unwrap();
+        // The provider counts the first connection once its handler has it.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let turned_away = connect().await.unwrap();
+        assert!(closed_by_provider(&held).is_none());
+        turned_away.closed().await;
+        let (kind, message) = closed_by_provider(&turned_away).expect("closed by the provider");
+        assert_eq!(kind, ProblemKind::Busy, "{message}");
+        assert!(message.contains("too many connections"), "{message}");
+
+        drop((send, held, turned_away));
+        provider.shutdown().await.unwrap();
+        peer.shutdown().await.unwrap();
     }
 }

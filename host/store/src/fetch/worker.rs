@@ -15,7 +15,7 @@ use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
 use n0_future::StreamExt;
 use tokio::sync::Notify;
 
-use super::error::{classify, local_failure};
+use super::error::{classify, closed_by_provider, local_failure};
 use super::{FetchError, Fetcher, ProblemKind, ProgressFn, Provider, ProviderProblem};
 use crate::node::BLOBS_ALPN;
 use crate::reputation::Reputation;
@@ -194,16 +194,20 @@ impl Fetcher {
                     l.drop_with(ProblemKind::NotFound, "sent no verifiable size".into());
                 }
                 Ok(Err(e)) => {
-                    let (kind, message) = classify(&e);
+                    let (kind, message) = match local_failure(e) {
+                        Ok(local @ StoreError::DiskFull { .. }) => return Err(local.into()),
+                        Ok(local) => match closed_by_provider(&l.conn) {
+                            Some(problem) => problem,
+                            None => return Err(local.into()),
+                        },
+                        Err(e) => classify(&e),
+                    };
                     if kind == ProblemKind::Corrupt {
                         self.reputation.record_corrupt(&l.node, &message);
                     } else if matches!(kind, ProblemKind::Died | ProblemKind::Refused) {
                         // A refusal counts too: a provider named for content
                         // it will not serve costs the fetch a connection.
                         self.reputation.record_failure(&l.node, &message);
-                    }
-                    if let Ok(local) = local_failure(e) {
-                        return Err(local.into());
                     }
                     l.drop_with(kind, message);
                 }
@@ -407,16 +411,12 @@ async fn run_segment(
                             store.disk_full("storing fetched data", 0),
                         ));
                     }
-                    // iroh-blobs reports a stream it could not open on a
-                    // connection the provider closed as a local failure: the
-                    // connection's state says whose it was.
-                    Ok(local) if live.conn.close_reason().is_some() => {
-                        return Err(SegmentError::Provider(
-                            ProblemKind::Died,
-                            format!("the connection closed: {local}"),
-                        ));
-                    }
-                    Ok(local) => return Err(SegmentError::Local(local)),
+                    Ok(local) => match closed_by_provider(&live.conn) {
+                        Some((kind, message)) => {
+                            return Err(SegmentError::Provider(kind, message));
+                        }
+                        None => return Err(SegmentError::Local(local)),
+                    },
                     Err(e) => e,
                 };
                 let (kind, message) = classify(&e);
