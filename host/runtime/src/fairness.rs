@@ -45,6 +45,37 @@ impl Fairness {
         self.fresh.load(Ordering::Relaxed)
     }
 
+    /// Waits, at most [`MAX_NAP`], while fresh tasks run: for work no task
+    /// is waiting on (a refusal asked again), so that a loop of it takes
+    /// idle time, not the time of tasks. Returns at once when fairness is
+    /// off.
+    pub(crate) fn yield_to_fresh(&self) {
+        if self.long_after.is_some() {
+            let now = Instant::now();
+            self.nap_while_fresh(now + MAX_NAP, now + MAX_NAP);
+        }
+    }
+
+    /// Sleeps in ticks until `nap_until` (never past `deadline`), ending
+    /// early once no fresh task runs at two looks in a row: the gap between
+    /// one fresh task and the next on a busy worker is no reason to wake.
+    fn nap_while_fresh(&self, nap_until: Instant, deadline: Instant) {
+        let nap_until = nap_until.min(deadline);
+        let mut idle_looks = if self.fresh() == 0 { 2 } else { 0 };
+        while idle_looks < 2 {
+            let now = Instant::now();
+            if now >= nap_until {
+                break;
+            }
+            std::thread::sleep((nap_until - now).min(self.tick));
+            if self.fresh() == 0 {
+                idle_looks += 1;
+            } else {
+                idle_looks = 0;
+            }
+        }
+    }
+
     fn ticks(&self, d: Duration) -> u64 {
         u64::try_from(d.as_nanos().div_ceil(self.tick.as_nanos())).unwrap_or(u64::MAX)
     }
@@ -102,23 +133,7 @@ impl TaskClock {
             self.fresh = false;
             self.fairness.fresh.fetch_sub(1, Ordering::Relaxed);
         }
-        // Nap while fresh tasks run; the gap between one fresh task and the
-        // next on a busy worker is no reason to wake, so only a tick with
-        // none at its start and its end ends the nap early.
-        let nap_until = (now + MAX_NAP).min(self.deadline);
-        let mut idle_looks = if self.fairness.fresh() == 0 { 2 } else { 0 };
-        while idle_looks < 2 {
-            let now = Instant::now();
-            if now >= nap_until {
-                break;
-            }
-            std::thread::sleep((nap_until - now).min(self.fairness.tick));
-            if self.fairness.fresh() == 0 {
-                idle_looks += 1;
-            } else {
-                idle_looks = 0;
-            }
-        }
+        self.fairness.nap_while_fresh(now + MAX_NAP, self.deadline);
         if Instant::now() >= self.deadline {
             return UpdateDeadline::Interrupt;
         }
@@ -193,6 +208,30 @@ mod tests {
         assert!(t.elapsed() >= MAX_NAP, "{:?}", t.elapsed());
         drop(suspect);
         assert_eq!(f.fresh(), 1);
+    }
+
+    #[test]
+    fn a_refusal_asked_again_waits_for_fresh_tasks_only() {
+        let f = Arc::new(Fairness::new(
+            Some(Duration::from_millis(50)),
+            Duration::from_millis(1),
+        ));
+        let t = Instant::now();
+        f.yield_to_fresh();
+        assert!(t.elapsed() < MAX_NAP / 2, "{:?}", t.elapsed());
+        let (fresh, _) =
+            TaskClock::start(f.clone(), Instant::now() + Duration::from_secs(9), false);
+        let t = Instant::now();
+        f.yield_to_fresh();
+        assert!(t.elapsed() >= MAX_NAP, "{:?}", t.elapsed());
+        drop(fresh);
+        // Fairness off: never waits.
+        let off = Arc::new(Fairness::new(None, Duration::from_millis(1)));
+        let (_fresh, _) =
+            TaskClock::start(off.clone(), Instant::now() + Duration::from_secs(9), false);
+        let t = Instant::now();
+        off.yield_to_fresh();
+        assert!(t.elapsed() < MAX_NAP / 2, "{:?}", t.elapsed());
     }
 
     #[test]

@@ -220,6 +220,10 @@ impl Runtime {
             return Ok(plugin);
         }
         if let Some(reason) = self.lock_refused().get(&hash) {
+            // Nobody waits on a refusal asked again: it is answered after
+            // the tasks running now, so a loop of such requests (a hostile
+            // uploader) takes idle time, not theirs.
+            self.inner.fairness.yield_to_fresh();
             return Err(LoadError::RefusedBefore { reason });
         }
         let result = self.load_new(hash, wasm);

@@ -149,6 +149,7 @@ fn hostile(scale: f64) -> anyhow::Result<BenchReport> {
         honest: vec![Box::new(hello_task), Box::new(model_task)],
         attacks,
         phase: Duration::from_secs_f64((10.0 * scale).max(1.0)),
+        honest_load: 0.5,
         honest_workers,
         hostile_workers,
         hostile_policy: TaskPolicy {
