@@ -29,6 +29,16 @@ pub(crate) fn truncated(mut s: String, limit: usize) -> String {
     s
 }
 
+/// The longest prefix of `s` of at most `limit` bytes that ends on a
+/// character boundary.
+pub(crate) fn prefix(s: &str, limit: usize) -> &str {
+    let mut cut = s.len().min(limit);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
 /// Refuses `value` (the field `what`) if longer than `limit` bytes.
 pub(crate) fn check_len(what: &str, value: &str, limit: usize) -> Result<(), String> {
     if value.len() > limit {

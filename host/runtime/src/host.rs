@@ -176,41 +176,72 @@ impl WasiView for HostState {
 impl crate::bindings::clusterai::task::types::Host for HostState {}
 
 impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, mut message: String) {
-        let level = match level {
-            log::Level::Trace => LogLevel::Trace,
-            log::Level::Debug => LogLevel::Debug,
-            log::Level::Info => LogLevel::Info,
-            log::Level::Warn => LogLevel::Warn,
-            log::Level::Error => LogLevel::Error,
-        };
+    fn log(&mut self, level: log::Level, message: String) {
+        self.push_log(level.into(), &message);
+    }
+}
+
+impl From<log::Level> for LogLevel {
+    fn from(level: log::Level) -> Self {
+        match level {
+            log::Level::Trace => Self::Trace,
+            log::Level::Debug => Self::Debug,
+            log::Level::Info => Self::Info,
+            log::Level::Warn => Self::Warn,
+            log::Level::Error => Self::Error,
+        }
+    }
+}
+
+impl From<log_v0_1::Level> for LogLevel {
+    fn from(level: log_v0_1::Level) -> Self {
+        match level {
+            log_v0_1::Level::Trace => Self::Trace,
+            log_v0_1::Level::Debug => Self::Debug,
+            log_v0_1::Level::Info => Self::Info,
+            log_v0_1::Level::Warn => Self::Warn,
+            log_v0_1::Level::Error => Self::Error,
+        }
+    }
+}
+
+impl HostState {
+    /// Keeps a log line, cut to the line limit: only the kept bytes are
+    /// copied out of `message` (which may still be the guest's memory).
+    pub(crate) fn push_log(&mut self, level: LogLevel, message: &str) {
         if self.logs.len() >= self.max_log_lines {
             self.logs_dropped += 1;
             return;
         }
-        if message.len() > self.max_log_line_bytes {
-            let mut cut = self.max_log_line_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.shrink_to_fit();
-        }
+        let message = crate::guest_text::prefix(message, self.max_log_line_bytes).to_owned();
         tracing::debug!(plugin = %self.plugin, ?level, %message, "plugin log");
         self.logs.push(LogLine { level, message });
+    }
+
+    /// The longest log line kept, in bytes.
+    pub(crate) fn max_log_line_bytes(&self) -> usize {
+        self.max_log_line_bytes
+    }
+
+    /// Counts `len` more streamed bytes against the output limit; past it,
+    /// the trap that ends the task.
+    pub(crate) fn count_streamed(&mut self, len: usize) -> wasmtime::Result<()> {
+        let size = self.streamed.saturating_add(len as u64);
+        if size > self.max_output_bytes {
+            return Err(StreamLimitExceeded {
+                size,
+                limit: self.max_output_bytes,
+            }
+            .into());
+        }
+        self.streamed = size;
+        Ok(())
     }
 }
 
 impl log_v0_1::Host for HostState {
     fn log(&mut self, level: log_v0_1::Level, message: String) {
-        let level = match level {
-            log_v0_1::Level::Trace => log::Level::Trace,
-            log_v0_1::Level::Debug => log::Level::Debug,
-            log_v0_1::Level::Info => log::Level::Info,
-            log_v0_1::Level::Warn => log::Level::Warn,
-            log_v0_1::Level::Error => log::Level::Error,
-        };
-        log::Host::log(self, level, message);
+        self.push_log(level.into(), &message);
     }
 }
 
@@ -225,15 +256,7 @@ pub(crate) struct StreamLimitExceeded {
 
 impl streaming::Host for HostState {
     fn emit(&mut self, data: Vec<u8>) -> wasmtime::Result<()> {
-        let size = self.streamed.saturating_add(data.len() as u64);
-        if size > self.max_output_bytes {
-            return Err(StreamLimitExceeded {
-                size,
-                limit: self.max_output_bytes,
-            }
-            .into());
-        }
-        self.streamed = size;
+        self.count_streamed(data.len())?;
         if let Some(sink) = &self.stream {
             sink(&data);
         }
@@ -243,6 +266,13 @@ impl streaming::Host for HostState {
 
 impl assets::Host for HostState {
     fn read(&mut self, hash: String) -> Result<Vec<u8>, String> {
+        self.read_asset(&hash)
+    }
+}
+
+impl HostState {
+    /// `assets.read`: the bytes of a declared blob, or why not.
+    pub(crate) fn read_asset(&mut self, hash: &str) -> Result<Vec<u8>, String> {
         // Names are echoed back bounded: a guest string must not grow the error.
         let shown: String = hash.chars().take(80).collect();
         let parsed: ContentHash = hash

@@ -316,6 +316,7 @@ pub fn base_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
         &mut linker,
         |s| s,
     )?;
+    crate::in_place::read_in_place(&mut linker)?;
     Ok(linker)
 }
 
