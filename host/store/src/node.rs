@@ -557,6 +557,10 @@ async fn request_allowed(
     }
     match store.pinned_collection(request.hash).await {
         Ok(Some(children)) => {
+            if !within_collection(&request.ranges, children.len() as u64) {
+                tracing::warn!(hash = %request.hash, children = children.len(), "refused a request naming ranges past the collection's children");
+                return false;
+            }
             hashes_allowed(store, allow, std::iter::once(request.hash).chain(children)).await
         }
         Ok(None) => {
@@ -568,6 +572,22 @@ async fn request_allowed(
             false
         }
     }
+}
+
+/// Whether a request's ranges name nothing past the root and `children`
+/// children (its last entry may stand at the end, repeating from there).
+/// iroh-blobs' provider walks a request's ranges one child at a time,
+/// without yielding, to the next one that names data: ranges naming child
+/// 2^40 of a collection of three would hold one of the node's threads for
+/// hours. The walk here is as long as the collection.
+pub fn within_collection(ranges: &iroh_blobs::protocol::ChunkRangesSeq, children: u64) -> bool {
+    let mut walk = ranges.iter_infinite();
+    // The root, every child, and the index after the last: an entry there
+    // only ends the sequence.
+    for _ in 0..children.saturating_add(2) {
+        walk.next();
+    }
+    walk.is_at_end()
 }
 
 async fn hashes_allowed(

@@ -826,6 +826,73 @@ async fn children_requests_reach_only_pinned_collections() {
     b.shutdown().await.unwrap();
 }
 
+/// A request for a pinned collection whose ranges name a child far past its
+/// end would keep the provider walking the ranges one child at a time: it
+/// is refused at once, and the node goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_past_a_collections_children_are_refused_at_once() {
+    use clusterai_store::node::within_collection;
+    use iroh_blobs::protocol::{ChunkRanges, ChunkRangesSeq, GetRequest, Request};
+    init_tracing();
+    // What is let through: the root with every child, one blob, children
+    // named up to the end (the entry after the last only ends the list).
+    let all = ChunkRanges::all;
+    assert!(within_collection(&ChunkRangesSeq::all(), 3));
+    assert!(within_collection(&ChunkRangesSeq::root(), 3));
+    assert!(within_collection(
+        &ChunkRangesSeq::from_ranges([all(), all(), all(), all()]),
+        3
+    ));
+    // Child 2^40 and on, decoded as the provider decodes it (iroh-blobs'
+    // builder would list every child before it).
+    let far: ChunkRangesSeq =
+        postcard::from_bytes(&postcard::to_stdvec(&vec![(1u64 << 40, vec![0u64])]).unwrap())
+            .unwrap();
+    assert!(!within_collection(&far, 3));
+    assert!(!within_collection(
+        &ChunkRangesSeq::from_ranges(std::iter::repeat_n(all(), 6)),
+        3
+    ));
+
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(da.path()).await;
+    let b = node(db.path()).await;
+    admit(&a, &[&b]);
+    let part = data(20_000, 23);
+    let part_hash = a.store().import_bytes(part.clone()).await.unwrap();
+    let collection = a
+        .store()
+        .add_collection(vec![("part.bin".to_string(), part_hash)])
+        .await
+        .unwrap();
+    let root = iroh_blobs::Hash::from_bytes(*collection.as_bytes());
+    // Written by hand: iroh-blobs' own client would walk the same ranges.
+    let request = Request::Get(GetRequest::new(root, far));
+    let conn = b
+        .endpoint()
+        .connect(a.addr(), iroh_blobs::ALPN)
+        .await
+        .unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&postcard::to_stdvec(&request).unwrap())
+        .await
+        .unwrap();
+    send.finish().unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), recv.read_to_end(1 << 20))
+        .await
+        .expect("the provider answered within 10 s");
+    assert!(answer.is_err(), "the request was served: {answer:?}");
+
+    // The node still serves, the collection's part included.
+    b.fetcher(opts())
+        .fetch(part_hash, BlobFormat::Raw, &[Provider::new(a.addr())])
+        .await
+        .unwrap();
+    assert_eq!(b.store().read(part_hash).await.unwrap(), part);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
 /// Sends a get request for `root` and all its children over `conn` and
 /// returns the children's bytes as they arrive (unverified against any
 /// expectation: this is the attacker's side).
