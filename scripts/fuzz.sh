@@ -9,8 +9,8 @@
 # leaves its input in fuzz/artifacts/<target>/ and fails the run. Targets are
 # built as the code ships (optimised, without overflow checks: the plugins'
 # release builds wrap, as a third-party image decoder's arithmetic does), with
-# AddressSanitizer. Needs the nightly toolchain and cargo-fuzz; both are
-# installed here when missing.
+# AddressSanitizer. Needs the dated nightly toolchain pinned in pins.toml
+# and cargo-fuzz; both are installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -19,9 +19,10 @@ seed="${2:-0}"
 case "$seconds$seed" in
   *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS [SEED]]" >&2; exit 2 ;;
 esac
-if ! rustup toolchain list | grep -q '^nightly'; then
-  echo "==> installing the nightly toolchain (cargo-fuzz needs it)"
-  rustup toolchain install nightly --profile minimal
+toolchain="$(pin cargo_fuzz.toolchain)"
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+  echo "==> installing the $toolchain toolchain (cargo-fuzz needs nightly)"
+  rustup toolchain install "$toolchain" --profile minimal
 fi
 if ! command -v cargo-fuzz >/dev/null; then
   echo "==> installing cargo-fuzz"
@@ -30,9 +31,9 @@ fi
 cd fuzz
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-for target in $(cargo +nightly fuzz list); do
+for target in $(cargo "+$toolchain" fuzz list); do
   echo "==> fuzz $target for ${seconds}s"
   mkdir -p "$scratch/$target"
-  cargo +nightly fuzz run --release "$target" "$scratch/$target" "corpus/$target" -- \
+  cargo "+$toolchain" fuzz run --release "$target" "$scratch/$target" "corpus/$target" -- \
     -max_total_time="$seconds" -seed="$seed" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 done
