@@ -51,16 +51,14 @@ impl Fairness {
     /// off.
     pub(crate) fn yield_to_fresh(&self) {
         if self.long_after.is_some() {
-            let now = Instant::now();
-            self.nap_while_fresh(now + MAX_NAP, now + MAX_NAP);
+            self.nap_while_fresh(Instant::now() + MAX_NAP);
         }
     }
 
-    /// Sleeps in ticks until `nap_until` (never past `deadline`), ending
-    /// early once no fresh task runs at two looks in a row: the gap between
-    /// one fresh task and the next on a busy worker is no reason to wake.
-    fn nap_while_fresh(&self, nap_until: Instant, deadline: Instant) {
-        let nap_until = nap_until.min(deadline);
+    /// Sleeps in ticks until `nap_until`, ending early once no fresh task
+    /// runs at two looks in a row: the gap between one fresh task and the
+    /// next on a busy worker is no reason to wake.
+    fn nap_while_fresh(&self, nap_until: Instant) {
         let mut idle_looks = if self.fresh() == 0 { 2 } else { 0 };
         while idle_looks < 2 {
             let now = Instant::now();
@@ -133,7 +131,8 @@ impl TaskClock {
             self.fresh = false;
             self.fairness.fresh.fetch_sub(1, Ordering::Relaxed);
         }
-        self.fairness.nap_while_fresh(now + MAX_NAP, self.deadline);
+        self.fairness
+            .nap_while_fresh((now + MAX_NAP).min(self.deadline));
         if Instant::now() >= self.deadline {
             return UpdateDeadline::Interrupt;
         }

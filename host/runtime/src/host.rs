@@ -17,7 +17,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::clusterai::task::{assets, log, streaming};
+use crate::bindings::clusterai::task::log;
 use crate::bindings::v0_1::clusterai::task::log as log_v0_1;
 use crate::capability::Extensions;
 
@@ -175,12 +175,6 @@ impl WasiView for HostState {
 
 impl crate::bindings::clusterai::task::types::Host for HostState {}
 
-impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, message: String) {
-        self.push_log(level.into(), &message);
-    }
-}
-
 impl From<log::Level> for LogLevel {
     fn from(level: log::Level) -> Self {
         match level {
@@ -206,14 +200,13 @@ impl From<log_v0_1::Level> for LogLevel {
 }
 
 impl HostState {
-    /// Keeps a log line, cut to the line limit: only the kept bytes are
-    /// copied out of `message` (which may still be the guest's memory).
-    pub(crate) fn push_log(&mut self, level: LogLevel, message: &str) {
+    /// Keeps a log line (the caller cut it to [`Self::max_log_line_bytes`]),
+    /// or counts it dropped once the task has logged its most lines.
+    pub(crate) fn push_log(&mut self, level: LogLevel, message: String) {
         if self.logs.len() >= self.max_log_lines {
             self.logs_dropped += 1;
             return;
         }
-        let message = crate::guest_text::prefix(message, self.max_log_line_bytes).to_owned();
         tracing::debug!(plugin = %self.plugin, ?level, %message, "plugin log");
         self.logs.push(LogLine { level, message });
     }
@@ -239,12 +232,6 @@ impl HostState {
     }
 }
 
-impl log_v0_1::Host for HostState {
-    fn log(&mut self, level: log_v0_1::Level, message: String) {
-        self.push_log(level.into(), &message);
-    }
-}
-
 /// Raised (a trap) when a plugin emits more than the task's output limit;
 /// the runtime turns it into [`RunError::OutputTooLarge`](crate::RunError::OutputTooLarge).
 #[derive(Debug, thiserror::Error)]
@@ -252,22 +239,6 @@ impl log_v0_1::Host for HostState {
 pub(crate) struct StreamLimitExceeded {
     pub(crate) size: u64,
     pub(crate) limit: u64,
-}
-
-impl streaming::Host for HostState {
-    fn emit(&mut self, data: Vec<u8>) -> wasmtime::Result<()> {
-        self.count_streamed(data.len())?;
-        if let Some(sink) = &self.stream {
-            sink(&data);
-        }
-        Ok(())
-    }
-}
-
-impl assets::Host for HostState {
-    fn read(&mut self, hash: String) -> Result<Vec<u8>, String> {
-        self.read_asset(&hash)
-    }
 }
 
 impl HostState {

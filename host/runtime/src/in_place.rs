@@ -1,13 +1,13 @@
 //! Imports that read the guest's strings and byte lists where they lie.
 //!
-//! The generated bindings lift every `string` and `list<u8>` argument into
-//! a host `String` or `Vec` before the host function sees it: a log line of
-//! 60 MiB would cost the host 60 MiB for a moment, whatever the line limit.
-//! These definitions shadow the generated ones and take the arguments as
-//! views of the guest's memory ([`WasmStr`], [`WasmList`]), so the host
-//! measures them first and copies only what it keeps: a log line's first
-//! `max_log_line_bytes`, a chunk only if it fits the output limit, a
-//! content hash only if it has a hash's length.
+//! The generated bindings would lift every `string` and `list<u8>` argument
+//! into a host `String` or `Vec` before the host function sees it: a log
+//! line of 60 MiB would cost the host 60 MiB for a moment, whatever the line
+//! limit. So `log`, `streaming` and `assets` are defined here instead,
+//! taking their arguments as views of the guest's memory ([`WasmStr`],
+//! [`WasmList`]): the host measures them first and copies only what it
+//! keeps: a log line's first `max_log_line_bytes`, a chunk only if it fits
+//! the output limit, a content hash only if it has a hash's length.
 //!
 //! (A guest that declares a UTF-16 string encoding still has its strings
 //! transcoded whole by wasmtime: bounded by its memory limit, not by ours.)
@@ -20,7 +20,7 @@ use crate::bindings::v0_1::clusterai::task::log as log_v0_1;
 use crate::guest_text::prefix;
 use crate::host::HostState;
 
-/// The interfaces shadowed here, as the generated bindings name them.
+/// The interfaces defined here, as the generated bindings name them.
 const LOG: &str = "clusterai:task/log@0.2.0";
 const LOG_V0_1: &str = "clusterai:task/log@0.1.0";
 const STREAMING: &str = "clusterai:task/streaming@0.2.0";
@@ -30,10 +30,9 @@ const ASSETS: &str = "clusterai:task/assets@0.2.0";
 /// margin for a prefix), and a longer name is refused unread.
 const MAX_ASSET_NAME_BYTES: usize = 128;
 
-/// Replaces the generated `log`, `emit` and `assets.read` with ones that
-/// read their arguments in place.
-pub(crate) fn read_in_place(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    linker.allow_shadowing(true);
+/// Defines `log` (both world versions), `streaming.emit` and `assets.read`,
+/// each reading its arguments in place.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     linker.instance(LOG)?.func_wrap(
         "log",
         |mut store: StoreContextMut<'_, HostState>, (level, message): (log::Level, WasmStr)| {
@@ -72,7 +71,6 @@ pub(crate) fn read_in_place(linker: &mut Linker<HostState>) -> anyhow::Result<()
             Ok((store.data_mut().read_asset(&name),))
         },
     )?;
-    linker.allow_shadowing(false);
     Ok(())
 }
 
@@ -85,6 +83,6 @@ fn log_in_place(
     // Borrowed from the guest's memory (UTF-8 is only validated): the host
     // copies the prefix it keeps.
     let kept = prefix(&message.to_str(&*store)?, limit).to_owned();
-    store.data_mut().push_log(level, &kept);
+    store.data_mut().push_log(level, kept);
     Ok(())
 }

@@ -9,7 +9,6 @@ use clusterai_types::ContentHash;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::clusterai::task::{assets, log, streaming};
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::config::RuntimeConfig;
 use crate::error::LoadError;
@@ -304,19 +303,13 @@ pub fn base_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     crate::clock::freeze_sleeps(&mut linker)?;
-    log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    streaming::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    assets::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    // Plugins built for world 0.1.0 import its log interface.
-    crate::bindings::v0_1::clusterai::task::log::add_to_linker::<HostState, HasSelf<HostState>>(
-        &mut linker,
-        |s| s,
-    )?;
+    // log (world 0.2.0 and 0.1.0), streaming and assets: their arguments
+    // are read in the guest's memory.
+    crate::in_place::add_to_linker(&mut linker)?;
     crate::bindings::clusterai::task::types::add_to_linker::<HostState, HasSelf<HostState>>(
         &mut linker,
         |s| s,
     )?;
-    crate::in_place::read_in_place(&mut linker)?;
     Ok(linker)
 }
 

@@ -52,6 +52,15 @@ async fn node_with(config: NodeConfig) -> Node {
         .expect("node starts")
 }
 
+/// A provider `a` and a peer `b` it admits, with the folders they live in.
+async fn provider_and_peer() -> ([TempDir; 2], Node, Node) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = node(dirs[0].path()).await;
+    let b = node(dirs[1].path()).await;
+    admit(&a, &[&b]);
+    (dirs, a, b)
+}
+
 fn opts() -> FetchOptions {
     FetchOptions {
         segment_bytes: 1 << 20,
@@ -126,10 +135,7 @@ async fn three_nodes_fetch_from_one_then_from_two_in_parallel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_and_manifest_travel_as_one_collection() {
     init_tracing();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(da.path()).await;
-    let b = node(db.path()).await;
-    admit(&a, &[&b]);
+    let (_dirs, a, b) = provider_and_peer().await;
     let model = data(3 << 20, 2);
     let manifest = br#"{"name":"tiny","version":"0.1.0"}"#.to_vec();
     let hm = a.store().import_bytes(model.clone()).await.unwrap();
@@ -777,10 +783,7 @@ async fn a_really_full_disk_fails_cleanly_and_corrupts_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn children_requests_reach_only_pinned_collections() {
     init_tracing();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(da.path()).await;
-    let b = node(db.path()).await;
-    admit(&a, &[&b]);
+    let (_dirs, a, b) = provider_and_peer().await;
     let secret = data(50_000, 21);
     let secret_hash = a.store().import_bytes(secret.clone()).await.unwrap();
     // A raw blob that is exactly the secret's hash, and the only hash this
@@ -854,10 +857,7 @@ async fn ranges_past_a_collections_children_are_refused_at_once() {
         3
     ));
 
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(da.path()).await;
-    let b = node(db.path()).await;
-    admit(&a, &[&b]);
+    let (_dirs, a, b) = provider_and_peer().await;
     let part = data(20_000, 23);
     let part_hash = a.store().import_bytes(part.clone()).await.unwrap();
     let collection = a
