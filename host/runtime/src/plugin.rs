@@ -14,7 +14,7 @@ use crate::bindings::{PluginHost, PluginHostPre, v0_1};
 use crate::cache::CacheOutcome;
 use crate::capability::{Capability, Extensions, TaskContext};
 use crate::error::{LoadError, PluginError, RunError, Stdio};
-use crate::fairness::{Fairness, TaskClock};
+use crate::fairness::{self, Fairness, TaskClock};
 use crate::guest_text;
 use crate::host::{
     HostState, LogLine, MemoryLimitExceeded, StreamLimitExceeded, StreamSink, TaskAssets,
@@ -529,70 +529,82 @@ impl Plugin {
         policy: &TaskPolicy,
         info: Option<&PluginInfo>,
         sink: Option<StreamSink>,
-        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
-    ) -> Result<(R, HostState, Usage), RunError> {
+        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R> + Send,
+    ) -> Result<(R, HostState, Usage), RunError>
+    where
+        R: Send,
+    {
         let _slot = self.inner.slots.acquire();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let deadline = Instant::now() + policy.timeout;
-            // Counted fresh (or not) from here: preparing a task is part of it.
-            let suspect = self.inner.suspect.load(Ordering::Relaxed);
-            let (mut clock, ticks) =
-                TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
-            let mut extensions = Extensions::default();
-            let task = TaskContext {
-                plugin: self.inner.hash,
-                info,
-                policy,
-                deadline,
-            };
-            for capability in &self.inner.capabilities {
-                capability.prepare(&task, &mut extensions)?;
-            }
-            let mut state = HostState::new(
-                policy,
-                self.inner.info.name.clone(),
-                input.seed(),
-                extensions,
-            );
-            state.stream = sink;
-            state.assets = self.inner.assets.clone().map(|source| TaskAssets {
-                source,
-                allowed: info
-                    .into_iter()
-                    .flat_map(|i| i.models.iter())
-                    .filter(|m| m.format == ModelFormat::Blob)
-                    .map(|m| m.hash)
-                    .collect(),
-            });
-            let mut store = Store::new(&self.inner.engine, state);
-            store.limiter(|s| &mut s.limiter);
-            store
-                .set_fuel(policy.fuel)
-                .map_err(|e| RunError::Host(format!("{e:#}")))?;
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_callback(move |_| Ok(clock.on_tick()));
-            let started = Instant::now();
-            let result = self
-                .inner
-                .pre
-                .instantiate(&mut store)
-                .and_then(|instance| f(&mut store, &instance));
-            let wall = started.elapsed();
-            let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-            let state = store.into_data();
-            self.inner.suspect.store(result.is_err(), Ordering::Relaxed);
-            match result {
-                Ok(r) => {
-                    let usage = Usage {
-                        fuel,
-                        wall,
-                        peak_memory: state.limiter.peak,
-                    };
-                    Ok((r, state, usage))
+        let suspect = self.inner.suspect.load(Ordering::Relaxed);
+        let task = || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let deadline = Instant::now() + policy.timeout;
+                // Counted fresh (or not) from here: preparing a task is part of it.
+                let (mut clock, ticks) =
+                    TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
+                let mut extensions = Extensions::default();
+                let task = TaskContext {
+                    plugin: self.inner.hash,
+                    info,
+                    policy,
+                    deadline,
+                };
+                for capability in &self.inner.capabilities {
+                    capability.prepare(&task, &mut extensions)?;
                 }
-                Err(e) => Err(classify(e, &state, policy, wall)),
-            }
-        }));
+                let mut state = HostState::new(
+                    policy,
+                    self.inner.info.name.clone(),
+                    input.seed(),
+                    extensions,
+                );
+                state.stream = sink;
+                state.assets = self.inner.assets.clone().map(|source| TaskAssets {
+                    source,
+                    allowed: info
+                        .into_iter()
+                        .flat_map(|i| i.models.iter())
+                        .filter(|m| m.format == ModelFormat::Blob)
+                        .map(|m| m.hash)
+                        .collect(),
+                });
+                let mut store = Store::new(&self.inner.engine, state);
+                store.limiter(|s| &mut s.limiter);
+                store
+                    .set_fuel(policy.fuel)
+                    .map_err(|e| RunError::Host(format!("{e:#}")))?;
+                store.set_epoch_deadline(ticks);
+                store.epoch_deadline_callback(move |_| Ok(clock.on_tick()));
+                let started = Instant::now();
+                let result = self
+                    .inner
+                    .pre
+                    .instantiate(&mut store)
+                    .and_then(|instance| f(&mut store, &instance));
+                let wall = started.elapsed();
+                let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+                let state = store.into_data();
+                self.inner.suspect.store(result.is_err(), Ordering::Relaxed);
+                match result {
+                    Ok(r) => {
+                        let usage = Usage {
+                            fuel,
+                            wall,
+                            peak_memory: state.limiter.peak,
+                        };
+                        Ok((r, state, usage))
+                    }
+                    Err(e) => Err(classify(e, &state, policy, wall)),
+                }
+            }))
+        };
+        // A suspect's task runs where it cannot delay fresh ones even in
+        // the parts the epoch cannot interrupt.
+        let outcome = if suspect && self.inner.fairness.is_on() {
+            fairness::on_idle_thread(task)
+        } else {
+            task()
+        };
         match outcome {
             Ok(r) => r,
             Err(panic) => {

@@ -160,3 +160,92 @@ fn deterministic_mode_gives_identical_usage() {
         "fuel accounting must be reproducible"
     );
 }
+
+/// Records the scheduling class of the thread each task is prepared on.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Default)]
+struct SchedulingProbe(std::sync::Mutex<Vec<i32>>);
+
+#[cfg(target_os = "linux")]
+impl clusterai_runtime::Capability for SchedulingProbe {
+    fn packages(&self) -> &[&'static str] {
+        &[]
+    }
+
+    fn add_to_linker(
+        &self,
+        _: &mut wasmtime::component::Linker<clusterai_runtime::HostState>,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn prepare(
+        &self,
+        task: &clusterai_runtime::TaskContext<'_>,
+        _: &mut clusterai_runtime::Extensions,
+    ) -> Result<(), RunError> {
+        if task.info.is_some() {
+            // SAFETY: pid 0 names the calling thread.
+            let class = unsafe { libc::sched_getscheduler(0) };
+            self.0.lock().unwrap().push(class);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_that_broke_a_limit_runs_its_next_task_in_the_idle_class() {
+    let probe = Arc::new(SchedulingProbe::default());
+    let rt = Runtime::new(RuntimeConfig {
+        capabilities: vec![probe.clone()],
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let plugin = rt.load(&hello_bytes()).unwrap();
+    let starved = clusterai_runtime::TaskPolicy {
+        fuel: 1_000,
+        ..clusterai_runtime::TaskPolicy::default()
+    };
+    let err = plugin
+        .run(&TaskInput::text("x"), Some(&starved))
+        .unwrap_err();
+    assert!(matches!(err, RunError::FuelExhausted { .. }), "{err:?}");
+    // The suspect's task runs (and succeeds) on an idle-class thread; the
+    // success clears the suspicion, so the next runs at normal priority.
+    for _ in 0..2 {
+        let ok = plugin.run(&TaskInput::text("x"), None).unwrap();
+        assert_eq!(ok.output.data, b"Hello, x!\n");
+    }
+    let classes = probe.0.lock().unwrap().clone();
+    assert_eq!(
+        classes,
+        [libc::SCHED_OTHER, libc::SCHED_IDLE, libc::SCHED_OTHER],
+        "scheduling class of each task's thread"
+    );
+    // SAFETY: pid 0 names the calling thread.
+    assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn without_fairness_a_suspect_runs_on_the_callers_thread() {
+    let probe = Arc::new(SchedulingProbe::default());
+    let rt = Runtime::new(RuntimeConfig {
+        capabilities: vec![probe.clone()],
+        long_task_after: None,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let plugin = rt.load(&hello_bytes()).unwrap();
+    let starved = clusterai_runtime::TaskPolicy {
+        fuel: 1_000,
+        ..clusterai_runtime::TaskPolicy::default()
+    };
+    plugin
+        .run(&TaskInput::text("x"), Some(&starved))
+        .unwrap_err();
+    plugin.run(&TaskInput::text("x"), None).unwrap();
+    let classes = probe.0.lock().unwrap().clone();
+    assert_eq!(classes, [libc::SCHED_OTHER, libc::SCHED_OTHER]);
+}
