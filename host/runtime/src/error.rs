@@ -194,6 +194,14 @@ pub enum RunError {
         /// The cap in bytes.
         limit: u64,
     },
+    /// The plugin handed the host more bytes in one call (an import's
+    /// arguments or an export's results) than the task allows; nothing past
+    /// the limit was copied.
+    #[error("copy limit exceeded: the plugin handed the host more than {limit} bytes in one call")]
+    CopyLimit {
+        /// The most one call may hand the host, in bytes.
+        limit: u64,
+    },
     /// The input is larger than allowed.
     #[error("input too large: {size} bytes, the limit is {limit}")]
     InputTooLarge {
@@ -243,6 +251,7 @@ impl RunError {
             Self::Trap { .. } => "trap",
             Self::OutputTooLarge { .. } => "output-too-large",
             Self::StdioLimit { .. } => "stdio-limit",
+            Self::CopyLimit { .. } => "copy-limit",
             Self::InputTooLarge { .. } => "input-too-large",
             Self::Host(_) => "host-error",
         }

@@ -1,7 +1,7 @@
 //! Text a plugin hands the host, bounded before the host keeps it.
 //!
-//! Guest strings arrive whole (the component model lifts them out of the
-//! guest's memory, which its memory limit bounds), but nothing past the
+//! Strings an export returns arrive whole (the component model lifts them
+//! out of the guest's memory, within the task's copy limit), but nothing past the
 //! call keeps more than these limits: a message is cut at a character
 //! boundary and its spare capacity freed, and fields that must be short
 //! (describe() fields, content types) are refused by length, without being

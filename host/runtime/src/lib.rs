@@ -62,8 +62,8 @@ pub use error::{LoadError, PluginError, RunError, Stdio};
 pub use host::{HostState, LogLevel, LogLine, StreamSink};
 pub use inspect::{BinaryKind, Inspection, inspect};
 pub use plugin::{
-    DESCRIBE_FUEL, DESCRIBE_TIMEOUT, ModelFormat, ModelRequirement, Plugin, PluginInfo, TaskInput,
-    TaskOutput, TaskResult, Usage, WorldVersion,
+    DESCRIBE_COPY_BYTES, DESCRIBE_FUEL, DESCRIBE_TIMEOUT, ModelFormat, ModelRequirement, Plugin,
+    PluginInfo, TaskInput, TaskOutput, TaskResult, Usage, WorldVersion, copy_limit,
 };
 pub use precheck::CompileLimits;
 pub use runtime::{GRANTED_PACKAGES, Runtime, base_linker};

@@ -26,6 +26,29 @@ use crate::runtime::{EpochTicker, Runtime, Slots};
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Fuel budget of `describe()` at load time (instantiation included).
 pub const DESCRIBE_FUEL: u64 = 500_000_000;
+/// The most `describe()` may hand the host: the limits of its fields
+/// together (about 40 KiB), rounded up. Wasmtime counts every byte it
+/// copies out of the guest, so a description whose strings all point at
+/// the same megabytes costs the host no more than this.
+pub const DESCRIBE_COPY_BYTES: u64 = 64 << 10;
+
+/// Room for the small fields beside the largest one in a call: a content
+/// type, an error message, a tensor's dimensions.
+const COPY_MARGIN_BYTES: u64 = 64 << 10;
+
+/// The most one call of a task's may hand the host (the arguments of an
+/// import, the results of `run`): the largest thing it may legitimately
+/// hand over in one piece, its output or a tensor, never more than its own
+/// memory holds, and a margin. Without it wasmtime copies up to 128 MiB
+/// per call whatever the task's limits, and a list of strings that all
+/// point at one buffer is copied once per entry.
+pub fn copy_limit(policy: &TaskPolicy) -> u64 {
+    policy
+        .max_output_bytes
+        .max(policy.max_task_tensor_bytes)
+        .min(policy.memory_bytes)
+        .saturating_add(COPY_MARGIN_BYTES)
+}
 
 /// What a plugin says about itself (`describe()`), checked by the host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -409,7 +432,13 @@ impl Plugin {
                 None,
                 |store, instance| instance.describe(store),
             )
-            .map_err(|e| LoadError::Describe(Box::new(e)))?
+            .map_err(|e| match e {
+                RunError::CopyLimit { limit } => LoadError::BadInfo(format!(
+                    "describe() handed the host more than {limit} bytes, \
+                     more than its fields' limits allow together"
+                )),
+                e => LoadError::Describe(Box::new(e)),
+            })?
             .0;
         validate_info(raw)
     }
@@ -570,6 +599,12 @@ impl Plugin {
                 });
                 let mut store = Store::new(&self.inner.engine, state);
                 store.limiter(|s| &mut s.limiter);
+                // `info` is None while describe() runs.
+                let copy_limit = match info {
+                    None => DESCRIBE_COPY_BYTES,
+                    Some(_) => copy_limit(policy),
+                };
+                store.set_hostcall_fuel(usize::try_from(copy_limit).unwrap_or(usize::MAX));
                 store
                     .set_fuel(policy.fuel)
                     .map_err(|e| RunError::Host(format!("{e:#}")))?;
@@ -594,7 +629,7 @@ impl Plugin {
                         };
                         Ok((r, state, usage))
                     }
-                    Err(e) => Err(classify(e, &state, policy, wall)),
+                    Err(e) => Err(classify(e, &state, policy, copy_limit, wall)),
                 }
             }))
         };
@@ -637,8 +672,17 @@ fn classify(
     e: wasmtime::Error,
     state: &HostState,
     policy: &TaskPolicy,
+    copy_limit: u64,
     elapsed: Duration,
 ) -> RunError {
+    // Wasmtime's own error (its type is private): a copy out of the guest
+    // that ran past the store's hostcall fuel, which is the copy limit.
+    if e.downcast_ref::<Trap>().is_none()
+        && e.chain()
+            .any(|c| c.to_string().starts_with(HOSTCALL_FUEL_EXHAUSTED))
+    {
+        return RunError::CopyLimit { limit: copy_limit };
+    }
     if let Some(m) = e
         .chain()
         .find_map(|c| c.downcast_ref::<MemoryLimitExceeded>())
@@ -693,6 +737,10 @@ fn classify(
         },
     }
 }
+
+/// How wasmtime's error for an exhausted hostcall fuel begins.
+const HOSTCALL_FUEL_EXHAUSTED: &str =
+    "too much data is being copied between the host and the guest";
 
 /// Whether the plugin wrote past the stdio cap: the pipe holds one byte
 /// more than the cap, so only a write that crossed it can fill that byte.

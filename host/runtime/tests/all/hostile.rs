@@ -500,23 +500,68 @@ mod string_bomb {
         assert_eq!(line.len(), limits().max_log_line_bytes as usize);
         assert!(line.capacity() <= limits().max_log_line_bytes as usize);
     }
+
+    #[test]
+    fn a_result_over_the_copy_limit_is_refused_before_it_is_copied() {
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::STRING_BOMB)).unwrap();
+        // Output and tensors of at most 1 MiB: one call may hand the host
+        // a little over 1 MiB, and the 8 MiB error message is more.
+        let policy = TaskPolicy {
+            max_output_bytes: 1 << 20,
+            max_task_tensor_bytes: 1 << 20,
+            ..limits()
+        };
+        let limit = clusterai_runtime::copy_limit(&policy);
+        assert!(limit < 2 << 20, "{limit}");
+        let (err, largest) = crate::alloc_watch::largest_allocation(|| {
+            plugin.run(&TaskInput::text("error"), Some(&policy))
+        });
+        let err = err.unwrap_err();
+        assert!(
+            matches!(err, RunError::CopyLimit { limit: l } if l == limit),
+            "{err}"
+        );
+        assert_eq!(err.kind(), "copy-limit");
+        assert!(
+            largest < 2 << 20,
+            "the host allocated {largest} bytes at once"
+        );
+        // Under the default policy the same message is copied and cut.
+        let err = plugin
+            .run(&TaskInput::text("error"), Some(&limits()))
+            .unwrap_err();
+        assert!(matches!(err, RunError::Plugin(_)), "{err}");
+    }
 }
 
 mod describe_bomb {
     use super::*;
 
     #[test]
-    fn a_huge_description_is_refused_by_length_without_being_echoed() {
+    fn a_huge_description_is_refused_while_it_is_copied_and_not_echoed() {
         let rt = runtime();
-        let err = match rt.load(&read(programs::DESCRIBE_BOMB)) {
+        // Refused while wasmtime copies it out: the 4 MiB name is never
+        // held by the host, nor the 100 000 input types.
+        let (loaded, largest) =
+            crate::alloc_watch::largest_allocation(|| rt.load(&read(programs::DESCRIBE_BOMB)));
+        let err = match loaded {
             Ok(_) => panic!("a plugin with a 4 MiB name loaded"),
             Err(e) => e,
         };
         let text = err.to_string();
+        let expected = format!(
+            "describe() handed the host more than {} bytes, more than its fields' limits allow together",
+            clusterai_runtime::DESCRIBE_COPY_BYTES
+        );
         assert!(
-            matches!(&err, LoadError::BadInfo(m) if m == "its name is 4194304 bytes, over the 128-byte limit"),
+            matches!(&err, LoadError::BadInfo(m) if *m == expected),
             "{}",
             &text[..200.min(text.len())]
+        );
+        assert!(
+            largest < 1 << 20,
+            "the host allocated {largest} bytes at once"
         );
         assert!(text.len() < 200, "{} bytes", text.len());
         assert_eq!(rt.loaded_count(), 0);
