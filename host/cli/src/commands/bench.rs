@@ -22,6 +22,11 @@ pub(crate) struct BenchArgs {
     /// e.g. `ppocr-det,mlp`); default: all of them.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     models: Vec<String>,
+    /// hostile only: run just these hostile programs beside the honest
+    /// tasks (comma-separated, e.g. `sleeper,memory_bomb`), to see which
+    /// one costs them; default: all of them.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    attacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,6 +68,10 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         args.models.is_empty() || matches!(args.suite, Suite::Nn | Suite::Gpu),
         "--models applies to the nn and gpu suites only"
     );
+    ensure_usage!(
+        args.attacks.is_empty() || args.suite == Suite::Hostile,
+        "--attacks applies to the hostile suite only"
+    );
     let report = match args.suite {
         Suite::Runtime => runtime(args.scale)?,
         Suite::Transfer => transfer(args.scale)?,
@@ -71,7 +80,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
         Suite::Api => api(args.scale)?,
         Suite::Llm => llm(args.scale)?,
         Suite::Chain => chain(args.scale)?,
-        Suite::Hostile => hostile(args.scale)?,
+        Suite::Hostile => hostile(args.scale, &args.attacks)?,
     };
     print(&report, json)?;
     Ok(ExitCode::SUCCESS)
@@ -92,7 +101,7 @@ fn runtime(scale: f64) -> anyhow::Result<BenchReport> {
     )
 }
 
-fn hostile(scale: f64) -> anyhow::Result<BenchReport> {
+fn hostile(scale: f64, only: &[String]) -> anyhow::Result<BenchReport> {
     use clusterai_bench::hostile::{Attack, HostileBench, run};
     use clusterai_bench::nn::{BenchModel, InferencePath, PluginPath};
     use clusterai_runtime::TaskInput;
@@ -134,7 +143,7 @@ fn hostile(scale: f64) -> anyhow::Result<BenchReport> {
             input: input.map(TaskInput::text),
         })
     };
-    let attacks = vec![
+    let mut attacks = vec![
         attack("spin_forever", Some("x"))?,
         attack("memory_bomb", Some("x"))?,
         attack("sleeper", Some("3600"))?,
@@ -145,6 +154,13 @@ fn hostile(scale: f64) -> anyhow::Result<BenchReport> {
         attack("describe_bomb", None)?,
         attack("describe_loop", None)?,
     ];
+    keep_named(
+        "--attacks",
+        "hostile program",
+        &mut attacks,
+        |a| &a.name,
+        only,
+    )?;
     let bench = HostileBench {
         honest: vec![Box::new(hello_task), Box::new(model_task)],
         attacks,
@@ -168,18 +184,31 @@ fn select(
     models: &mut Vec<clusterai_bench::nn::BenchModel>,
     only: &[String],
 ) -> anyhow::Result<()> {
+    keep_named("--models", "benchmark model", models, |m| &m.name, only)
+}
+
+/// Keeps the `items` named in `only` (all of them if it is empty), refusing
+/// a name none has: `flag` and `what` name them in the error.
+fn keep_named<T>(
+    flag: &str,
+    what: &str,
+    items: &mut Vec<T>,
+    name: impl Fn(&T) -> &String,
+    only: &[String],
+) -> anyhow::Result<()> {
     if only.is_empty() {
         return Ok(());
     }
-    let known: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    let mut known: Vec<String> = items.iter().map(|i| name(i).clone()).collect();
+    known.dedup();
     if let Some(bad) = only.iter().find(|n| !known.contains(n)) {
         return Err(UsageError(format!(
-            "--models: no benchmark model {bad:?}; the suite has {}",
+            "{flag}: no {what} {bad:?}; the suite has {}",
             known.join(", ")
         ))
         .into());
     }
-    models.retain(|m| only.contains(&m.name));
+    items.retain(|i| only.contains(name(i)));
     Ok(())
 }
 

@@ -226,6 +226,31 @@ fn bench_hostile_json_names_and_ratios() {
     );
     assert_ratios(results);
     assert!(results[2]["ratio"].as_f64().unwrap() <= 1.0, "{v}");
+    // --attacks runs just the programs named, and refuses a name it lacks.
+    let out = bench(&[
+        "hostile",
+        "--json",
+        "--scale",
+        "0.1",
+        "--attacks",
+        "sleeper,string_bomb",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 3, "{v}");
+    let out = bench(&["hostile", "--attacks", "sleeper,fork_bomb"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--attacks: no hostile program \"fork_bomb\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("string_bomb, describe_bomb"), "{stderr}");
 }
 
 #[test]

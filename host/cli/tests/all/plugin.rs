@@ -121,6 +121,9 @@ fn bad_arguments_are_exit_code_2() {
     let out = clusterai(&["bench", "runtime", "--models", "mlp"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the nn and gpu suites only"));
+    let out = clusterai(&["bench", "nn", "--attacks", "sleeper"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the hostile suite only"));
     let out = clusterai(
         &[
             "plugin",

@@ -193,13 +193,14 @@ impl clusterai_runtime::Capability for SchedulingProbe {
     }
 }
 
+/// The scheduling class of each task's thread under `config`: one task
+/// starved of fuel, then `then` tasks that succeed.
 #[cfg(target_os = "linux")]
-#[test]
-fn a_plugin_that_broke_a_limit_runs_its_next_task_in_the_idle_class() {
+fn classes_after_a_breach(config: RuntimeConfig, then: usize) -> Vec<i32> {
     let probe = Arc::new(SchedulingProbe::default());
     let rt = Runtime::new(RuntimeConfig {
         capabilities: vec![probe.clone()],
-        ..RuntimeConfig::default()
+        ..config
     })
     .unwrap();
     let plugin = rt.load(&hello_bytes()).unwrap();
@@ -211,15 +212,20 @@ fn a_plugin_that_broke_a_limit_runs_its_next_task_in_the_idle_class() {
         .run(&TaskInput::text("x"), Some(&starved))
         .unwrap_err();
     assert!(matches!(err, RunError::FuelExhausted { .. }), "{err:?}");
-    // The suspect's task runs (and succeeds) on an idle-class thread; the
-    // success clears the suspicion, so the next runs at normal priority.
-    for _ in 0..2 {
+    for _ in 0..then {
         let ok = plugin.run(&TaskInput::text("x"), None).unwrap();
         assert_eq!(ok.output.data, b"Hello, x!\n");
     }
-    let classes = probe.0.lock().unwrap().clone();
+    probe.0.lock().unwrap().clone()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_that_broke_a_limit_runs_its_next_task_in_the_idle_class() {
+    // The suspect's task runs (and succeeds) on an idle-class thread; the
+    // success clears the suspicion, so the next runs at normal priority.
     assert_eq!(
-        classes,
+        classes_after_a_breach(RuntimeConfig::default(), 2),
         [libc::SCHED_OTHER, libc::SCHED_IDLE, libc::SCHED_OTHER],
         "scheduling class of each task's thread"
     );
@@ -230,22 +236,12 @@ fn a_plugin_that_broke_a_limit_runs_its_next_task_in_the_idle_class() {
 #[cfg(target_os = "linux")]
 #[test]
 fn without_fairness_a_suspect_runs_on_the_callers_thread() {
-    let probe = Arc::new(SchedulingProbe::default());
-    let rt = Runtime::new(RuntimeConfig {
-        capabilities: vec![probe.clone()],
+    let config = RuntimeConfig {
         long_task_after: None,
         ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let plugin = rt.load(&hello_bytes()).unwrap();
-    let starved = clusterai_runtime::TaskPolicy {
-        fuel: 1_000,
-        ..clusterai_runtime::TaskPolicy::default()
     };
-    plugin
-        .run(&TaskInput::text("x"), Some(&starved))
-        .unwrap_err();
-    plugin.run(&TaskInput::text("x"), None).unwrap();
-    let classes = probe.0.lock().unwrap().clone();
-    assert_eq!(classes, [libc::SCHED_OTHER, libc::SCHED_OTHER]);
+    assert_eq!(
+        classes_after_a_breach(config, 1),
+        [libc::SCHED_OTHER, libc::SCHED_OTHER]
+    );
 }
