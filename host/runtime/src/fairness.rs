@@ -40,9 +40,19 @@ impl Fairness {
         }
     }
 
-    /// Whether long and suspect tasks give way at all.
-    pub(crate) fn is_on(&self) -> bool {
-        self.long_after.is_some()
+    /// Runs a task, of a suspect if `suspect`: on an idle-class thread when
+    /// fairness is on ([`crate::idle_threads`]), else here. A panic in
+    /// `task` comes back as `Err`.
+    pub(crate) fn run_task<R: Send>(
+        &self,
+        suspect: bool,
+        task: impl FnOnce() -> R + Send,
+    ) -> std::thread::Result<R> {
+        if suspect && self.long_after.is_some() {
+            crate::idle_threads::run(task)
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
+        }
     }
 
     /// Fresh tasks running now.
@@ -83,59 +93,6 @@ impl Fairness {
         u64::try_from(d.as_nanos().div_ceil(self.tick.as_nanos())).unwrap_or(u64::MAX)
     }
 }
-
-/// Stack of a suspect's thread: the wasm stack limit (1 MiB) plus the host
-/// calls beneath it, with room to spare. Reserved, not committed.
-const IDLE_THREAD_STACK: usize = 8 << 20;
-
-/// Runs `f` on a new thread of the kernel's idle class (`SCHED_IDLE`),
-/// which gets only CPU time no other thread wants. Naps hold back a
-/// suspect's wasm, but not the parts of its task the epoch cannot
-/// interrupt: instantiating it, faulting in and handing back its memory,
-/// unwinding its traps, lifting its results. On its own thread those wait
-/// for idle CPU too. A fresh thread because an unprivileged thread may
-/// lower its class but never raise it back; it costs tens of microseconds,
-/// against a task that broke a limit last time. Runs `f` here if no thread
-/// can be had.
-pub(crate) fn on_idle_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    let mut job = Some(f);
-    let joined = std::thread::scope(|s| {
-        let spawned = std::thread::Builder::new()
-            .name("clusterai-suspect".into())
-            .stack_size(IDLE_THREAD_STACK)
-            .spawn_scoped(s, || {
-                lower_to_idle_class();
-                job.take().map(|f| f())
-            });
-        match spawned {
-            Ok(thread) => Some(thread.join()),
-            Err(e) => {
-                tracing::warn!(error = %e, "no thread for a suspect's task; it runs at normal priority");
-                None
-            }
-        }
-    });
-    match joined {
-        Some(Ok(Some(out))) => out,
-        Some(Err(panic)) => std::panic::resume_unwind(panic),
-        // The thread never ran `f`: it is still here.
-        Some(Ok(None)) | None => (job.take().expect("job not run"))(),
-    }
-}
-
-/// Puts the calling thread in the idle scheduling class.
-#[cfg(target_os = "linux")]
-fn lower_to_idle_class() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 names the calling thread; `param` outlives the call.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "SCHED_IDLE refused");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_to_idle_class() {}
 
 /// One task's clock: counted fresh until it has run `long_after`, stopped
 /// at its deadline. Dropped with the task's store.

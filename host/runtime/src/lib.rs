@@ -48,6 +48,7 @@ mod error;
 mod fairness;
 pub mod guest_text;
 pub mod host;
+mod idle_threads;
 mod in_place;
 mod inspect;
 mod plugin;

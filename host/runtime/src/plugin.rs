@@ -1,6 +1,5 @@
 //! A loaded plugin and the running of one task.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use crate::bindings::{PluginHost, PluginHostPre, v0_1};
 use crate::cache::CacheOutcome;
 use crate::capability::{Capability, Extensions, TaskContext};
 use crate::error::{LoadError, PluginError, RunError, Stdio};
-use crate::fairness::{self, Fairness, TaskClock};
+use crate::fairness::{Fairness, TaskClock};
 use crate::guest_text;
 use crate::host::{
     HostState, LogLine, MemoryLimitExceeded, StreamLimitExceeded, StreamSink, TaskAssets,
@@ -505,6 +504,14 @@ impl Plugin {
             self.with_instance(input, policy, Some(info), sink, |store, instance| {
                 instance.run(store, input.as_wit())
             })?;
+        // A result the host refuses (or cuts) broke a limit as surely as a
+        // trap: the plugin's next task runs as a suspect's. Without this a
+        // plugin handing back 8 MiB strings in a loop would run as fresh,
+        // short tasks that honest ones give way to.
+        let breach = |e: RunError| {
+            self.inner.suspect.store(true, Ordering::Relaxed);
+            e
+        };
         // A plugin that crossed the stdio cap and then finished anyway still
         // breached it.
         for (stream, pipe) in [
@@ -512,27 +519,30 @@ impl Plugin {
             (Stdio::Stderr, &state.stderr),
         ] {
             if stdio_breached(pipe, policy) {
-                return Err(RunError::StdioLimit {
+                return Err(breach(RunError::StdioLimit {
                     stream,
                     limit: policy.max_stdio_bytes,
-                });
+                }));
             }
         }
-        let output = result.map_err(plugin_error)?;
+        let output = result.map_err(|e| match plugin_error(e) {
+            (e, true) => breach(e),
+            (e, false) => e,
+        })?;
         if let Err(e) = guest_text::check_len(
             "the output's content type",
             &output.content_type,
             guest_text::MAX_CONTENT_TYPE_BYTES,
         ) {
-            return Err(RunError::Plugin(PluginError::Internal(e)));
+            return Err(breach(RunError::Plugin(PluginError::Internal(e))));
         }
         let size = output.data.len() as u64;
         if size > policy.max_output_bytes.saturating_sub(state.streamed) {
             let size = size.saturating_add(state.streamed);
-            return Err(RunError::OutputTooLarge {
+            return Err(breach(RunError::OutputTooLarge {
                 size,
                 limit: policy.max_output_bytes,
-            });
+            }));
         }
         Ok(TaskResult {
             output: TaskOutput {
@@ -566,80 +576,74 @@ impl Plugin {
         let _slot = self.inner.slots.acquire();
         let suspect = self.inner.suspect.load(Ordering::Relaxed);
         let task = || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let deadline = Instant::now() + policy.timeout;
-                // Counted fresh (or not) from here: preparing a task is part of it.
-                let (mut clock, ticks) =
-                    TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
-                let mut extensions = Extensions::default();
-                let task = TaskContext {
-                    plugin: self.inner.hash,
-                    info,
-                    policy,
-                    deadline,
-                };
-                for capability in &self.inner.capabilities {
-                    capability.prepare(&task, &mut extensions)?;
+            let deadline = Instant::now() + policy.timeout;
+            // Counted fresh (or not) from here: preparing a task is part of it.
+            let (mut clock, ticks) =
+                TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
+            let mut extensions = Extensions::default();
+            let task = TaskContext {
+                plugin: self.inner.hash,
+                info,
+                policy,
+                deadline,
+            };
+            for capability in &self.inner.capabilities {
+                capability.prepare(&task, &mut extensions)?;
+            }
+            let mut state = HostState::new(
+                policy,
+                self.inner.info.name.clone(),
+                input.seed(),
+                extensions,
+            );
+            state.stream = sink;
+            state.assets = self.inner.assets.clone().map(|source| TaskAssets {
+                source,
+                allowed: info
+                    .into_iter()
+                    .flat_map(|i| i.models.iter())
+                    .filter(|m| m.format == ModelFormat::Blob)
+                    .map(|m| m.hash)
+                    .collect(),
+            });
+            let mut store = Store::new(&self.inner.engine, state);
+            store.limiter(|s| &mut s.limiter);
+            // `info` is None while describe() runs.
+            let copy_limit = match info {
+                None => DESCRIBE_COPY_BYTES,
+                Some(_) => copy_limit(policy),
+            };
+            store.set_hostcall_fuel(usize::try_from(copy_limit).unwrap_or(usize::MAX));
+            store
+                .set_fuel(policy.fuel)
+                .map_err(|e| RunError::Host(format!("{e:#}")))?;
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_callback(move |_| Ok(clock.on_tick()));
+            let started = Instant::now();
+            let result = self
+                .inner
+                .pre
+                .instantiate(&mut store)
+                .and_then(|instance| f(&mut store, &instance));
+            let wall = started.elapsed();
+            let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+            let state = store.into_data();
+            self.inner.suspect.store(result.is_err(), Ordering::Relaxed);
+            match result {
+                Ok(r) => {
+                    let usage = Usage {
+                        fuel,
+                        wall,
+                        peak_memory: state.limiter.peak,
+                    };
+                    Ok((r, state, usage))
                 }
-                let mut state = HostState::new(
-                    policy,
-                    self.inner.info.name.clone(),
-                    input.seed(),
-                    extensions,
-                );
-                state.stream = sink;
-                state.assets = self.inner.assets.clone().map(|source| TaskAssets {
-                    source,
-                    allowed: info
-                        .into_iter()
-                        .flat_map(|i| i.models.iter())
-                        .filter(|m| m.format == ModelFormat::Blob)
-                        .map(|m| m.hash)
-                        .collect(),
-                });
-                let mut store = Store::new(&self.inner.engine, state);
-                store.limiter(|s| &mut s.limiter);
-                // `info` is None while describe() runs.
-                let copy_limit = match info {
-                    None => DESCRIBE_COPY_BYTES,
-                    Some(_) => copy_limit(policy),
-                };
-                store.set_hostcall_fuel(usize::try_from(copy_limit).unwrap_or(usize::MAX));
-                store
-                    .set_fuel(policy.fuel)
-                    .map_err(|e| RunError::Host(format!("{e:#}")))?;
-                store.set_epoch_deadline(ticks);
-                store.epoch_deadline_callback(move |_| Ok(clock.on_tick()));
-                let started = Instant::now();
-                let result = self
-                    .inner
-                    .pre
-                    .instantiate(&mut store)
-                    .and_then(|instance| f(&mut store, &instance));
-                let wall = started.elapsed();
-                let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-                let state = store.into_data();
-                self.inner.suspect.store(result.is_err(), Ordering::Relaxed);
-                match result {
-                    Ok(r) => {
-                        let usage = Usage {
-                            fuel,
-                            wall,
-                            peak_memory: state.limiter.peak,
-                        };
-                        Ok((r, state, usage))
-                    }
-                    Err(e) => Err(classify(e, &state, policy, copy_limit, wall)),
-                }
-            }))
+                Err(e) => Err(classify(e, &state, policy, copy_limit, wall)),
+            }
         };
         // A suspect's task runs where it cannot delay fresh ones even in
         // the parts the epoch cannot interrupt.
-        let outcome = if suspect && self.inner.fairness.is_on() {
-            fairness::on_idle_thread(task)
-        } else {
-            task()
-        };
+        let outcome = self.inner.fairness.run_task(suspect, task);
         match outcome {
             Ok(r) => r,
             Err(panic) => {
@@ -655,16 +659,22 @@ impl Plugin {
     }
 }
 
-/// The plugin's own error, its message bounded.
-fn plugin_error(e: wit::TaskError) -> RunError {
-    let cut = |m| guest_text::truncated(m, guest_text::MAX_MESSAGE_BYTES);
-    RunError::Plugin(match e {
+/// The plugin's own error, its message bounded, and whether the message
+/// was over the bound.
+fn plugin_error(e: wit::TaskError) -> (RunError, bool) {
+    let mut over = false;
+    let mut cut = |m: String| {
+        over |= m.len() > guest_text::MAX_MESSAGE_BYTES;
+        guest_text::truncated(m, guest_text::MAX_MESSAGE_BYTES)
+    };
+    let e = match e {
         wit::TaskError::InvalidInput(m) => PluginError::InvalidInput(cut(m)),
         wit::TaskError::InvalidParam(m) => PluginError::InvalidParam(cut(m)),
         wit::TaskError::ModelUnavailable(m) => PluginError::ModelUnavailable(cut(m)),
         wit::TaskError::Inference(m) => PluginError::Inference(cut(m)),
         wit::TaskError::Internal(m) => PluginError::Internal(cut(m)),
-    })
+    };
+    (RunError::Plugin(e), over)
 }
 
 /// Names the limit or fault behind a failed call.

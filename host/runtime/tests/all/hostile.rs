@@ -501,6 +501,31 @@ mod string_bomb {
         assert!(line.capacity() <= limits().max_log_line_bytes as usize);
     }
 
+    /// A result the host cut or refused broke a limit: the plugin's next
+    /// task runs as a suspect's (on an idle-class thread). A short error of
+    /// its own does not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_result_cut_or_refused_makes_the_plugin_a_suspect() {
+        let probe = std::sync::Arc::new(crate::runtime::SchedulingProbe::default());
+        let rt = Runtime::new(RuntimeConfig {
+            capabilities: vec![probe.clone()],
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let plugin = rt.load(&read(programs::STRING_BOMB)).unwrap();
+        for attack in ["error", "quiet", "content-type", "quiet", "quiet"] {
+            assert!(
+                plugin
+                    .run(&TaskInput::text(attack), Some(&limits()))
+                    .is_err()
+            );
+        }
+        let classes = probe.0.lock().unwrap().clone();
+        let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
+        assert_eq!(classes, [normal, idle, normal, idle, normal]);
+    }
+
     #[test]
     fn a_result_over_the_copy_limit_is_refused_before_it_is_copied() {
         let rt = runtime();

@@ -164,7 +164,7 @@ fn deterministic_mode_gives_identical_usage() {
 /// Records the scheduling class of the thread each task is prepared on.
 #[cfg(target_os = "linux")]
 #[derive(Debug, Default)]
-struct SchedulingProbe(std::sync::Mutex<Vec<i32>>);
+pub(crate) struct SchedulingProbe(pub(crate) std::sync::Mutex<Vec<i32>>);
 
 #[cfg(target_os = "linux")]
 impl clusterai_runtime::Capability for SchedulingProbe {
