@@ -32,8 +32,17 @@ impl Pollable for Elapsed {
     }
 }
 
-fn elapsed(store: &mut StoreContextMut<'_, HostState>) -> wasmtime::Result<Resource<DynPollable>> {
-    let table = store.data_mut().table_mut();
+/// A sleep of `nanos`, over at once; the longest asked for is kept (a
+/// sleep past the whole task's budget makes the plugin a suspect).
+fn sleep(
+    store: &mut StoreContextMut<'_, HostState>,
+    nanos: u64,
+) -> wasmtime::Result<Resource<DynPollable>> {
+    let state = store.data_mut();
+    state.longest_sleep = state
+        .longest_sleep
+        .max(std::time::Duration::from_nanos(nanos));
+    let table = state.table_mut();
     let sleep = table.push(Elapsed)?;
     subscribe(table, sleep)
 }
@@ -45,13 +54,16 @@ pub(crate) fn freeze_sleeps(linker: &mut Linker<HostState>) -> anyhow::Result<()
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap(
         "subscribe-duration",
-        |mut store: StoreContextMut<'_, HostState>, (_duration,): (u64,)| {
-            Ok((elapsed(&mut store)?,))
+        |mut store: StoreContextMut<'_, HostState>, (duration,): (u64,)| {
+            Ok((sleep(&mut store, duration)?,))
         },
     )?;
+    // The frozen monotonic clock reads 0, so an instant is a duration.
     clock.func_wrap(
         "subscribe-instant",
-        |mut store: StoreContextMut<'_, HostState>, (_when,): (u64,)| Ok((elapsed(&mut store)?,)),
+        |mut store: StoreContextMut<'_, HostState>, (when,): (u64,)| {
+            Ok((sleep(&mut store, when)?,))
+        },
     )?;
     linker.allow_shadowing(false);
     Ok(())

@@ -79,6 +79,9 @@ pub struct HostState {
     pub(crate) stream: Option<StreamSink>,
     /// Bytes emitted so far, bounded by the task's output limit.
     pub(crate) streamed: u64,
+    /// The longest sleep the plugin asked for (every sleep ends at once:
+    /// the sandbox's clocks are frozen).
+    pub(crate) longest_sleep: Duration,
     max_output_bytes: u64,
     /// What `assets.read` may serve, and the most one read may return.
     pub(crate) assets: Option<TaskAssets>,
@@ -140,6 +143,7 @@ impl HostState {
             extensions,
             stream: None,
             streamed: 0,
+            longest_sleep: Duration::ZERO,
             max_output_bytes: policy.max_output_bytes,
             assets: None,
             // An asset is copied into the guest's memory: it cannot be

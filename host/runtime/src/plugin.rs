@@ -512,6 +512,11 @@ impl Plugin {
             self.inner.suspect.store(true, Ordering::Relaxed);
             e
         };
+        // So does asking to sleep past the whole budget: the sleep ended at
+        // once, but the plugin meant to hold its slot past its deadline.
+        if state.longest_sleep > policy.timeout {
+            self.inner.suspect.store(true, Ordering::Relaxed);
+        }
         // A plugin that crossed the stdio cap and then finished anyway still
         // breached it.
         for (stream, pipe) in [

@@ -406,6 +406,27 @@ mod sleeper {
         );
     }
 
+    /// A plugin that asked to sleep past its whole budget meant to hold
+    /// its slot: its next task runs as a suspect's. A short sleep is fine.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sleep_past_the_budget_makes_the_plugin_a_suspect() {
+        let probe = std::sync::Arc::new(crate::runtime::SchedulingProbe::default());
+        let rt = Runtime::new(RuntimeConfig {
+            capabilities: vec![probe.clone()],
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let plugin = rt.load(&read(programs::SLEEPER)).unwrap();
+        for secs in ["3600", "1", "1"] {
+            let r = plugin.run(&TaskInput::text("x").param("secs", secs), Some(&limits()));
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let classes = probe.0.lock().unwrap().clone();
+        let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
+        assert_eq!(classes, [normal, idle, normal]);
+    }
+
     #[test]
     fn the_longest_sleep_wasi_can_express_ends_too() {
         let (r, took) = sleep("forever");
