@@ -44,7 +44,7 @@ pub struct HostileBench {
     pub honest: Vec<Box<dyn Fn() -> Runner + Send + Sync>>,
     /// Hostile programs, run in turn by the hostile workers.
     pub attacks: Vec<Attack>,
-    /// How long each phase lasts.
+    /// How long each phase lasts in all (run in alternating rounds).
     pub phase: Duration,
     /// The share of the honest workers' full-tilt throughput offered as the
     /// steady rate (0.5: half).
@@ -70,11 +70,24 @@ impl std::fmt::Debug for HostileBench {
 }
 
 /// Honest tasks done and their latencies (ms) over one phase.
+#[derive(Default)]
 struct Phase {
     done: usize,
     latencies: Vec<f64>,
     elapsed: Duration,
 }
+
+impl Phase {
+    /// This phase and `other` together.
+    fn add(&mut self, other: Phase) {
+        self.done += other.done;
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+    }
+}
+
+/// Rounds of the two phases, alternating; each lasts a third of `phase`.
+const ROUNDS: u32 = 3;
 
 /// Runs both phases in `runtime` and reports the figures.
 pub fn run(runtime: &Runtime, bench: &HostileBench) -> anyhow::Result<BenchReport> {
@@ -98,9 +111,16 @@ pub fn run(runtime: &Runtime, bench: &HostileBench) -> anyhow::Result<BenchRepor
         rate_per_s = capacity * bench.honest_load,
         "honest tasks at a steady rate"
     );
-    let alone = honest_phase(bench, &[], runtime, interval)?;
+    // The two phases alternate in rounds, so that a slow spell of the
+    // machine (a shared, virtual one swings by a factor of several) lands
+    // on both rather than on one of them.
     let rss_before = rss_kib("VmRSS").unwrap_or(0);
-    let beside = honest_phase(bench, &hostile, runtime, interval)?;
+    let round = bench.phase / ROUNDS;
+    let (mut alone, mut beside) = (Phase::default(), Phase::default());
+    for _ in 0..ROUNDS {
+        alone.add(honest_phase(bench, round, &[], runtime, interval)?);
+        beside.add(honest_phase(bench, round, &hostile, runtime, interval)?);
+    }
     // The high-water mark of the whole run: the attack phase holds the most.
     let peak_kib = rss_kib("VmHWM").unwrap_or(0);
 
@@ -166,18 +186,19 @@ fn full_tilt(bench: &HostileBench, time: Duration) -> anyhow::Result<f64> {
     Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
-/// One phase: each honest worker runs a task every `interval` for
-/// `bench.phase`, with hostile workers beside them when `hostile` is not
+/// One round of a phase: each honest worker runs a task every `interval`
+/// for `length`, with hostile workers beside them when `hostile` is not
 /// empty. A worker behind its schedule runs the next task at once.
 fn honest_phase(
     bench: &HostileBench,
+    length: Duration,
     hostile: &[(Option<Plugin>, &Attack)],
     runtime: &Runtime,
     interval: Duration,
 ) -> anyhow::Result<Phase> {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
-    let end = started + bench.phase;
+    let end = started + length;
     let results = std::thread::scope(|s| {
         let mut honest = Vec::new();
         for w in 0..bench.honest_workers {
