@@ -411,18 +411,17 @@ mod sleeper {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_sleep_past_the_budget_makes_the_plugin_a_suspect() {
-        let probe = std::sync::Arc::new(crate::runtime::SchedulingProbe::default());
-        let rt = Runtime::new(RuntimeConfig {
-            capabilities: vec![probe.clone()],
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let plugin = rt.load(&read(programs::SLEEPER)).unwrap();
-        for secs in ["3600", "1", "1"] {
-            let r = plugin.run(&TaskInput::text("x").param("secs", secs), Some(&limits()));
+        let policy = limits();
+        let runs = ["3600", "1", "1"]
+            .map(|secs| (TaskInput::text("x").param("secs", secs), Some(&policy)));
+        let (results, classes) = crate::runtime::scheduling_classes(
+            &read(programs::SLEEPER),
+            RuntimeConfig::default(),
+            &runs,
+        );
+        for r in &results {
             assert!(r.is_ok(), "{r:?}");
         }
-        let classes = probe.0.lock().unwrap().clone();
         let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
         assert_eq!(classes, [normal, idle, normal]);
     }
@@ -528,21 +527,17 @@ mod string_bomb {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_result_cut_or_refused_makes_the_plugin_a_suspect() {
-        let probe = std::sync::Arc::new(crate::runtime::SchedulingProbe::default());
-        let rt = Runtime::new(RuntimeConfig {
-            capabilities: vec![probe.clone()],
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let plugin = rt.load(&read(programs::STRING_BOMB)).unwrap();
-        for attack in ["error", "quiet", "content-type", "quiet", "quiet"] {
-            assert!(
-                plugin
-                    .run(&TaskInput::text(attack), Some(&limits()))
-                    .is_err()
-            );
+        let policy = limits();
+        let runs = ["error", "quiet", "content-type", "quiet", "quiet"]
+            .map(|attack| (TaskInput::text(attack), Some(&policy)));
+        let (results, classes) = crate::runtime::scheduling_classes(
+            &read(programs::STRING_BOMB),
+            RuntimeConfig::default(),
+            &runs,
+        );
+        for r in &results {
+            assert!(r.is_err(), "{r:?}");
         }
-        let classes = probe.0.lock().unwrap().clone();
         let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
         assert_eq!(classes, [normal, idle, normal, idle, normal]);
     }

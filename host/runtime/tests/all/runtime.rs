@@ -164,7 +164,7 @@ fn deterministic_mode_gives_identical_usage() {
 /// Records the scheduling class of the thread each task is prepared on.
 #[cfg(target_os = "linux")]
 #[derive(Debug, Default)]
-pub(crate) struct SchedulingProbe(pub(crate) std::sync::Mutex<Vec<i32>>);
+struct SchedulingProbe(std::sync::Mutex<Vec<i32>>);
 
 #[cfg(target_os = "linux")]
 impl clusterai_runtime::Capability for SchedulingProbe {
@@ -193,30 +193,53 @@ impl clusterai_runtime::Capability for SchedulingProbe {
     }
 }
 
-/// The scheduling class of each task's thread under `config`: one task
-/// starved of fuel, then `then` tasks that succeed.
+/// Runs `runs` (an input and a policy each) in turn through the plugin
+/// `wasm` under `config`: each task's result, and the scheduling class of
+/// each task's thread.
 #[cfg(target_os = "linux")]
-fn classes_after_a_breach(config: RuntimeConfig, then: usize) -> Vec<i32> {
+pub(crate) fn scheduling_classes(
+    wasm: &[u8],
+    config: RuntimeConfig,
+    runs: &[(TaskInput, Option<&clusterai_runtime::TaskPolicy>)],
+) -> (
+    Vec<Result<clusterai_runtime::TaskResult, RunError>>,
+    Vec<i32>,
+) {
     let probe = Arc::new(SchedulingProbe::default());
     let rt = Runtime::new(RuntimeConfig {
         capabilities: vec![probe.clone()],
         ..config
     })
     .unwrap();
-    let plugin = rt.load(&hello_bytes()).unwrap();
+    let plugin = rt.load(wasm).unwrap();
+    let results = runs
+        .iter()
+        .map(|(input, policy)| plugin.run(input, *policy))
+        .collect();
+    let classes = probe.0.lock().unwrap().clone();
+    (results, classes)
+}
+
+/// The scheduling class of each task's thread under `config`: one task
+/// starved of fuel, then `then` tasks that succeed.
+#[cfg(target_os = "linux")]
+fn classes_after_a_breach(config: RuntimeConfig, then: usize) -> Vec<i32> {
     let starved = clusterai_runtime::TaskPolicy {
         fuel: 1_000,
         ..clusterai_runtime::TaskPolicy::default()
     };
-    let err = plugin
-        .run(&TaskInput::text("x"), Some(&starved))
-        .unwrap_err();
-    assert!(matches!(err, RunError::FuelExhausted { .. }), "{err:?}");
-    for _ in 0..then {
-        let ok = plugin.run(&TaskInput::text("x"), None).unwrap();
-        assert_eq!(ok.output.data, b"Hello, x!\n");
+    let mut runs = vec![(TaskInput::text("x"), Some(&starved))];
+    runs.extend((0..then).map(|_| (TaskInput::text("x"), None)));
+    let (results, classes) = scheduling_classes(&hello_bytes(), config, &runs);
+    let (first, rest) = results.split_first().unwrap();
+    assert!(
+        matches!(first, Err(RunError::FuelExhausted { .. })),
+        "{first:?}"
+    );
+    for ok in rest {
+        assert_eq!(ok.as_ref().unwrap().output.data, b"Hello, x!\n");
     }
-    probe.0.lock().unwrap().clone()
+    classes
 }
 
 #[cfg(target_os = "linux")]
