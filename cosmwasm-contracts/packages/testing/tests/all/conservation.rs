@@ -148,6 +148,14 @@ impl World {
         let s = &mut self.s;
         let (registry, market, models) = (s.registry.clone(), s.market.clone(), s.models.clone());
         s.addr("keeper");
+        // A stake's top-up from genesis is the test's own doing, so it comes
+        // before the snapshot: a rejected stake must move nothing after it.
+        if let Action::Stake { node, amount } = a
+            && *amount > 0
+        {
+            let n = Self::pick(&self.nodes, *node).unwrap();
+            s.give(&n, u128::from(*amount));
+        }
         let balances_before: Vec<(Addr, u128)> =
             s.known.iter().map(|k| (k.clone(), s.balance(k))).collect();
         let result: Result<(), String> = (|| {
@@ -203,11 +211,8 @@ impl World {
                 }
                 Action::Advance { seconds } => s.advance(u64::from(*seconds)),
                 Action::Stake { node, amount } => {
+                    // Topped up from genesis above, so the stake can be paid.
                     let n = Self::pick(&self.nodes, *node).unwrap();
-                    // Top the node up from genesis first so the stake can be paid.
-                    if *amount > 0 {
-                        s.give(&n, u128::from(*amount));
-                    }
                     s.pay(
                         &n,
                         &registry,
