@@ -505,18 +505,14 @@ impl Plugin {
                 instance.run(store, input.as_wit())
             })?;
         // A result the host refuses (or cuts) broke a limit as surely as a
-        // trap: the plugin's next task runs as a suspect's. Without this a
+        // trap (see `with_instance`): the plugin's next task runs as a
+        // suspect's. Without this a
         // plugin handing back 8 MiB strings in a loop would run as fresh,
         // short tasks that honest ones give way to.
         let breach = |e: RunError| {
             self.inner.suspect.store(true, Ordering::Relaxed);
             e
         };
-        // So does asking to sleep past the whole budget: the sleep ended at
-        // once, but the plugin meant to hold its slot past its deadline.
-        if state.longest_sleep > policy.timeout {
-            self.inner.suspect.store(true, Ordering::Relaxed);
-        }
         // A plugin that crossed the stdio cap and then finished anyway still
         // breached it.
         for (stream, pipe) in [
@@ -633,7 +629,11 @@ impl Plugin {
             let wall = started.elapsed();
             let fuel = policy.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
             let state = store.into_data();
-            self.inner.suspect.store(result.is_err(), Ordering::Relaxed);
+            // A trap or a limit makes a suspect; so does asking to sleep
+            // past the whole budget: the sleep ended at once, but the
+            // plugin meant to hold its slot past its deadline.
+            let broke_a_limit = result.is_err() || state.longest_sleep > policy.timeout;
+            self.inner.suspect.store(broke_a_limit, Ordering::Relaxed);
             match result {
                 Ok(r) => {
                     let usage = Usage {
