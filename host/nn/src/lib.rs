@@ -72,6 +72,7 @@ mod task;
 mod tensor;
 mod watchdog;
 mod wit;
+mod working_memory;
 
 pub use clusterai_types::ExecutionProvider;
 pub use error::{NnError, SetupError};

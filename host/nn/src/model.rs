@@ -322,7 +322,9 @@ pub(crate) fn build_session(
     let mut builder = Session::builder(env)?
         .with_intra_threads(settings.intra_op_threads.max(1))?
         .with_inter_threads(settings.inter_op_threads.max(1))?
-        .with_log_level(ort::logging::LogLevel::Error)?;
+        .with_log_level(ort::logging::LogLevel::Error)?
+        // CPU blocks come from the counting allocator (`working_memory`).
+        .with_env_allocators()?;
     let mut provider = ExecutionProvider::Cpu;
     let mut fallback = None;
     if let Accelerator::Cuda { device_id } = settings.accelerator {

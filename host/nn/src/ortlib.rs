@@ -76,6 +76,7 @@ pub(crate) fn environment(path: &Path) -> Result<Environment, SetupError> {
         .with_name("clusterai")
         .with_telemetry(false)
         .build()?;
+    crate::working_memory::register(&env)?;
     let _ = ENV.set((path.to_path_buf(), env.clone()));
     Ok(env)
 }

@@ -15,6 +15,7 @@ use crate::model::{Model, ModelInfo, Source};
 use crate::table::NnHost;
 use crate::tensor::{self, Tensor};
 use crate::wit::{ErrorCode, ExecutionTarget, GraphEncoding, TensorType};
+use crate::working_memory::{Meter, Metered};
 
 /// A graph the guest opened: a model from the host's table (or, when raw
 /// loading is allowed, from the guest's bytes).
@@ -47,6 +48,9 @@ pub struct ProviderUse {
     pub provider: ExecutionProvider,
     /// Time inside ONNX Runtime's run, in microseconds.
     pub micros: u64,
+    /// The most working memory (intermediate and output tensors) the run
+    /// took at once, in bytes.
+    pub peak_bytes: u64,
 }
 
 /// Which models a task may open.
@@ -68,6 +72,7 @@ pub struct NnTaskCtx {
     access: ModelAccess,
     max_compute_output_bytes: usize,
     max_task_tensor_bytes: usize,
+    max_compute_memory_bytes: usize,
     held_bytes: usize,
     used: Vec<ProviderUse>,
 }
@@ -99,6 +104,7 @@ impl NnTaskCtx {
             access,
             max_compute_output_bytes: as_usize(policy.max_compute_output_bytes),
             max_task_tensor_bytes: as_usize(policy.max_task_tensor_bytes),
+            max_compute_memory_bytes: as_usize(policy.max_compute_memory_bytes),
             held_bytes: 0,
             used: Vec::new(),
         }
@@ -276,29 +282,39 @@ impl NnTaskCtx {
 
         let mut lease = model.lease(deadline)?;
         let run_micros;
+        let meter;
         let outputs = {
             let values = marshal::ort_inputs(&inner.cpu, &mut inputs)?;
             let pooled = lease.pooled();
-            let _armed = match deadline {
-                Some(d) => {
-                    // A termination that landed after the previous run ended
-                    // must not stop this one.
-                    pooled
-                        .run_options
-                        .unterminate()
-                        .map_err(|e| NnError::runtime(format!("resetting run options: {e}")))?;
-                    Some(inner.watchdog.arm(d, pooled.run_options.clone()))
-                }
-                None => None,
-            };
+            // A termination that landed after the previous run ended (its
+            // deadline, or its memory budget) must not stop this one.
+            pooled
+                .run_options
+                .unterminate()
+                .map_err(|e| NnError::runtime(format!("resetting run options: {e}")))?;
+            let _armed = deadline.map(|d| inner.watchdog.arm(d, pooled.run_options.clone()));
+            meter = Meter::new(self.max_compute_memory_bytes, pooled.run_options.clone());
             let started = Instant::now();
-            let result = match deadline {
-                Some(_) => pooled
+            let result = {
+                let _metered = Metered::start(&meter);
+                pooled
                     .session
-                    .run_with_options(values, pooled.run_options.as_ref()),
-                None => pooled.session.run(values),
+                    .run_with_options(values, pooled.run_options.as_ref())
             };
             run_micros = started.elapsed().as_micros() as u64;
+            if meter.over() {
+                return Err(NnError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "model {hash}: ONNX Runtime's working memory reached {} bytes, over the \
+                         task's budget of {} bytes for one compute (max_compute_memory_bytes); \
+                         stopped after {} ms",
+                        meter.peak(),
+                        self.max_compute_memory_bytes,
+                        run_micros / 1000
+                    ),
+                ));
+            }
             match result {
                 Ok(o) => o
                     .into_iter()
@@ -340,6 +356,7 @@ impl NnTaskCtx {
             model: hash,
             provider: model.info.execution_provider,
             micros: run_micros,
+            peak_bytes: meter.peak() as u64,
         });
         Ok(result)
     }

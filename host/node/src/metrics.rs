@@ -63,6 +63,7 @@ pub struct Metrics {
     fuel: Family<PluginLabel, Counter>,
     peak_memory: Histogram,
     inference: Family<ProviderLabel, Histogram, fn() -> Histogram>,
+    inference_memory: Histogram,
     plugin_loads: Family<CacheLabel, Counter>,
     queue_depth: Gauge,
     running: Gauge,
@@ -143,6 +144,7 @@ impl Metrics {
         let peak_memory = bytes_histogram();
         let inference: Family<ProviderLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(seconds_histogram);
+        let inference_memory = bytes_histogram();
         let plugin_loads = Family::<CacheLabel, Counter>::default();
         let queue_depth = Gauge::default();
         let running = Gauge::default();
@@ -175,6 +177,11 @@ impl Metrics {
             inference.clone(),
         );
         registry.register(
+            "inference_peak_bytes",
+            "ONNX Runtime's working memory at its peak, per inference",
+            inference_memory.clone(),
+        );
+        registry.register(
             "plugin_loads",
             "Plugins loaded, by compile-cache outcome",
             plugin_loads.clone(),
@@ -203,6 +210,7 @@ impl Metrics {
             fuel,
             peak_memory,
             inference,
+            inference_memory,
             plugin_loads,
             queue_depth,
             running,
@@ -293,13 +301,15 @@ impl Metrics {
         }
     }
 
-    /// One inference took `micros` on `provider`.
-    pub fn inference(&self, provider: &str, micros: u64) {
+    /// One inference took `micros` on `provider` and at most `peak_bytes`
+    /// of ONNX Runtime's working memory at once.
+    pub fn inference(&self, provider: &str, micros: u64, peak_bytes: u64) {
         self.inference
             .get_or_create(&ProviderLabel {
                 provider: provider.to_string(),
             })
             .observe(micros as f64 / 1e6);
+        self.inference_memory.observe(peak_bytes as f64);
     }
 
     /// A plugin was loaded (`hit`, `miss`, `recompiled`).

@@ -80,6 +80,8 @@ pub struct InferenceView {
     pub provider: ExecutionProvider,
     /// Time inside ONNX Runtime, in microseconds.
     pub micros: u64,
+    /// The most working memory ONNX Runtime took at once for it, in bytes.
+    pub peak_bytes: u64,
 }
 
 /// A finished task's output, where it lives, and what the run cost.

@@ -215,10 +215,12 @@ impl Node {
                 model: u.model,
                 provider: u.provider,
                 micros: u.micros,
+                peak_bytes: u.peak_bytes,
             })
             .collect();
         for i in &inferences {
-            self.metrics.inference(i.provider.as_str(), i.micros);
+            self.metrics
+                .inference(i.provider.as_str(), i.micros, i.peak_bytes);
         }
         let mut models: Vec<ContentHash> = Vec::new();
         for i in &inferences {

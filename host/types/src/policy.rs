@@ -18,6 +18,7 @@
 //! | `max_log_line_bytes` | 4 KiB | one log line (longer ones are cut) |
 //! | `max_compute_output_bytes` | 128 MiB | output tensors of one wasi-nn `compute` (a decoder's full KV cache fits) |
 //! | `max_task_tensor_bytes` | 256 MiB | tensors the task holds in the host at once |
+//! | `max_compute_memory_bytes` | 1 GiB | ONNX Runtime's working memory for one `compute` (a pinned model at its declared input limits fits) |
 //! | `models` | none | models the task names, beyond those the plugin declares |
 //!
 //! A plugin may open only the models it declares and those in `models`: a
@@ -76,6 +77,9 @@ pub struct TaskPolicy {
     pub max_compute_output_bytes: u64,
     /// Tensor bytes the task may hold in the host at once.
     pub max_task_tensor_bytes: u64,
+    /// ONNX Runtime's working memory (intermediate and output tensors) for
+    /// one wasi-nn `compute`; a compute past it is stopped.
+    pub max_compute_memory_bytes: u64,
     /// Models the task names, which the plugin may open beside the ones it declares.
     pub models: Vec<ContentHash>,
 }
@@ -93,6 +97,7 @@ impl Default for TaskPolicy {
             max_log_line_bytes: 4 << 10,
             max_compute_output_bytes: 128 << 20,
             max_task_tensor_bytes: 256 << 20,
+            max_compute_memory_bytes: 1 << 30,
             models: Vec::new(),
         }
     }
@@ -120,6 +125,8 @@ pub struct PolicyRequest {
     pub max_compute_output_bytes: Option<u64>,
     /// Tensor bytes held at once.
     pub max_task_tensor_bytes: Option<u64>,
+    /// ONNX Runtime's working memory for one `compute`.
+    pub max_compute_memory_bytes: Option<u64>,
 }
 
 /// Why a policy or a request was refused. Names the field.
@@ -153,7 +160,7 @@ pub enum PolicyError {
 
 impl TaskPolicy {
     /// Every numeric limit as `(field name, value)`; the timeout in ms.
-    pub fn limits(&self) -> [(&'static str, u64); 10] {
+    pub fn limits(&self) -> [(&'static str, u64); 11] {
         [
             ("fuel", self.fuel),
             (
@@ -168,6 +175,7 @@ impl TaskPolicy {
             ("max_log_line_bytes", self.max_log_line_bytes),
             ("max_compute_output_bytes", self.max_compute_output_bytes),
             ("max_task_tensor_bytes", self.max_task_tensor_bytes),
+            ("max_compute_memory_bytes", self.max_compute_memory_bytes),
         ]
     }
 
@@ -246,6 +254,11 @@ impl TaskPolicy {
             "max_task_tensor_bytes",
             request.max_task_tensor_bytes,
             self.max_task_tensor_bytes,
+        )?;
+        out.max_compute_memory_bytes = pick(
+            "max_compute_memory_bytes",
+            request.max_compute_memory_bytes,
+            self.max_compute_memory_bytes,
         )?;
         for m in models {
             if !out.models.contains(m) {

@@ -85,8 +85,8 @@ fn ocr_prints_the_text_of_an_image_with_no_model_flags() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|u| u["provider"] == "cpu"),
-        "{v}"
+            .all(|u| u["provider"] == "cpu" && u["peak_bytes"].as_u64() > Some(0)),
+        "every inference names its provider and ONNX Runtime's peak working memory: {v}"
     );
 }
 

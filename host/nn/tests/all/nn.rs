@@ -775,3 +775,69 @@ fn declared_limits_bound_a_compute_before_it_runs() {
         "axis 3 is 2080, at most 2048",
     );
 }
+
+/// ONNX Runtime's working memory is counted per compute: each inference
+/// reports its peak, and a compute past the task's
+/// `max_compute_memory_bytes` is stopped with an error naming the budget,
+/// after which the same sessions serve computes within it.
+#[test]
+fn working_memory_is_measured_and_bounded_per_compute() {
+    if !ort_ready() {
+        return;
+    }
+    let h = host();
+    let slow = h.add_model_file(&data("slow.onnx")).unwrap();
+    let big = h.add_model_file(&data("big.onnx")).unwrap();
+    // slow on [a, b]: its largest tensor is the [a, a] product, 4 a² bytes.
+    let peak_of = |policy: &TaskPolicy, a: i64, b: i64| {
+        let mut task = h.task_ctx(policy, ModelAccess::Any, None);
+        let g = task.load_by_name(&slow.to_hex())?;
+        let exec = task.init_execution_context(&g)?;
+        task.compute(
+            &exec,
+            vec![("shape".into(), Tensor::from_i64(vec![2], &[a, b]))],
+        )?;
+        let used = task.providers_used();
+        assert_eq!(used.len(), 1);
+        Ok::<u64, NnError>(used[0].peak_bytes)
+    };
+    let small = peak_of(&TaskPolicy::default(), 100, 16).unwrap();
+    let large = peak_of(&TaskPolicy::default(), 2000, 16).unwrap();
+    assert!(small >= 4 * 100 * 100, "small peak {small}");
+    assert!(large >= 4 * 2000 * 2000, "large peak {large}");
+    assert!(
+        large < 4 * 2000 * 2000 * 4,
+        "large peak {large}: more than the tensors the graph makes"
+    );
+
+    let tight = TaskPolicy {
+        max_compute_memory_bytes: 4 << 20,
+        ..TaskPolicy::default()
+    };
+    let e = peak_of(&tight, 2000, 16).unwrap_err();
+    assert_eq!(e.code, ErrorCode::TooLarge, "{e}");
+    assert!(
+        e.message
+            .contains("over the task's budget of 4194304 bytes for one compute"),
+        "{e}"
+    );
+    assert!(e.message.contains("max_compute_memory_bytes"), "{e}");
+    // A shape tensor's *values* decide big's output: 64 MB from 16 bytes.
+    let e = expect_err(
+        run_with(
+            &h,
+            &tight,
+            big,
+            vec![("shape", Tensor::from_i64(vec![2], &[4000, 4000]))],
+        ),
+        ErrorCode::TooLarge,
+        "max_compute_memory_bytes",
+    );
+    assert!(e.message.contains("reached 64000000 bytes"), "{e}");
+    // The stop does not carry over to the next compute on the same sessions.
+    // (The pool's two sessions may plan their buffers a little apart.)
+    for _ in 0..3 {
+        let again = peak_of(&tight, 100, 16).unwrap();
+        assert!(again >= 4 * 100 * 100 && again <= 2 * small, "{again}");
+    }
+}

@@ -55,13 +55,21 @@ fn ocr_png_matches_the_onnxruntime_python_golden() {
         let (a, b) = (g["score"].as_f64().unwrap(), w["score"].as_f64().unwrap());
         assert!((a - b).abs() <= 2e-3, "score {a} vs {b}");
     }
-    // det + cls + rec per line at least; every inference names its provider.
+    // det + cls + rec per line at least; every inference names its provider
+    // and the working memory ONNX Runtime took for it, counted through the
+    // sandbox's own thread (the detector's input alone is 4 bytes a pixel).
     let inferences = clusterai_node::capabilities::inferences(&result.extensions);
     assert!(inferences.len() >= 3, "{inferences:?}");
     assert!(
         inferences
             .iter()
-            .all(|u| u.provider == ExecutionProvider::Cpu)
+            .all(|u| u.provider == ExecutionProvider::Cpu && u.peak_bytes > 0),
+        "{inferences:?}"
+    );
+    let det = inferences.iter().map(|u| u.peak_bytes).max().unwrap();
+    assert!(
+        det > 1 << 20,
+        "the largest peak is {det} bytes: {inferences:?}"
     );
 }
 
