@@ -510,6 +510,24 @@ fn hostile_tensors_from_a_guest_get_wasi_nn_errors_and_the_node_keeps_serving() 
         );
         assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
     }
+    // 64 MB of output is within the output cap, but not within a working
+    // memory budget of 8 MiB: stopped, naming the budget.
+    let (input, mut policy) = tensor_task(
+        tensor_json("shape", "i64", "[2]", "[4000,4000]"),
+        "application/json",
+        big,
+    );
+    policy.max_compute_memory_bytes = 8 << 20;
+    let err = tensor.run(&input, Some(&policy)).unwrap_err();
+    assert!(
+        matches!(err, RunError::Plugin(PluginError::Inference(_))),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("over the task's budget of 8388608 bytes for one compute"),
+        "{msg}"
+    );
     // Still serving, and the inference is recorded.
     let (input, policy) = tensor_task(
         tensor_json("x", "f32", "[1,4]", "[1,2,3,4]"),
