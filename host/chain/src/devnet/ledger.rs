@@ -88,6 +88,7 @@ pub(crate) struct Ledger {
     sequences: HashMap<String, u64>,
     journal: Option<Journal>,
     status: ChainStatus,
+    clock: ChainClock,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -118,6 +119,34 @@ fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// The devnet's sense of now: the wall clock, but never behind the wall
+/// time at opening plus the monotonic time since. A host clock stepped back
+/// (as NTP does on a fresh machine) would otherwise hold the chain at one
+/// height until it caught up, and tasks posted meanwhile would see no nodes
+/// in their stake snapshot.
+struct ChainClock {
+    wall: fn() -> u64,
+    wall_at_open: u64,
+    opened: std::time::Instant,
+}
+
+impl ChainClock {
+    fn new(wall: fn() -> u64) -> Self {
+        Self {
+            wall,
+            wall_at_open: wall(),
+            opened: std::time::Instant::now(),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        let monotonic = self
+            .wall_at_open
+            .saturating_add(self.opened.elapsed().as_nanos() as u64);
+        (self.wall)().max(monotonic)
+    }
 }
 
 impl Ledger {
@@ -239,6 +268,7 @@ impl Ledger {
             sequences: HashMap::new(),
             journal,
             status,
+            clock: ChainClock::new(now_ns),
         }
     }
 
@@ -271,7 +301,7 @@ impl Ledger {
 
     /// The latest block (as of now).
     pub(crate) fn status(&mut self) -> ChainStatus {
-        self.advance_to(now_ns());
+        self.advance_to(self.clock.now_ns());
         self.status
     }
 
@@ -282,7 +312,7 @@ impl Ledger {
 
     /// Checks, journals and runs a transaction.
     pub(crate) fn submit(&mut self, tx: &SignedTx) -> Result<TxResult, ChainError> {
-        self.advance_to(now_ns());
+        self.advance_to(self.clock.now_ns());
         let (signer, doc) =
             tx.verify(&self.deployment.prefix)
                 .map_err(|e| ChainError::Rejected {
@@ -379,7 +409,7 @@ impl Ledger {
 
     /// Hands `amount` of the payment denomination to `address` from genesis.
     pub(crate) fn faucet(&mut self, address: &str, amount: u128) -> Result<TxResult, ChainError> {
-        self.advance_to(now_ns());
+        self.advance_to(self.clock.now_ns());
         if amount == 0 || amount > FAUCET_LIMIT {
             return Err(ChainError::Rejected {
                 reason: format!("the faucet gives 1 to {FAUCET_LIMIT} at a time, not {amount}"),
@@ -473,7 +503,7 @@ impl Ledger {
 
     /// A smart query.
     pub(crate) fn query(&mut self, contract: &str, msg: &Value) -> Result<Value, ChainError> {
-        self.advance_to(now_ns());
+        self.advance_to(self.clock.now_ns());
         self.app
             .wrap()
             .query_wasm_smart::<Value>(contract, msg)
@@ -526,5 +556,46 @@ fn new_genesis(config: &DevnetConfig) -> Genesis {
         // Kept in the journal: this beacon is for local networks only.
         beacon_secret: rand::random::<u64>() | 1,
         beacon_period: config.beacon_period,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChainClock;
+
+    /// A wall clock stepped back 30 s after the devnet opened.
+    fn stepped_back() -> u64 {
+        super::now_ns() - 30_000_000_000
+    }
+
+    #[test]
+    fn the_chain_clock_keeps_moving_when_the_wall_clock_steps_back() {
+        let clock = ChainClock {
+            wall: stepped_back,
+            wall_at_open: super::now_ns(),
+            opened: std::time::Instant::now(),
+        };
+        let first = clock.now_ns();
+        assert!(first >= clock.wall_at_open);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let later = clock.now_ns();
+        assert!(
+            later >= first + 20_000_000,
+            "the chain clock moved {} ns in 20 ms",
+            later - first
+        );
+    }
+
+    #[test]
+    fn the_chain_clock_follows_a_wall_clock_that_steps_forward() {
+        fn ahead() -> u64 {
+            super::now_ns() + 30_000_000_000
+        }
+        let clock = ChainClock::new(super::now_ns);
+        let forward = ChainClock {
+            wall: ahead,
+            ..clock
+        };
+        assert!(forward.now_ns() >= super::now_ns() + 29_000_000_000);
     }
 }

@@ -62,6 +62,21 @@ async fn start_node(dir: &Path, tweak: impl FnOnce(&mut clusterai_node::NodeConf
     node
 }
 
+/// Waits for the next block: a task's stake snapshot is its posting height,
+/// which sees only what earlier blocks did, so registrations must lie in a
+/// block before the post.
+async fn next_block(chain: &DevnetClient) {
+    let start = chain.status().await.unwrap().height;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while chain.status().await.unwrap().height <= start {
+        assert!(
+            Instant::now() < deadline,
+            "the devnet made no block in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until every drawn node of task `id` has declined it.
 async fn declined_by_all(chain: &DevnetClient, id: u64, otherwise: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -188,7 +203,7 @@ async fn honest_nodes_earn_and_a_dishonest_one_is_slashed() {
         .await
         .unwrap();
     buyer.faucet(buyer.address(), REWARD * 20).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    next_block(&buyer).await;
 
     // Tasks until the dishonest node has sat in a committee as a minority
     // (the draw is stake-weighted and random: usually the first or second).
@@ -262,7 +277,7 @@ async fn a_worker_stopped_between_commit_and_reveal_still_reveals() {
         .await
         .unwrap();
     buyer.faucet(buyer.address(), REWARD).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    next_block(&buyer).await;
     let id = post(&buyer, &plugins::bytes("hello"), "restart").await;
 
     // Stop the first drawn node as soon as it has committed.
@@ -329,7 +344,7 @@ async fn tasks_a_node_cannot_run_are_declined_without_a_slash_and_work_goes_on()
         .await
         .unwrap();
     buyer.faucet(buyer.address(), REWARD * 3).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    next_block(&buyer).await;
 
     // A plugin nobody holds: every drawn node declines before the deadline.
     let unknown = post(&buyer, b"not a plugin anyone has", "x").await;
@@ -393,7 +408,7 @@ async fn a_task_that_cannot_finish_before_the_commit_deadline_is_declined_in_tim
         .await
         .unwrap();
     buyer.faucet(buyer.address(), REWARD).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    next_block(&buyer).await;
 
     // A plugin that spins until the node stops it at its deadline: no
     // output can be committed within the 5 s window.
@@ -436,6 +451,7 @@ async fn nodes_fetch_what_they_lack_from_the_buyer_and_deliver_the_result() {
     }
     let (client, buyer, _dir) = funded_buyer(&url, REWARD * 4).await;
     let hello = buyer.offer(plugins::bytes("hello")).await.unwrap();
+    next_block(&client).await;
     let order = Order {
         plugin: hello,
         models: vec![],
@@ -530,7 +546,8 @@ async fn outputs_are_compared_in_the_canonical_form_their_plugin_declares() {
         members.push(m);
     }
     let odd = members[2].client.address().to_owned();
-    let (_client, buyer, _dir) = funded_buyer(&url, REWARD * 10).await;
+    let (client, buyer, _dir) = funded_buyer(&url, REWARD * 10).await;
+    next_block(&client).await;
     let order = Order {
         plugin: ContentHash::of(&plugins::bytes("scores")),
         models: vec![],
