@@ -95,11 +95,13 @@ fn naive_task(engine: &Engine, wasm: &[u8], input: &TaskInput) -> anyhow::Result
     // The same interfaces as the runtime, but a new linker for every task.
     let linker = clusterai_runtime::base_linker(engine)?;
     let component = Component::new(engine, wasm)?;
+    let policy = TaskPolicy::default();
     let state = HostState::new(
-        &TaskPolicy::default(),
+        &policy,
         "naive".into(),
         input.seed(),
         Extensions::default(),
+        clusterai_types::HostMemory::new(policy.max_host_memory_bytes),
     );
     let mut store = Store::new(engine, state);
     let instance = PluginHost::instantiate(&mut store, &component, &linker)?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use clusterai_types::{ContentHash, ExecutionProvider, TaskPolicy};
+use clusterai_types::{ContentHash, ExecutionProvider, HostMemory, HostMemoryExceeded, TaskPolicy};
 use wasmtime::component::ResourceTable;
 
 use crate::error::{NnError, SetupError};
@@ -15,7 +15,7 @@ use crate::model::{Model, ModelInfo, Source};
 use crate::table::NnHost;
 use crate::tensor::{self, Tensor};
 use crate::wit::{ErrorCode, ExecutionTarget, GraphEncoding, TensorType};
-use crate::working_memory::{Meter, Metered};
+use crate::working_memory::{self, Meter, Metered};
 
 /// A graph the guest opened: a model from the host's table (or, when raw
 /// loading is allowed, from the guest's bytes).
@@ -74,6 +74,8 @@ pub struct NnTaskCtx {
     max_task_tensor_bytes: usize,
     max_compute_memory_bytes: usize,
     held_bytes: usize,
+    /// The task's host-memory budget, shared with the rest of the task.
+    host_memory: HostMemory,
     used: Vec<ProviderUse>,
 }
 
@@ -106,8 +108,21 @@ impl NnTaskCtx {
             max_task_tensor_bytes: as_usize(policy.max_task_tensor_bytes),
             max_compute_memory_bytes: as_usize(policy.max_compute_memory_bytes),
             held_bytes: 0,
+            host_memory: HostMemory::new(policy.max_host_memory_bytes),
             used: Vec::new(),
         }
+    }
+
+    /// Counts the task's tensors and computes against `host_memory`, the
+    /// count the rest of the task shares, instead of one of its own.
+    pub fn with_host_memory(mut self, host_memory: HostMemory) -> Self {
+        self.host_memory = host_memory;
+        self
+    }
+
+    /// The task's host-memory count.
+    pub fn host_memory(&self) -> &HostMemory {
+        &self.host_memory
     }
 
     /// The host this task runs on.
@@ -125,28 +140,54 @@ impl NnTaskCtx {
         self.held_bytes
     }
 
-    pub(crate) fn release_bytes(&mut self, n: usize) {
-        self.held_bytes = self.held_bytes.saturating_sub(n);
+    /// Gives back what `tensor` held: its bytes leave both the tensor count
+    /// and the host-memory count.
+    pub(crate) fn release(&mut self, tensor: &Tensor) {
+        self.release_tensor_count(tensor);
+        self.host_memory.release(tensor.held_bytes() as u64);
     }
 
-    /// A tensor the guest built, counted against the task's budget; over the
-    /// budget it is kept without its data and `compute` reports why.
-    pub fn new_tensor(&mut self, dims: Vec<u32>, ty: TensorType, data: Vec<u8>) -> Tensor {
-        let cap = self.max_task_tensor_bytes;
-        let len = data.len();
-        if self.held_bytes.saturating_add(len) > cap {
-            return Tensor::refused(
-                dims,
-                ty,
-                format!(
-                    "a tensor of {len} bytes would take the task's tensors to {} bytes, over the \
-                     task's cap of {cap} bytes",
-                    self.held_bytes.saturating_add(len)
-                ),
-            );
+    /// Takes `tensor` off the tensor count only: a compute's inputs, whose
+    /// host memory stays counted until the compute is over.
+    pub(crate) fn release_tensor_count(&mut self, tensor: &Tensor) {
+        if tensor.refusal().is_none() {
+            self.held_bytes = self.held_bytes.saturating_sub(tensor.held_bytes());
         }
-        self.held_bytes += len;
-        Tensor::new(dims, ty, data)
+    }
+
+    /// A tensor the guest built (data and dimensions), counted against the
+    /// task's tensor cap and its host memory. Over either it is kept without
+    /// its data, and `compute` reports why; only when even its dimensions do
+    /// not fit the host memory is it an error (the constructor cannot return
+    /// one, so the task stops with it).
+    pub fn new_tensor(
+        &mut self,
+        dims: Vec<u32>,
+        ty: TensorType,
+        data: Vec<u8>,
+    ) -> Result<Tensor, HostMemoryExceeded> {
+        let cap = self.max_task_tensor_bytes;
+        let len = data.len().saturating_add(dims.len().saturating_mul(4));
+        let would_hold = self.held_bytes.saturating_add(len);
+        let why = if would_hold > cap {
+            format!(
+                "a tensor of {len} bytes would take the task's tensors to {would_hold} bytes, \
+                 over the task's cap of {cap} bytes (max_task_tensor_bytes)"
+            )
+        } else {
+            match self.host_memory.try_hold(len as u64, "a tensor") {
+                Ok(()) => {
+                    self.held_bytes = would_hold;
+                    return Ok(Tensor::new(dims, ty, data));
+                }
+                Err(e) => e.to_string(),
+            }
+        };
+        drop(data);
+        let refused = Tensor::refused(dims, ty, why);
+        self.host_memory
+            .try_hold(refused.held_bytes() as u64, "a refused tensor's dimensions")?;
+        Ok(refused)
     }
 
     /// `wasi:nn/graph.load-by-name`: `name` is the 64-hex BLAKE3 hash of a
@@ -293,7 +334,12 @@ impl NnTaskCtx {
                 .unterminate()
                 .map_err(|e| NnError::runtime(format!("resetting run options: {e}")))?;
             let _armed = deadline.map(|d| inner.watchdog.arm(d, pooled.run_options.clone()));
-            meter = Meter::new(self.max_compute_memory_bytes, pooled.run_options.clone());
+            // One compute may take its own budget, or what is left of the
+            // task's host memory, whichever is less.
+            let held = self.host_memory.held();
+            let host_left = as_usize(self.host_memory.limit().saturating_sub(held));
+            let budget = self.max_compute_memory_bytes.min(host_left);
+            meter = Meter::new(budget, pooled.run_options.clone());
             let started = Instant::now();
             let result = {
                 let _metered = Metered::start(&meter);
@@ -302,15 +348,31 @@ impl NnTaskCtx {
                     .run_with_options(values, pooled.run_options.as_ref())
             };
             run_micros = started.elapsed().as_micros() as u64;
+            self.host_memory.note_transient(meter.peak() as u64);
             if meter.over() {
+                let why = if budget < self.max_compute_memory_bytes {
+                    format!(
+                        "what is left of the task's host memory, {budget} bytes \
+                         (max_host_memory_bytes {} less {held} held)",
+                        self.host_memory.limit()
+                    )
+                } else {
+                    format!(
+                        "the task's budget of {budget} bytes for one compute \
+                         (max_compute_memory_bytes)"
+                    )
+                };
+                let (verb, how) = match (&result, working_memory::refuses_past_budget()) {
+                    (Ok(_), _) => ("reached", "finished"),
+                    (Err(_), true) => ("would have reached", "refused the block and stopped"),
+                    (Err(_), false) => ("reached", "stopped"),
+                };
                 return Err(NnError::new(
                     ErrorCode::TooLarge,
                     format!(
-                        "model {hash}: ONNX Runtime's working memory reached {} bytes, over the \
-                         task's budget of {} bytes for one compute (max_compute_memory_bytes); \
-                         stopped after {} ms",
-                        meter.peak(),
-                        self.max_compute_memory_bytes,
+                        "model {hash}: ONNX Runtime's working memory {verb} {} bytes, over {why}; \
+                         {how} after {} ms",
+                        meter.wanted(),
                         run_micros / 1000
                     ),
                 ));
@@ -346,9 +408,15 @@ impl NnTaskCtx {
                 ErrorCode::TooLarge,
                 format!(
                     "model {hash}: {total} output bytes would take the task's tensors to {held} \
-                     bytes, over the task's cap of {} bytes",
+                     bytes, over the task's cap of {} bytes (max_task_tensor_bytes)",
                     self.max_task_tensor_bytes
                 ),
+            ));
+        }
+        if let Err(e) = self.host_memory.try_hold(total as u64, "the outputs") {
+            return Err(NnError::new(
+                ErrorCode::TooLarge,
+                format!("model {hash}: {e}"),
             ));
         }
         self.held_bytes = held;

@@ -252,11 +252,12 @@ impl Tensor {
 
     /// Host memory this tensor holds, counted against the task's budget.
     pub(crate) fn held_bytes(&self) -> usize {
-        match &self.data {
+        let data = match &self.data {
             Data::Host(v) => v.len(),
             Data::Ort { len, .. } => *len,
-            Data::Refused(_) => 0,
-        }
+            Data::Refused(why) => why.len(),
+        };
+        data.saturating_add(self.dims.len().saturating_mul(4))
     }
 
     pub(crate) fn refusal(&self) -> Option<&str> {

@@ -120,14 +120,19 @@ impl w::inference::HostGraphExecutionContext for NnView<'_> {
     ) -> GuestResult<Vec<(String, Resource<Tensor>)>> {
         // The guest handed over its input tensors: take them out of the table
         // (no copy) whatever happens next.
+        // They leave the tensor count now; their host memory is given back
+        // when the compute is over.
         let mut owned = Vec::with_capacity(inputs.len());
+        let mut handed = 0u64;
         for (name, handle) in inputs {
             let tensor = self.table.delete(handle)?;
-            self.ctx.release_bytes(tensor.held_bytes());
+            self.ctx.release_tensor_count(&tensor);
+            handed = handed.saturating_add(tensor.held_bytes() as u64);
             owned.push((name, tensor));
         }
         let exec = self.table.get(&exec)?;
         let result = self.ctx.compute(exec, owned);
+        self.ctx.host_memory().release(handed);
         match result {
             Ok(outputs) => {
                 let mut handles = Vec::with_capacity(outputs.len());
@@ -158,7 +163,7 @@ impl w::tensor::HostTensor for NnView<'_> {
         // The constructor cannot return an error in this WIT version: a tensor
         // over the task's budget is kept as a refused tensor (holding no
         // data) and `compute` reports why.
-        let tensor = self.ctx.new_tensor(dimensions, ty, data);
+        let tensor = self.ctx.new_tensor(dimensions, ty, data)?;
         Ok(self.table.push(tensor)?)
     }
 
@@ -176,7 +181,7 @@ impl w::tensor::HostTensor for NnView<'_> {
 
     fn drop(&mut self, tensor: Resource<Tensor>) -> wasmtime::Result<()> {
         let t = self.table.delete(tensor)?;
-        self.ctx.release_bytes(t.held_bytes());
+        self.ctx.release(&t);
         Ok(())
     }
 }

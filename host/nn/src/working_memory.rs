@@ -1,17 +1,24 @@
-//! ONNX Runtime's working memory, counted per compute.
+//! ONNX Runtime's working memory, counted and bounded per compute.
 //!
 //! A compute's intermediate tensors and outputs come from ONNX Runtime's CPU
 //! allocator, outside anything wasmtime or the task's tensor cap sees. The
 //! host registers one allocator of its own with the environment (sessions
 //! opt in with `session.use_env_allocators`): it counts every block against
-//! the [`Meter`] of the compute running on the allocating thread, records
-//! the meter's peak, and once a compute passes its budget it terminates the
-//! run, which ONNX Runtime notices before its next operator.
+//! the [`Meter`] of the compute running on the allocating thread and records
+//! the meter's peak.
 //!
-//! The allocator cannot refuse a block: ONNX Runtime does not check a
-//! custom allocator's result for null before writing to it, and an error
-//! cannot cross the C boundary. So a compute may overshoot its budget by
-//! the operator that crossed it; the declared input limits bound that.
+//! A block that would take a compute past its budget is refused the way
+//! ONNX Runtime's own allocator fails: by throwing `std::bad_alloc`, which
+//! the kernel's executor catches and turns into a failed run. A custom
+//! allocator cannot return null instead (ONNX Runtime writes to the block
+//! without checking), and a Rust error cannot cross the C boundary, so the
+//! allocator throws through libstdc++'s `std::__throw_bad_alloc`, found in
+//! the copy ONNX Runtime loaded, from a function whose ABI lets a foreign
+//! exception unwind through it. Where that function cannot be found (not
+//! Linux, another C++ runtime), the block is handed out and the run is
+//! terminated instead, which ONNX Runtime notices before its next operator:
+//! the compute then overshoots by the operator that crossed the budget.
+//!
 //! Blocks allocated on ONNX Runtime's own pool threads (intra-op threads
 //! above one) or outside a compute (a session's weights) count against no
 //! meter.
@@ -19,8 +26,9 @@
 use std::alloc::{Layout, alloc, dealloc};
 use std::cell::RefCell;
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::AsPointer;
 use ort::environment::Environment;
@@ -38,6 +46,8 @@ const ALIGN: usize = 64;
 pub(crate) struct Meter {
     in_use: AtomicUsize,
     peak: AtomicUsize,
+    /// What the compute would have held with the first block refused.
+    wanted: AtomicUsize,
     budget: usize,
     over: AtomicBool,
     run: Arc<RunOptions>,
@@ -48,6 +58,7 @@ impl Meter {
         Arc::new(Self {
             in_use: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            wanted: AtomicUsize::new(0),
             budget,
             over: AtomicBool::new(false),
             run,
@@ -59,16 +70,39 @@ impl Meter {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Whether the compute passed its budget (and was told to stop).
+    /// What the compute held or asked to hold at most: past its peak when a
+    /// block was refused.
+    pub(crate) fn wanted(&self) -> usize {
+        self.peak().max(self.wanted.load(Ordering::Relaxed))
+    }
+
+    /// Whether the compute reached past its budget (and was stopped).
     pub(crate) fn over(&self) -> bool {
         self.over.load(Ordering::Relaxed)
     }
 
-    fn add(&self, size: usize) {
-        let now = self.in_use.fetch_add(size, Ordering::Relaxed) + size;
+    /// Counts a block of `size` bytes; `false` (counting nothing) when it
+    /// would take the compute past its budget and `refuse` is set, in which
+    /// case the run is also told to stop.
+    fn add(&self, size: usize, refuse: bool) -> bool {
+        let now = self
+            .in_use
+            .fetch_add(size, Ordering::Relaxed)
+            .saturating_add(size);
+        if now > self.budget {
+            self.stop();
+            if refuse {
+                self.in_use.fetch_sub(size, Ordering::Relaxed);
+                self.wanted.fetch_max(now, Ordering::Relaxed);
+                return false;
+            }
+        }
         self.peak.fetch_max(now, Ordering::Relaxed);
-        if now > self.budget
-            && !self.over.swap(true, Ordering::Relaxed)
+        true
+    }
+
+    fn stop(&self) {
+        if !self.over.swap(true, Ordering::Relaxed)
             && let Err(e) = self.run.terminate()
         {
             tracing::warn!("could not stop an ONNX Runtime run over its memory budget: {e}");
@@ -84,15 +118,20 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Meter>>> = const { RefCell::new(None) };
 }
 
-/// Counts this thread's ONNX Runtime blocks against `meter` until dropped.
+/// Counts this thread's ONNX Runtime blocks against `meter` until dropped,
+/// on the thread that started it (it is neither `Send` nor `Sync`).
 pub(crate) struct Metered {
     previous: Option<Arc<Meter>>,
+    _this_thread: PhantomData<*const ()>,
 }
 
 impl Metered {
     pub(crate) fn start(meter: &Arc<Meter>) -> Self {
         let previous = CURRENT.with(|c| c.borrow_mut().replace(meter.clone()));
-        Self { previous }
+        Self {
+            previous,
+            _this_thread: PhantomData,
+        }
     }
 }
 
@@ -118,27 +157,86 @@ fn layout(size: usize) -> Option<Layout> {
     Layout::from_size_align(size.checked_add(ALIGN)?, ALIGN).ok()
 }
 
-unsafe extern "system" fn alloc_block(_this: *mut OrtAllocator, size: usize) -> *mut c_void {
+/// libstdc++'s `std::__throw_bad_alloc()`: throws, never returns.
+type Thrower = unsafe extern "C-unwind" fn() -> !;
+
+/// Finds `std::__throw_bad_alloc` in the libstdc++ that ONNX Runtime
+/// loaded (never loading one of its own).
+#[cfg(target_os = "linux")]
+fn find_thrower() -> Option<Thrower> {
+    // SAFETY: RTLD_NOLOAD only looks up a library already loaded; the
+    // symbol, when found, is a C++ function taking nothing and never
+    // returning, which is what `Thrower` says.
+    unsafe {
+        let lib = libc::dlopen(
+            c"libstdc++.so.6".as_ptr(),
+            libc::RTLD_NOW | libc::RTLD_NOLOAD,
+        );
+        if lib.is_null() {
+            return None;
+        }
+        let sym = libc::dlsym(lib, c"_ZSt17__throw_bad_allocv".as_ptr());
+        (!sym.is_null()).then(|| std::mem::transmute::<*mut c_void, Thrower>(sym))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn find_thrower() -> Option<Thrower> {
+    None
+}
+
+/// Hands ONNX Runtime a block of `size` bytes, counted against the meter
+/// of the compute running on this thread; throws `std::bad_alloc` (see the
+/// module docs) for a block past the budget or one the system refuses.
+/// Declared with an unwinding ABI: the exception passes through this frame,
+/// which holds nothing to drop when it throws.
+unsafe extern "system-unwind" fn alloc_block(_this: *mut OrtAllocator, size: usize) -> *mut c_void {
+    let thrower = registered().and_then(|r| r.thrower);
     let Some(layout) = layout(size) else {
-        return std::ptr::null_mut();
+        return refuse(thrower, size);
+    };
+    let meter = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten();
+    let meter = match meter {
+        // Counted with its header: a graph keeping many tiny tensors alive
+        // costs what they take.
+        Some(m) => {
+            if !m.add(layout.size(), thrower.is_some()) {
+                drop(m);
+                return refuse(thrower, size);
+            }
+            Arc::into_raw(m)
+        }
+        None => std::ptr::null(),
     };
     // SAFETY: the layout's size is at least ALIGN, never zero.
     let base = unsafe { alloc(layout) };
     if base.is_null() {
-        return std::ptr::null_mut();
+        if !meter.is_null() {
+            // SAFETY: the `Arc` leaked just above, for this block.
+            let m = unsafe { Arc::from_raw(meter) };
+            m.sub(layout.size());
+        }
+        return refuse(thrower, size);
     }
-    let meter = CURRENT
-        .try_with(|c| c.borrow().clone())
-        .ok()
-        .flatten()
-        .map_or(std::ptr::null(), |m| {
-            m.add(size);
-            Arc::into_raw(m)
-        });
     // SAFETY: `base` is valid for ALIGN bytes and aligned for the header.
     unsafe { base.cast::<Header>().write(Header { size, meter }) };
     // SAFETY: the block is ALIGN + size bytes long.
     unsafe { base.add(ALIGN).cast() }
+}
+
+/// Fails an allocation of `size` bytes: `std::bad_alloc` where it can be
+/// thrown, else the process stops (a null block would be written to).
+fn refuse(thrower: Option<Thrower>, size: usize) -> *mut c_void {
+    match thrower {
+        // SAFETY: ONNX Runtime's kernels run inside its executor's
+        // try/catch, which turns the exception into a failed run; this
+        // frame and `alloc_block`'s hold nothing that needs dropping.
+        Some(throw) => unsafe { throw() },
+        None => {
+            tracing::error!(size, "ONNX Runtime asked for a block the system refused");
+            std::process::abort()
+        }
+    }
 }
 
 unsafe extern "system" fn free_block(_this: *mut OrtAllocator, p: *mut c_void) {
@@ -149,17 +247,20 @@ unsafe extern "system" fn free_block(_this: *mut OrtAllocator, p: *mut c_void) {
     let base = unsafe { p.cast::<u8>().sub(ALIGN) };
     // SAFETY: written by `alloc_block`.
     let Header { size, meter } = unsafe { base.cast::<Header>().read() };
+    let layout = layout(size).expect("the layout was valid when allocated");
     if !meter.is_null() {
         // SAFETY: the `Arc` leaked by `alloc_block` for this block.
         let meter = unsafe { Arc::from_raw(meter) };
-        meter.sub(size);
+        meter.sub(layout.size());
     }
-    let layout = layout(size).expect("the layout was valid when allocated");
     // SAFETY: allocated with this layout.
     unsafe { dealloc(base, layout) };
 }
 
-unsafe extern "system" fn reserve_block(this: *const OrtAllocator, size: usize) -> *mut c_void {
+unsafe extern "system-unwind" fn reserve_block(
+    this: *const OrtAllocator,
+    size: usize,
+) -> *mut c_void {
     // SAFETY: the same contract as `alloc_block`, which ignores `this`.
     unsafe { alloc_block(this.cast_mut(), size) }
 }
@@ -172,6 +273,7 @@ struct Registered {
     /// Boxed: ONNX Runtime keeps the pointer for the life of the process.
     allocator: Box<OrtAllocator>,
     info: MemoryInfo<'static>,
+    thrower: Option<Thrower>,
 }
 
 // SAFETY: the allocator's functions are thread-safe (atomics and a
@@ -181,33 +283,75 @@ unsafe impl Sync for Registered {}
 
 static REGISTERED: OnceLock<Registered> = OnceLock::new();
 
+/// Set once the environment has taken the allocator: a failed
+/// registration is tried again, not taken for done.
+static DONE: Mutex<bool> = Mutex::new(false);
+
 fn registered() -> Option<&'static Registered> {
     REGISTERED.get()
 }
 
+/// Whether a block past a compute's budget is refused (rather than handed
+/// out and the run stopped after its operator).
+pub(crate) fn refuses_past_budget() -> bool {
+    registered().is_some_and(|r| r.thrower.is_some())
+}
+
 /// Registers the counting allocator with `env`, once per process.
 pub(crate) fn register(env: &Environment) -> Result<(), SetupError> {
-    if REGISTERED.get().is_some() {
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if *done {
         return Ok(());
     }
-    let info = MemoryInfo::new(
-        AllocationDevice::CPU,
-        0,
-        AllocatorType::Device,
-        MemoryType::Default,
-    )?;
-    // SAFETY: a zeroed allocator of the compiled API version, with every
-    // function the version requires filled in below.
-    let mut allocator = Box::new(unsafe { OrtAllocator::default() });
-    allocator.Alloc = Some(alloc_block);
-    allocator.Free = Some(free_block);
-    allocator.Info = Some(block_info);
-    allocator.Reserve = Some(reserve_block);
-    let registered = REGISTERED.get_or_init(|| Registered { allocator, info });
+    let registered = match REGISTERED.get() {
+        Some(r) => r,
+        None => {
+            let info = MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            )?;
+            // SAFETY: a zeroed allocator of the compiled API version, with
+            // every function the version requires filled in below.
+            let mut allocator = Box::new(unsafe { OrtAllocator::default() });
+            // SAFETY: the unwinding ABI differs from the declared one only
+            // in letting an exception through; the calling convention is
+            // the same.
+            allocator.Alloc = Some(unsafe {
+                std::mem::transmute::<
+                    unsafe extern "system-unwind" fn(*mut OrtAllocator, usize) -> *mut c_void,
+                    unsafe extern "system" fn(*mut OrtAllocator, usize) -> *mut c_void,
+                >(alloc_block)
+            });
+            allocator.Free = Some(free_block);
+            allocator.Info = Some(block_info);
+            // SAFETY: as for `Alloc`.
+            allocator.Reserve = Some(unsafe {
+                std::mem::transmute::<
+                    unsafe extern "system-unwind" fn(*const OrtAllocator, usize) -> *mut c_void,
+                    unsafe extern "system" fn(*const OrtAllocator, usize) -> *mut c_void,
+                >(reserve_block)
+            });
+            let thrower = find_thrower();
+            if thrower.is_none() {
+                tracing::warn!(
+                    "libstdc++ not found beside ONNX Runtime: a compute past its memory budget \
+                     is stopped after the operator that crossed it, not refused"
+                );
+            }
+            REGISTERED.get_or_init(|| Registered {
+                allocator,
+                info,
+                thrower,
+            })
+        }
+    };
     let ptr = std::ptr::from_ref::<OrtAllocator>(&*registered.allocator).cast_mut();
     // SAFETY: `ptr` lives for the process (a static), as does `env`'s.
     let status = unsafe { (ort::api().RegisterAllocator)(env.ptr().cast_mut(), ptr) };
     // SAFETY: a status returned by ONNX Runtime, released by the call.
     unsafe { ort::Error::result_from_status(status) }?;
+    *done = true;
     Ok(())
 }

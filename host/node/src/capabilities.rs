@@ -73,11 +73,15 @@ impl Capability for NnCapability {
                 }
             }
         }
-        extensions.insert(self.host.task_ctx(
-            task.policy,
-            ModelAccess::Only(task.allowed_models()),
-            Some(task.deadline),
-        ));
+        extensions.insert(
+            self.host
+                .task_ctx(
+                    task.policy,
+                    ModelAccess::Only(task.allowed_models()),
+                    Some(task.deadline),
+                )
+                .with_host_memory(task.host_memory.clone()),
+        );
         Ok(())
     }
 }

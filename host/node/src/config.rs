@@ -61,6 +61,7 @@ max_log_line_bytes = 4096
 max_compute_output_bytes = 134217728
 max_task_tensor_bytes = 268435456
 max_compute_memory_bytes = 1073741824
+max_host_memory_bytes = 1073741824
 
 [inference]
 # wasi:nn on ONNX Runtime. Off: plugins that import wasi:nn are refused.

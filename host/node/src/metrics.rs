@@ -62,6 +62,7 @@ pub struct Metrics {
     run_time: Family<PluginLabel, Histogram, fn() -> Histogram>,
     fuel: Family<PluginLabel, Counter>,
     peak_memory: Histogram,
+    peak_host_memory: Histogram,
     inference: Family<ProviderLabel, Histogram, fn() -> Histogram>,
     inference_memory: Histogram,
     plugin_loads: Family<CacheLabel, Counter>,
@@ -142,6 +143,7 @@ impl Metrics {
             Family::new_with_constructor(seconds_histogram);
         let fuel = Family::<PluginLabel, Counter>::default();
         let peak_memory = bytes_histogram();
+        let peak_host_memory = bytes_histogram();
         let inference: Family<ProviderLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(seconds_histogram);
         let inference_memory = bytes_histogram();
@@ -170,6 +172,11 @@ impl Metrics {
             "task_peak_memory_bytes",
             "The largest linear memory of each task",
             peak_memory.clone(),
+        );
+        registry.register(
+            "task_peak_host_memory_bytes",
+            "The most each task made the host hold outside its sandbox at once",
+            peak_host_memory.clone(),
         );
         registry.register(
             "inference_seconds",
@@ -209,6 +216,7 @@ impl Metrics {
             run_time,
             fuel,
             peak_memory,
+            peak_host_memory,
             inference,
             inference_memory,
             plugin_loads,
@@ -238,6 +246,7 @@ impl Metrics {
         run_us: u64,
         fuel: u64,
         peak_memory: u64,
+        peak_host_memory: u64,
     ) {
         let slot = match outcome {
             "succeeded" => 0,
@@ -263,6 +272,9 @@ impl Metrics {
         self.fuel.get_or_create(&label).inc_by(fuel);
         if peak_memory > 0 {
             self.peak_memory.observe(peak_memory as f64);
+        }
+        if peak_host_memory > 0 {
+            self.peak_host_memory.observe(peak_host_memory as f64);
         }
         let now_ms = crate::task::now_ms();
         let start_s = now_ms / 1000 / BUCKET_SECS * BUCKET_SECS;

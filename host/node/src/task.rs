@@ -59,6 +59,11 @@ pub struct UsageView {
     pub wall_us: u64,
     /// The largest linear memory the instance reached, in bytes.
     pub peak_memory: u64,
+    /// The most the task made the host hold outside its sandbox at once
+    /// (tensors, ONNX Runtime's working memory, log lines, the output), in
+    /// bytes; within the task's `max_host_memory_bytes`.
+    #[serde(default)]
+    pub peak_host_memory: u64,
 }
 
 /// One line the plugin logged.

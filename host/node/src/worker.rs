@@ -260,6 +260,7 @@ impl Node {
                 fuel: result.usage.fuel,
                 wall_us: result.usage.wall.as_micros() as u64,
                 peak_memory: result.usage.peak_memory,
+                peak_host_memory: result.usage.peak_host_memory,
             },
             inferences,
             logs: result
@@ -351,6 +352,7 @@ impl Node {
             fuel: 0,
             wall_us: 0,
             peak_memory: 0,
+            peak_host_memory: 0,
         });
         self.metrics.finished(
             &record.id,
@@ -361,6 +363,7 @@ impl Node {
             usage.wall_us,
             usage.fuel,
             usage.peak_memory,
+            usage.peak_host_memory,
         );
     }
 }

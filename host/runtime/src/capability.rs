@@ -22,7 +22,7 @@
 use std::any::Any;
 use std::time::Instant;
 
-use clusterai_types::{ContentHash, TaskPolicy};
+use clusterai_types::{ContentHash, HostMemory, TaskPolicy};
 use wasmtime::component::Linker;
 
 use crate::error::{LoadError, RunError};
@@ -61,6 +61,9 @@ pub struct TaskContext<'a> {
     pub policy: &'a TaskPolicy,
     /// When the task's deadline passes.
     pub deadline: Instant,
+    /// The task's host-memory count: what a capability makes the host
+    /// hold for the task counts here, beside the runtime's own.
+    pub host_memory: &'a HostMemory,
 }
 
 impl TaskContext<'_> {

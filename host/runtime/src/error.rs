@@ -210,6 +210,11 @@ pub enum RunError {
         /// The limit.
         limit: u64,
     },
+    /// The plugin made the host hold more, outside its sandbox, than the
+    /// task's `max_host_memory_bytes` (tensors, working memory, log lines,
+    /// the output together).
+    #[error("host memory limit exceeded: {0}")]
+    HostMemoryLimit(#[from] clusterai_types::HostMemoryExceeded),
     /// A bug on the host side, caught at the task boundary; the process is unharmed.
     #[error("internal host error: {0}")]
     Host(String),
@@ -253,6 +258,7 @@ impl RunError {
             Self::StdioLimit { .. } => "stdio-limit",
             Self::CopyLimit { .. } => "copy-limit",
             Self::InputTooLarge { .. } => "input-too-large",
+            Self::HostMemoryLimit(_) => "host-memory-limit",
             Self::Host(_) => "host-error",
         }
     }

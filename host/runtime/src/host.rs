@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use clusterai_types::{BlobSource, ContentHash, TaskPolicy};
+use clusterai_types::{BlobSource, ContentHash, HostMemory, TaskPolicy};
 use rand::SeedableRng;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -67,6 +67,9 @@ pub struct HostState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) logs_dropped: usize,
+    /// What the task makes the host hold outside the sandbox, against
+    /// `max_host_memory_bytes`; shared with the capabilities.
+    pub(crate) host_memory: HostMemory,
     max_log_lines: usize,
     max_log_line_bytes: usize,
     pub(crate) stdout: MemoryOutputPipe,
@@ -99,12 +102,13 @@ impl std::fmt::Debug for HostState {
 impl HostState {
     /// The state of one task of `plugin` (a name for host-side logs) under
     /// `policy`, its randomness seeded by `seed`, with the capabilities'
-    /// state in `extensions`.
+    /// state in `extensions` and the task's host-memory count.
     pub fn new(
         policy: &TaskPolicy,
         plugin: String,
         seed: [u8; 32],
         extensions: Extensions,
+        host_memory: HostMemory,
     ) -> Self {
         // One byte past the limit: a write that crosses it leaves that byte
         // behind, so a breach is told apart from output that fills the limit
@@ -135,6 +139,7 @@ impl HostState {
             limiter: MemoryLimiter::new(policy.memory_bytes),
             logs: Vec::new(),
             logs_dropped: 0,
+            host_memory,
             max_log_lines: usize::try_from(policy.max_log_lines).unwrap_or(usize::MAX),
             max_log_line_bytes: usize::try_from(policy.max_log_line_bytes).unwrap_or(usize::MAX),
             stdout,
@@ -205,9 +210,15 @@ impl From<log_v0_1::Level> for LogLevel {
 
 impl HostState {
     /// Keeps a log line (the caller cut it to [`Self::max_log_line_bytes`]),
-    /// or counts it dropped once the task has logged its most lines.
+    /// or counts it dropped once the task has logged its most lines or the
+    /// line would not fit the task's host memory.
     pub(crate) fn push_log(&mut self, level: LogLevel, message: String) {
-        if self.logs.len() >= self.max_log_lines {
+        if self.logs.len() >= self.max_log_lines
+            || self
+                .host_memory
+                .try_hold(message.len() as u64, "a log line")
+                .is_err()
+        {
             self.logs_dropped += 1;
             return;
         }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use clusterai_types::{ContentHash, TaskPolicy};
+use clusterai_types::{ContentHash, HostMemory, TaskPolicy};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store, Trap};
 
@@ -266,6 +266,10 @@ pub struct Usage {
     pub wall: Duration,
     /// The largest linear memory the instance reached, in bytes.
     pub peak_memory: u64,
+    /// The most the task made the host hold outside its sandbox at once
+    /// (tensors, a compute's working memory, log lines, the output), in
+    /// bytes.
+    pub peak_host_memory: u64,
 }
 
 fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -545,6 +549,14 @@ impl Plugin {
                 limit: policy.max_output_bytes,
             }));
         }
+        // The output is held until the caller takes it, beside the logs
+        // and whatever tensors the plugin never dropped.
+        state
+            .host_memory
+            .try_hold(size, "the output")
+            .map_err(|e| breach(e.into()))?;
+        let mut usage = usage;
+        usage.peak_host_memory = state.host_memory.peak();
         Ok(TaskResult {
             output: TaskOutput {
                 data: output.data,
@@ -582,11 +594,13 @@ impl Plugin {
             let (mut clock, ticks) =
                 TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
             let mut extensions = Extensions::default();
+            let host_memory = HostMemory::new(policy.max_host_memory_bytes);
             let task = TaskContext {
                 plugin: self.inner.hash,
                 info,
                 policy,
                 deadline,
+                host_memory: &host_memory,
             };
             for capability in &self.inner.capabilities {
                 capability.prepare(&task, &mut extensions)?;
@@ -596,6 +610,7 @@ impl Plugin {
                 self.inner.info.name.clone(),
                 input.seed(),
                 extensions,
+                host_memory.clone(),
             );
             state.stream = sink;
             state.assets = self.inner.assets.clone().map(|source| TaskAssets {
@@ -640,6 +655,7 @@ impl Plugin {
                         fuel,
                         wall,
                         peak_memory: state.limiter.peak,
+                        peak_host_memory: state.host_memory.peak(),
                     };
                     Ok((r, state, usage))
                 }

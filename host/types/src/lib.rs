@@ -11,6 +11,8 @@
 //!   contracts settle on.
 //! - [`signing`]: the one signing scheme (domain-separated messages) used for
 //!   receipts and every other statement a node key signs.
+//! - [`host_memory`]: [`HostMemory`], what a task makes the host hold outside
+//!   its sandbox, against the policy's one budget.
 //! - [`provider`]: the execution providers that can run a model.
 //! - [`source`]: [`BlobSource`], how a capability gets a blob by hash.
 //! - [`env`](mod@env): the node's data and cache directories, their subfolders, the
@@ -25,6 +27,7 @@
 pub mod env;
 pub mod files;
 mod hash;
+pub mod host_memory;
 pub mod models;
 pub mod pins;
 pub mod policy;
@@ -34,6 +37,7 @@ pub mod signing;
 pub mod source;
 
 pub use hash::{ContentHash, ParseHashError};
+pub use host_memory::{HostMemory, HostMemoryExceeded};
 pub use policy::{PolicyError, PolicyRequest, TaskPolicy};
 pub use provider::ExecutionProvider;
 pub use receipt::{Receipt, SignedReceipt};

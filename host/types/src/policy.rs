@@ -19,6 +19,7 @@
 //! | `max_compute_output_bytes` | 128 MiB | output tensors of one wasi-nn `compute` (a decoder's full KV cache fits) |
 //! | `max_task_tensor_bytes` | 256 MiB | tensors the task holds in the host at once |
 //! | `max_compute_memory_bytes` | 1 GiB | ONNX Runtime's working memory for one `compute` (a pinned model at its declared input limits fits) |
+//! | `max_host_memory_bytes` | 1 GiB | everything the task makes the host hold outside its sandbox at once: tensors, a compute's working memory, log lines, the output |
 //! | `models` | none | models the task names, beyond those the plugin declares |
 //!
 //! A plugin may open only the models it declares and those in `models`: a
@@ -80,6 +81,10 @@ pub struct TaskPolicy {
     /// ONNX Runtime's working memory (intermediate and output tensors) for
     /// one wasi-nn `compute`; a compute past it is stopped.
     pub max_compute_memory_bytes: u64,
+    /// Everything the task makes the host hold outside its sandbox at once
+    /// (tensors, a compute's working memory, log lines, the output): one
+    /// budget over the finer limits above.
+    pub max_host_memory_bytes: u64,
     /// Models the task names, which the plugin may open beside the ones it declares.
     pub models: Vec<ContentHash>,
 }
@@ -98,6 +103,7 @@ impl Default for TaskPolicy {
             max_compute_output_bytes: 128 << 20,
             max_task_tensor_bytes: 256 << 20,
             max_compute_memory_bytes: 1 << 30,
+            max_host_memory_bytes: 1 << 30,
             models: Vec::new(),
         }
     }
@@ -127,6 +133,8 @@ pub struct PolicyRequest {
     pub max_task_tensor_bytes: Option<u64>,
     /// ONNX Runtime's working memory for one `compute`.
     pub max_compute_memory_bytes: Option<u64>,
+    /// Host memory held at once outside the sandbox.
+    pub max_host_memory_bytes: Option<u64>,
 }
 
 /// Why a policy or a request was refused. Names the field.
@@ -160,7 +168,7 @@ pub enum PolicyError {
 
 impl TaskPolicy {
     /// Every numeric limit as `(field name, value)`; the timeout in ms.
-    pub fn limits(&self) -> [(&'static str, u64); 11] {
+    pub fn limits(&self) -> [(&'static str, u64); 12] {
         [
             ("fuel", self.fuel),
             (
@@ -176,6 +184,7 @@ impl TaskPolicy {
             ("max_compute_output_bytes", self.max_compute_output_bytes),
             ("max_task_tensor_bytes", self.max_task_tensor_bytes),
             ("max_compute_memory_bytes", self.max_compute_memory_bytes),
+            ("max_host_memory_bytes", self.max_host_memory_bytes),
         ]
     }
 
@@ -259,6 +268,11 @@ impl TaskPolicy {
             "max_compute_memory_bytes",
             request.max_compute_memory_bytes,
             self.max_compute_memory_bytes,
+        )?;
+        out.max_host_memory_bytes = pick(
+            "max_host_memory_bytes",
+            request.max_host_memory_bytes,
+            self.max_host_memory_bytes,
         )?;
         for m in models {
             if !out.models.contains(m) {

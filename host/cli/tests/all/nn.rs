@@ -88,6 +88,18 @@ fn ocr_prints_the_text_of_an_image_with_no_model_flags() {
             .all(|u| u["provider"] == "cpu" && u["peak_bytes"].as_u64() > Some(0)),
         "every inference names its provider and ONNX Runtime's peak working memory: {v}"
     );
+    let largest = v["inferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["peak_bytes"].as_u64())
+        .max()
+        .unwrap();
+    let host_peak = v["usage"]["peak_host_memory"].as_u64().unwrap();
+    assert!(
+        host_peak >= largest,
+        "host peak {host_peak} below {largest}: {v}"
+    );
 }
 
 #[test]

@@ -327,10 +327,15 @@ fn task_tensor_budget_is_enforced_without_trapping() {
         ..TaskPolicy::default()
     };
     let mut task = h.task_ctx(&policy, ModelAccess::Any, None);
-    let ok = task.new_tensor(vec![1, 4], TensorType::Fp32, vec![0; 16]);
-    assert_eq!(task.held_bytes(), 16);
-    let refused = task.new_tensor(vec![4, 4], TensorType::Fp32, vec![0; 64]);
-    assert_eq!(task.held_bytes(), 16, "a refused tensor holds nothing");
+    // A tensor counts its data and its dimensions (4 bytes each).
+    let ok = task
+        .new_tensor(vec![1, 4], TensorType::Fp32, vec![0; 16])
+        .unwrap();
+    assert_eq!(task.held_bytes(), 24);
+    let refused = task
+        .new_tensor(vec![4, 4], TensorType::Fp32, vec![0; 64])
+        .unwrap();
+    assert_eq!(task.held_bytes(), 24, "a refused tensor holds no data");
     assert!(refused.bytes().is_empty());
     let g = task.load_by_name(&mlp.to_hex()).unwrap();
     let exec = task.init_execution_context(&g).unwrap();
@@ -339,6 +344,7 @@ fn task_tensor_budget_is_enforced_without_trapping() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::TooLarge);
     assert!(e.message.contains("over the task's cap of 64 bytes"), "{e}");
+    assert!(e.message.contains("max_task_tensor_bytes"), "{e}");
     assert!(task.compute(&exec, vec![("x".into(), ok)]).is_ok());
 }
 
@@ -833,11 +839,122 @@ fn working_memory_is_measured_and_bounded_per_compute() {
         ErrorCode::TooLarge,
         "max_compute_memory_bytes",
     );
-    assert!(e.message.contains("reached 64000000 bytes"), "{e}");
+    // Refused at the block that would pass the budget: the 64 MB output
+    // is never allocated.
+    assert!(e.message.contains("would have reached 640"), "{e}");
+    assert!(e.message.contains("refused the block"), "{e}");
     // The stop does not carry over to the next compute on the same sessions.
     // (The pool's two sessions may plan their buffers a little apart.)
     for _ in 0..3 {
         let again = peak_of(&tight, 100, 16).unwrap();
         assert!(again >= 4 * 100 * 100 && again <= 2 * small, "{again}");
     }
+}
+
+/// Shapes whose *values* ask for more memory than any machine has (a
+/// 2^25 x 2^25 float tensor, 4 PiB): past the budget the block is refused,
+/// and with a budget as large as the request the system's refusal is a
+/// clean error too; the host lives and its sessions serve the next compute.
+#[test]
+fn a_compute_asking_for_petabytes_fails_cleanly() {
+    if !ort_ready() {
+        return;
+    }
+    let h = host();
+    let big = h.add_model_file(&data("big.onnx")).unwrap();
+    let huge = || vec![("shape", Tensor::from_i64(vec![2], &[1 << 25, 1 << 25]))];
+    let e = expect_err(
+        run_with(&h, &TaskPolicy::default(), big, huge()),
+        ErrorCode::TooLarge,
+        "max_compute_memory_bytes",
+    );
+    assert!(
+        e.message.contains("would have reached 4503599627370"),
+        "{e}"
+    );
+    let unbounded = TaskPolicy {
+        max_compute_memory_bytes: u64::MAX,
+        max_host_memory_bytes: u64::MAX,
+        ..TaskPolicy::default()
+    };
+    let e = run_with(&h, &unbounded, big, huge()).unwrap_err();
+    assert_eq!(e.code, ErrorCode::RuntimeError, "{e}");
+    assert!(
+        e.message.contains("bad_alloc") || e.message.contains("bad allocation"),
+        "{e}"
+    );
+    let out = run_with(
+        &h,
+        &TaskPolicy::default(),
+        big,
+        vec![("shape", Tensor::from_i64(vec![2], &[2, 3]))],
+    )
+    .unwrap();
+    assert_eq!(out[0].1.dimensions(), &[2, 3]);
+}
+
+/// One host-memory budget over everything a task holds outside its
+/// sandbox: tensors that fit the tensor cap are refused past it, a compute
+/// gets only what is left of it (named in the error), and the task's peak
+/// counts the tensors it held and a compute's working memory together.
+#[test]
+fn host_memory_is_one_budget_for_tensors_and_computes() {
+    if !ort_ready() {
+        return;
+    }
+    let h = host();
+    let slow = h.add_model_file(&data("slow.onnx")).unwrap();
+    let policy = TaskPolicy {
+        max_host_memory_bytes: 8 << 20,
+        ..TaskPolicy::default()
+    };
+    let mut task = h.task_ctx(&policy, ModelAccess::Any, None);
+    // 6 MiB held: within the 256 MiB tensor cap and the 8 MiB budget.
+    let held = task
+        .new_tensor(vec![6 << 18], TensorType::Fp32, vec![0; 6 << 20])
+        .unwrap();
+    assert_eq!(task.host_memory().held(), (6 << 20) + 4);
+    // 4 MiB more would pass the budget: refused, holding its dimensions only.
+    let refused = task
+        .new_tensor(vec![1 << 20], TensorType::Fp32, vec![0; 4 << 20])
+        .unwrap();
+    assert!(refused.bytes().is_empty());
+    assert!(task.host_memory().held() < (6 << 20) + 1024);
+    let g = task.load_by_name(&slow.to_hex()).unwrap();
+    let exec = task.init_execution_context(&g).unwrap();
+    let e = task
+        .compute(&exec, vec![("shape".into(), refused)])
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::TooLarge, "{e}");
+    assert!(e.message.contains("max_host_memory_bytes"), "{e}");
+    // A compute within its own 1 GiB budget but past what is left of the
+    // task's host memory (a [1000, 1000] product is 4 MB).
+    let e = task
+        .compute(
+            &exec,
+            vec![("shape".into(), Tensor::from_i64(vec![2], &[1000, 16]))],
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::TooLarge, "{e}");
+    assert!(
+        e.message.contains("what is left of the task's host memory"),
+        "{e}"
+    );
+    assert!(e.message.contains("max_host_memory_bytes 8388608"), "{e}");
+    // A small one fits, and the peak counts it beside the held tensor.
+    task.compute(
+        &exec,
+        vec![("shape".into(), Tensor::from_i64(vec![2], &[100, 16]))],
+    )
+    .unwrap();
+    let compute_peak = task.providers_used().last().unwrap().peak_bytes;
+    assert!(compute_peak >= 4 * 100 * 100, "{compute_peak}");
+    assert!(
+        task.host_memory().peak() >= (6 << 20) + compute_peak,
+        "peak {} with {} held and a compute of {compute_peak}",
+        task.host_memory().peak(),
+        task.host_memory().held()
+    );
+    assert!(task.host_memory().peak() <= 8 << 20);
+    drop(held);
 }

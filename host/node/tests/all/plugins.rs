@@ -71,6 +71,14 @@ fn ocr_png_matches_the_onnxruntime_python_golden() {
         det > 1 << 20,
         "the largest peak is {det} bytes: {inferences:?}"
     );
+    // The task's host-memory peak counts the detector's working memory
+    // beside the tensors it held, within the task's one budget.
+    let peak = result.usage.peak_host_memory;
+    assert!(peak >= det, "host peak {peak} below the compute's {det}");
+    assert!(
+        peak <= TaskPolicy::default().max_host_memory_bytes,
+        "{peak}"
+    );
 }
 
 #[test]
@@ -526,6 +534,21 @@ fn hostile_tensors_from_a_guest_get_wasi_nn_errors_and_the_node_keeps_serving() 
     let msg = err.to_string();
     assert!(
         msg.contains("over the task's budget of 8388608 bytes for one compute"),
+        "{msg}"
+    );
+    // The same output under a task-wide host-memory budget of 8 MiB: the
+    // compute gets what is left of it, and the error names that budget.
+    let (input, mut policy) = tensor_task(
+        tensor_json("shape", "i64", "[2]", "[4000,4000]"),
+        "application/json",
+        big,
+    );
+    policy.max_host_memory_bytes = 8 << 20;
+    let err = tensor.run(&input, Some(&policy)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("what is left of the task's host memory")
+            && msg.contains("max_host_memory_bytes 8388608"),
         "{msg}"
     );
     // Still serving, and the inference is recorded.

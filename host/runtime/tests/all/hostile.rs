@@ -521,6 +521,44 @@ mod string_bomb {
         assert!(line.capacity() <= limits().max_log_line_bytes as usize);
     }
 
+    /// The log line and the output count against the task's one
+    /// host-memory budget: a line that does not fit is dropped (and
+    /// counted), an output that does not fit fails the task naming the
+    /// budget, and the task reports its peak.
+    #[test]
+    fn logs_and_the_output_share_the_host_memory_budget() {
+        let rt = runtime();
+        let plugin = rt.load(&read(programs::STRING_BOMB)).unwrap();
+        let line = limits().max_log_line_bytes;
+        let run = |budget: u64| {
+            let policy = TaskPolicy {
+                max_host_memory_bytes: budget,
+                ..limits()
+            };
+            plugin.run(&TaskInput::text("log"), Some(&policy))
+        };
+        let done = run(1 << 30).unwrap();
+        assert_eq!(
+            done.usage.peak_host_memory,
+            line + 6,
+            "the line and \"logged\""
+        );
+        // No room for the line: dropped, counted; the output still fits.
+        let done = run(line - 1).unwrap();
+        assert!(done.logs.is_empty());
+        assert_eq!(done.logs_dropped, 1);
+        assert_eq!(done.usage.peak_host_memory, 6);
+        // Room for the line, not for the output beside it.
+        let err = run(line + 5).unwrap_err();
+        assert!(
+            matches!(&err, RunError::HostMemoryLimit(e)
+                if e.what == "the output" && e.bytes == 6 && e.limit == line + 5),
+            "{err}"
+        );
+        assert_eq!(err.kind(), "host-memory-limit");
+        assert!(err.to_string().contains("max_host_memory_bytes"), "{err}");
+    }
+
     /// A result the host cut or refused broke a limit: the plugin's next
     /// task runs as a suspect's (on an idle-class thread). A short error of
     /// its own does not.
