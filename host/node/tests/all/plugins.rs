@@ -519,38 +519,34 @@ fn hostile_tensors_from_a_guest_get_wasi_nn_errors_and_the_node_keeps_serving() 
         assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
     }
     // 64 MB of output is within the output cap, but not within a working
-    // memory budget of 8 MiB: stopped, naming the budget.
-    let (input, mut policy) = tensor_task(
-        tensor_json("shape", "i64", "[2]", "[4000,4000]"),
-        "application/json",
-        big,
-    );
-    policy.max_compute_memory_bytes = 8 << 20;
-    let err = tensor.run(&input, Some(&policy)).unwrap_err();
-    assert!(
-        matches!(err, RunError::Plugin(PluginError::Inference(_))),
-        "{err:?}"
-    );
-    let msg = err.to_string();
-    assert!(
-        msg.contains("over the task's budget of 8388608 bytes for one compute"),
-        "{msg}"
-    );
-    // The same output under a task-wide host-memory budget of 8 MiB: the
-    // compute gets what is left of it, and the error names that budget.
-    let (input, mut policy) = tensor_task(
-        tensor_json("shape", "i64", "[2]", "[4000,4000]"),
-        "application/json",
-        big,
-    );
-    policy.max_host_memory_bytes = 8 << 20;
-    let err = tensor.run(&input, Some(&policy)).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("what is left of the task's host memory")
-            && msg.contains("max_host_memory_bytes 8388608"),
-        "{msg}"
-    );
+    // memory budget of 8 MiB, nor within a task-wide host-memory budget of
+    // 8 MiB (of which the compute gets what is left): refused at the
+    // output's block, naming the budget that bound it.
+    let by_compute = |p: &mut TaskPolicy| p.max_compute_memory_bytes = 8 << 20;
+    let by_host = |p: &mut TaskPolicy| p.max_host_memory_bytes = 8 << 20;
+    let cases: [(&dyn Fn(&mut TaskPolicy), &str); 2] = [
+        (
+            &by_compute,
+            "over the task's budget of 8388608 bytes for one compute",
+        ),
+        (&by_host, "over what is left of the task's host memory"),
+    ];
+    for (tighten, needle) in cases {
+        let (input, mut policy) = tensor_task(
+            tensor_json("shape", "i64", "[2]", "[4000,4000]"),
+            "application/json",
+            big,
+        );
+        tighten(&mut policy);
+        let err = tensor.run(&input, Some(&policy)).unwrap_err();
+        assert!(
+            matches!(err, RunError::Plugin(PluginError::Inference(_))),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{msg} lacks {needle:?}");
+        assert!(msg.contains("refused the block"), "{msg}");
+    }
     // Still serving, and the inference is recorded.
     let (input, policy) = tensor_task(
         tensor_json("x", "f32", "[1,4]", "[1,2,3,4]"),
