@@ -522,14 +522,16 @@ fn hostile_tensors_from_a_guest_get_wasi_nn_errors_and_the_node_keeps_serving() 
     // memory budget of 8 MiB, nor within a task-wide host-memory budget of
     // 8 MiB (of which the compute gets what is left): refused at the
     // output's block, naming the budget that bound it.
-    let by_compute = |p: &mut TaskPolicy| p.max_compute_memory_bytes = 8 << 20;
-    let by_host = |p: &mut TaskPolicy| p.max_host_memory_bytes = 8 << 20;
-    let cases: [(&dyn Fn(&mut TaskPolicy), &str); 2] = [
+    type Tighten = fn(&mut TaskPolicy);
+    let cases: [(Tighten, &str); 2] = [
         (
-            &by_compute,
+            |p| p.max_compute_memory_bytes = 8 << 20,
             "over the task's budget of 8388608 bytes for one compute",
         ),
-        (&by_host, "over what is left of the task's host memory"),
+        (
+            |p| p.max_host_memory_bytes = 8 << 20,
+            "over what is left of the task's host memory",
+        ),
     ];
     for (tighten, needle) in cases {
         let (input, mut policy) = tensor_task(
