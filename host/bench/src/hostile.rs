@@ -202,45 +202,51 @@ fn honest_phase(
     let results = std::thread::scope(|s| {
         let mut honest = Vec::new();
         for w in 0..bench.honest_workers {
-            honest.push(s.spawn(move || -> anyhow::Result<(usize, Vec<f64>)> {
-                let mut runners: Vec<Runner> = bench.honest.iter().map(|m| m()).collect();
-                let (mut done, mut latencies) = (0, Vec::new());
-                // Workers start staggered across one interval.
-                let mut slot =
-                    started + interval.mul_f64(w as f64 / bench.honest_workers.max(1) as f64);
-                while slot < end {
-                    if let Some(wait) = slot.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let n = runners.len();
-                    runners[(w + done) % n]()?;
-                    latencies.push(slot.elapsed().as_secs_f64() * 1e3);
-                    done += 1;
-                    slot += interval;
-                }
-                Ok((done, latencies))
-            }));
+            honest.push(
+                named("bench-honest")
+                    .spawn_scoped(s, move || -> anyhow::Result<(usize, Vec<f64>)> {
+                        let mut runners: Vec<Runner> = bench.honest.iter().map(|m| m()).collect();
+                        let (mut done, mut latencies) = (0, Vec::new());
+                        // Workers start staggered across one interval.
+                        let mut slot = started
+                            + interval.mul_f64(w as f64 / bench.honest_workers.max(1) as f64);
+                        while slot < end {
+                            if let Some(wait) = slot.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            let n = runners.len();
+                            runners[(w + done) % n]()?;
+                            latencies.push(slot.elapsed().as_secs_f64() * 1e3);
+                            done += 1;
+                            slot += interval;
+                        }
+                        Ok((done, latencies))
+                    })
+                    .expect("a thread for an honest worker"),
+            );
         }
         if !hostile.is_empty() {
             for w in 0..bench.hostile_workers {
                 let stop = &stop;
-                s.spawn(move || {
-                    let mut i = w;
-                    while !stop.load(Ordering::Relaxed) {
-                        let (plugin, attack) = &hostile[i % hostile.len()];
-                        match (plugin, &attack.input) {
-                            (Some(p), Some(input)) => {
-                                let _ = p.run(input, Some(&bench.hostile_policy));
+                named("bench-hostile")
+                    .spawn_scoped(s, move || {
+                        let mut i = w;
+                        while !stop.load(Ordering::Relaxed) {
+                            let (plugin, attack) = &hostile[i % hostile.len()];
+                            match (plugin, &attack.input) {
+                                (Some(p), Some(input)) => {
+                                    let _ = p.run(input, Some(&bench.hostile_policy));
+                                }
+                                // A load attack: loaded anew each time (the
+                                // refused never enter the loaded set).
+                                _ => {
+                                    let _ = runtime.load(&attack.wasm);
+                                }
                             }
-                            // A load attack: loaded anew each time (the
-                            // refused never enter the loaded set).
-                            _ => {
-                                let _ = runtime.load(&attack.wasm);
-                            }
+                            i += 1;
                         }
-                        i += 1;
-                    }
-                });
+                    })
+                    .expect("a thread for a hostile worker");
             }
         }
         // Joined before the hostile workers are stopped, and without
@@ -263,6 +269,11 @@ fn honest_phase(
         phase.latencies.extend(latencies);
     }
     Ok(phase)
+}
+
+/// A bench thread named for profilers (`perf sched`, `top -H`).
+fn named(name: &str) -> std::thread::Builder {
+    std::thread::Builder::new().name(name.into())
 }
 
 /// A memory figure of this process from /proc/self/status, in KiB.

@@ -66,6 +66,17 @@ pub enum LoadError {
         /// The first refusal, as it was reported.
         reason: String,
     },
+    /// The same bytes ran out of time in `describe()` a moment ago. A
+    /// timeout may be the machine's fault, so it is not remembered for
+    /// good, but a plugin that spends its whole load budget each time is
+    /// not compiled and described again before `retry_in` has passed.
+    #[error("{reason} (a moment ago; this component is not compiled again for another {} s)", retry_in.as_secs().max(1))]
+    TimedOutRecently {
+        /// The refusal, as it was reported.
+        reason: String,
+        /// How long until it is tried again.
+        retry_in: std::time::Duration,
+    },
     /// The wasm file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -98,10 +109,15 @@ impl LoadError {
     /// a host fault.
     pub fn is_intrinsic(&self) -> bool {
         match self {
-            Self::Io { .. } | Self::Refused { .. } => false,
+            Self::Io { .. } | Self::Refused { .. } | Self::TimedOutRecently { .. } => false,
             Self::Describe(e) => !matches!(**e, RunError::Timeout { .. } | RunError::Host(_)),
             _ => true,
         }
+    }
+
+    /// Whether `describe()` ran out of time.
+    pub(crate) fn is_describe_timeout(&self) -> bool {
+        matches!(self, Self::Describe(e) if matches!(**e, RunError::Timeout { .. }))
     }
 }
 

@@ -60,13 +60,18 @@ impl Fairness {
         self.fresh.load(Ordering::Relaxed)
     }
 
-    /// Waits, at most [`MAX_NAP`], while fresh tasks run: for work no task
-    /// is waiting on (a refusal asked again), so that a loop of it takes
-    /// idle time, not the time of tasks. Returns at once when fairness is
-    /// off.
+    /// Waits one tick, then at most [`MAX_NAP`] while fresh tasks run: for
+    /// work no task is waiting on (a refusal asked again), so that a loop
+    /// of it takes idle time, not the time of tasks. The first tick holds
+    /// even when no task runs: a loop asking between two honest tasks
+    /// would otherwise spin at normal priority, and the kernel may run it
+    /// ahead of the next task for a whole time slice. Returns at once when
+    /// fairness is off.
     pub(crate) fn yield_to_fresh(&self) {
         if self.long_after.is_some() {
-            self.nap_while_fresh(Instant::now() + MAX_NAP);
+            let started = Instant::now();
+            std::thread::sleep(self.tick);
+            self.nap_while_fresh(started + MAX_NAP);
         }
     }
 
@@ -232,7 +237,9 @@ mod tests {
         ));
         let t = Instant::now();
         f.yield_to_fresh();
-        assert!(t.elapsed() < MAX_NAP / 2, "{:?}", t.elapsed());
+        let alone = t.elapsed();
+        assert!(alone >= Duration::from_millis(1), "{alone:?}");
+        assert!(alone < MAX_NAP / 2, "{alone:?}");
         let (fresh, _) =
             TaskClock::start(f.clone(), Instant::now() + Duration::from_secs(9), false);
         let t = Instant::now();

@@ -67,7 +67,7 @@ pub use plugin::{
     PluginInfo, TaskInput, TaskOutput, TaskResult, Usage, WorldVersion, copy_limit,
 };
 pub use precheck::CompileLimits;
-pub use runtime::{GRANTED_PACKAGES, Runtime, base_linker};
+pub use runtime::{GRANTED_PACKAGES, RETRY_TIMED_OUT_AFTER, Runtime, base_linker};
 
 /// Host-side bindings of the plugin world's base interfaces (capabilities
 /// link their own packages). Public for callers that drive wasmtime

@@ -313,8 +313,9 @@ struct PluginInner {
     capabilities: Vec<Arc<dyn Capability>>,
     slots: Arc<Slots>,
     fairness: Arc<Fairness>,
-    /// Whether this plugin's last task broke a limit: its tasks yield to
-    /// fresh ones from their first tick.
+    /// Whether this plugin has yet to finish a task within its limits, or
+    /// its last task broke one: its tasks run on idle-class threads and
+    /// yield to fresh ones from their first tick.
     suspect: AtomicBool,
     /// Keeps deadlines firing while this plugin can run.
     _ticker: Arc<EpochTicker>,
@@ -390,7 +391,7 @@ impl Plugin {
                 capabilities: config.capabilities.clone(),
                 slots: runtime.inner.slots.clone(),
                 fairness: runtime.inner.fairness.clone(),
-                suspect: AtomicBool::new(false),
+                suspect: AtomicBool::new(true),
                 _ticker: runtime.inner.ticker.clone(),
                 default_policy: config.policy.clone(),
                 cache,
@@ -648,7 +649,11 @@ impl Plugin {
             // past the whole budget: the sleep ended at once, but the
             // plugin meant to hold its slot past its deadline.
             let broke_a_limit = result.is_err() || state.longest_sleep > policy.timeout;
-            self.inner.suspect.store(broke_a_limit, Ordering::Relaxed);
+            // Only a task that kept within its limits clears it, not
+            // describe(): a plugin is a suspect until one task has.
+            if broke_a_limit || info.is_some() {
+                self.inner.suspect.store(broke_a_limit, Ordering::Relaxed);
+            }
             match result {
                 Ok(r) => {
                     let usage = Usage {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clusterai_types::ContentHash;
 use wasmtime::component::{HasSelf, Linker};
@@ -218,18 +218,30 @@ impl Runtime {
         if let Some(plugin) = self.lock_loaded().get(&hash) {
             return Ok(plugin);
         }
-        if let Some(reason) = self.lock_refused().get(&hash) {
+        let refused = self.lock_refused().get(&hash);
+        if let Some(refusal) = refused {
             // Nobody waits on a refusal asked again: it is answered after
             // the tasks running now, so a loop of such requests (a hostile
             // uploader) takes idle time, not theirs.
             self.inner.fairness.yield_to_fresh();
-            return Err(LoadError::RefusedBefore { reason });
+            return Err(match refusal {
+                Refusal::ForGood(reason) => LoadError::RefusedBefore { reason },
+                Refusal::Until(reason, until) => LoadError::TimedOutRecently {
+                    reason,
+                    retry_in: until.saturating_duration_since(Instant::now()),
+                },
+            });
         }
         let result = self.load_new(hash, wasm);
-        if let Err(e) = &result
-            && e.is_intrinsic()
-        {
-            self.lock_refused().insert(hash, e.to_string());
+        if let Err(e) = &result {
+            if e.is_intrinsic() {
+                self.lock_refused()
+                    .insert(hash, Refusal::ForGood(e.to_string()));
+            } else if e.is_describe_timeout() {
+                let until = Instant::now() + RETRY_TIMED_OUT_AFTER;
+                self.lock_refused()
+                    .insert(hash, Refusal::Until(e.to_string(), until));
+            }
         }
         result
     }
@@ -383,19 +395,43 @@ impl Drop for SlotGuard<'_> {
 /// The most refused components remembered; the oldest are forgotten first.
 const MAX_REFUSED: usize = 1024;
 
+/// How long a component whose `describe()` ran out of time is refused
+/// before it is compiled and described again: long beside the load budget,
+/// so that bytes which spend it each time cost the node a few percent of
+/// one core at most, short for an operator retrying after a busy spell.
+pub const RETRY_TIMED_OUT_AFTER: Duration = Duration::from_secs(60);
+
+/// Why a component is refused without being compiled again.
+#[derive(Debug, Clone)]
+enum Refusal {
+    /// Its bytes alone decide: refused on every try.
+    ForGood(String),
+    /// It ran out of time; tried again after the instant.
+    Until(String, Instant),
+}
+
 /// Refusals by content hash, oldest first out.
 #[derive(Debug, Default)]
 struct Refused {
-    reasons: HashMap<ContentHash, String>,
+    reasons: HashMap<ContentHash, Refusal>,
     order: std::collections::VecDeque<ContentHash>,
 }
 
 impl Refused {
-    fn get(&self, hash: &ContentHash) -> Option<String> {
-        self.reasons.get(hash).cloned()
+    /// The refusal of `hash`, if it still stands.
+    fn get(&mut self, hash: &ContentHash) -> Option<Refusal> {
+        let refusal = self.reasons.get(hash)?;
+        if let Refusal::Until(_, until) = refusal
+            && Instant::now() >= *until
+        {
+            self.reasons.remove(hash);
+            self.order.retain(|h| h != hash);
+            return None;
+        }
+        Some(refusal.clone())
     }
 
-    fn insert(&mut self, hash: ContentHash, reason: String) {
+    fn insert(&mut self, hash: ContentHash, reason: Refusal) {
         if self.reasons.insert(hash, reason).is_none() {
             self.order.push_back(hash);
         }
@@ -404,5 +440,23 @@ impl Refused {
                 self.reasons.remove(&old);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_for_a_while_is_forgotten_once_it_expires() {
+        let (a, b) = (ContentHash::of(b"a"), ContentHash::of(b"b"));
+        let mut refused = Refused::default();
+        refused.insert(a, Refusal::Until("timed out".into(), Instant::now()));
+        let later = Instant::now() + Duration::from_secs(60);
+        refused.insert(b, Refusal::Until("timed out".into(), later));
+        assert!(refused.get(&a).is_none());
+        assert!(matches!(refused.get(&b), Some(Refusal::Until(_, u)) if u == later));
+        // Forgotten in full: its place in the eviction order too.
+        assert_eq!(refused.order, [b]);
     }
 }

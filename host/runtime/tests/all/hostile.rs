@@ -422,8 +422,9 @@ mod sleeper {
         for r in &results {
             assert!(r.is_ok(), "{r:?}");
         }
+        // The first task is an untried plugin's: a suspect's too.
         let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
-        assert_eq!(classes, [normal, idle, normal]);
+        assert_eq!(classes, [idle, idle, normal]);
     }
 
     #[test]
@@ -439,7 +440,7 @@ mod sleeper {
 
 mod describe_loop {
     use super::*;
-    use clusterai_runtime::{DESCRIBE_FUEL, DESCRIBE_TIMEOUT};
+    use clusterai_runtime::{DESCRIBE_FUEL, DESCRIBE_TIMEOUT, RETRY_TIMED_OUT_AFTER};
 
     #[test]
     fn load_has_its_own_budget() {
@@ -474,6 +475,48 @@ mod describe_loop {
         // The runtime still loads and runs plugins.
         let ok = rt.load(&read(programs::STDERR_BRINK)).unwrap();
         assert!(ok.run(&TaskInput::text("x"), Some(&limits())).is_ok());
+    }
+
+    /// A describe() that ran out of time may be the machine's fault, so it
+    /// is not refused for good; but the same bytes asked again at once are
+    /// answered without compiling and describing them again, or a loop of
+    /// them would cost the node a compile and a whole load budget each.
+    #[test]
+    fn a_describe_that_ran_out_of_time_is_not_compiled_again_for_a_while() {
+        // A 50 ms budget runs out long before DESCRIBE_FUEL could.
+        let rt = Runtime::new(RuntimeConfig {
+            policy: TaskPolicy {
+                timeout: Duration::from_millis(50),
+                fuel: u64::MAX / 2,
+                ..limits()
+            },
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let err = rt.load(&read(programs::DESCRIBE_LOOP)).unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Describe(e) if matches!(**e, RunError::Timeout { .. })),
+            "{err:?}"
+        );
+        let started = std::time::Instant::now();
+        let again = rt.load(&read(programs::DESCRIBE_LOOP)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(100));
+        match &again {
+            LoadError::TimedOutRecently { reason, retry_in } => {
+                assert_eq!(*reason, err.to_string());
+                assert!(*retry_in <= RETRY_TIMED_OUT_AFTER, "{retry_in:?}");
+                assert!(
+                    *retry_in > RETRY_TIMED_OUT_AFTER - Duration::from_secs(30),
+                    "{retry_in:?}"
+                );
+            }
+            other => panic!("expected a recent timeout, got {other:?}"),
+        }
+        assert!(
+            again.to_string().contains("not compiled again for another"),
+            "{again}"
+        );
+        assert_eq!(rt.loaded_count(), 0);
     }
 }
 
@@ -577,7 +620,8 @@ mod string_bomb {
             assert!(r.is_err(), "{r:?}");
         }
         let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
-        assert_eq!(classes, [normal, idle, normal, idle, normal]);
+        // The first task is an untried plugin's: a suspect's too.
+        assert_eq!(classes, [idle, idle, normal, idle, normal]);
     }
 
     #[test]

@@ -245,15 +245,32 @@ fn classes_after_a_breach(config: RuntimeConfig, then: usize) -> Vec<i32> {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_plugin_that_broke_a_limit_runs_its_next_task_in_the_idle_class() {
-    // The suspect's task runs (and succeeds) on an idle-class thread; the
-    // success clears the suspicion, so the next runs at normal priority.
+    // An untried plugin's first task runs as a suspect's; it breaks a
+    // limit, so the next one does too (and succeeds) on an idle-class
+    // thread; the success clears the suspicion, so the next runs at normal
+    // priority.
     assert_eq!(
         classes_after_a_breach(RuntimeConfig::default(), 2),
-        [libc::SCHED_OTHER, libc::SCHED_IDLE, libc::SCHED_OTHER],
+        [libc::SCHED_IDLE, libc::SCHED_IDLE, libc::SCHED_OTHER],
         "scheduling class of each task's thread"
     );
     // SAFETY: pid 0 names the calling thread.
     assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+}
+
+/// A plugin earns normal priority by finishing a task within its limits:
+/// describe() at load does not count, so a plugin that spins from its
+/// first task never takes normal-priority CPU time from tasks beside it.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_untried_plugin_runs_as_a_suspect_until_a_task_keeps_within_its_limits() {
+    let runs: Vec<_> = (0..3).map(|_| (TaskInput::text("x"), None)).collect();
+    let (results, classes) = scheduling_classes(&hello_bytes(), RuntimeConfig::default(), &runs);
+    for ok in &results {
+        assert_eq!(ok.as_ref().unwrap().output.data, b"Hello, x!\n");
+    }
+    let (normal, idle) = (libc::SCHED_OTHER, libc::SCHED_IDLE);
+    assert_eq!(classes, [idle, normal, normal]);
 }
 
 #[cfg(target_os = "linux")]
