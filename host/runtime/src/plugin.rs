@@ -1,6 +1,6 @@
 //! A loaded plugin and the running of one task.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -313,15 +313,52 @@ struct PluginInner {
     capabilities: Vec<Arc<dyn Capability>>,
     slots: Arc<Slots>,
     fairness: Arc<Fairness>,
-    /// Whether this plugin has yet to finish a task within its limits, or
-    /// its last task broke one: its tasks run on idle-class threads and
-    /// yield to fresh ones from their first tick.
-    suspect: AtomicBool,
+    /// The plugin's record (a [`Record`]): how its tasks are scheduled.
+    record: AtomicU8,
     /// Keeps deadlines firing while this plugin can run.
     _ticker: Arc<EpochTicker>,
     default_policy: TaskPolicy,
     cache: CacheOutcome,
     compile_time: Duration,
+}
+
+/// What a plugin's own tasks have shown, which sets how its next one is
+/// scheduled ([`crate::fairness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Record {
+    /// No task yet (describe() does not count): its tasks yield to fresh
+    /// ones from their first tick, on the caller's thread.
+    Untried,
+    /// Its last task kept within its limits: fresh until it runs long.
+    KeptItsLimits,
+    /// Its last task (or describe()) trapped or broke a limit: a suspect,
+    /// which yields from its first tick on an idle-class thread.
+    BrokeALimit,
+}
+
+impl Record {
+    /// Whether its tasks nap while fresh ones run from their first tick.
+    fn naps_at_once(self) -> bool {
+        self != Self::KeptItsLimits
+    }
+
+    /// Whether its tasks run on an idle-class thread. Not an untried
+    /// plugin's: on a node whose cores are all busy, the idle class gets
+    /// almost no CPU time, and no new plugin could even describe itself.
+    fn idle_class(self) -> bool {
+        self == Self::BrokeALimit
+    }
+}
+
+impl From<u8> for Record {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => Self::Untried,
+            1 => Self::KeptItsLimits,
+            _ => Self::BrokeALimit,
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -391,7 +428,7 @@ impl Plugin {
                 capabilities: config.capabilities.clone(),
                 slots: runtime.inner.slots.clone(),
                 fairness: runtime.inner.fairness.clone(),
-                suspect: AtomicBool::new(true),
+                record: AtomicU8::new(Record::Untried as u8),
                 _ticker: runtime.inner.ticker.clone(),
                 default_policy: config.policy.clone(),
                 cache,
@@ -515,7 +552,9 @@ impl Plugin {
         // plugin handing back 8 MiB strings in a loop would run as fresh,
         // short tasks that honest ones give way to.
         let breach = |e: RunError| {
-            self.inner.suspect.store(true, Ordering::Relaxed);
+            self.inner
+                .record
+                .store(Record::BrokeALimit as u8, Ordering::Relaxed);
             e
         };
         // A plugin that crossed the stdio cap and then finished anyway still
@@ -588,12 +627,12 @@ impl Plugin {
         R: Send,
     {
         let _slot = self.inner.slots.acquire();
-        let suspect = self.inner.suspect.load(Ordering::Relaxed);
+        let record = Record::from(self.inner.record.load(Ordering::Relaxed));
         let task = || {
             let deadline = Instant::now() + policy.timeout;
             // Counted fresh (or not) from here: preparing a task is part of it.
             let (mut clock, ticks) =
-                TaskClock::start(self.inner.fairness.clone(), deadline, suspect);
+                TaskClock::start(self.inner.fairness.clone(), deadline, record.naps_at_once());
             let mut extensions = Extensions::default();
             let host_memory = HostMemory::new(policy.max_host_memory_bytes);
             let task = TaskContext {
@@ -650,9 +689,15 @@ impl Plugin {
             // plugin meant to hold its slot past its deadline.
             let broke_a_limit = result.is_err() || state.longest_sleep > policy.timeout;
             // Only a task that kept within its limits clears it, not
-            // describe(): a plugin is a suspect until one task has.
-            if broke_a_limit || info.is_some() {
-                self.inner.suspect.store(broke_a_limit, Ordering::Relaxed);
+            // describe(): a plugin is untried until one task has.
+            if broke_a_limit {
+                self.inner
+                    .record
+                    .store(Record::BrokeALimit as u8, Ordering::Relaxed);
+            } else if info.is_some() {
+                self.inner
+                    .record
+                    .store(Record::KeptItsLimits as u8, Ordering::Relaxed);
             }
             match result {
                 Ok(r) => {
@@ -669,7 +714,7 @@ impl Plugin {
         };
         // A suspect's task runs where it cannot delay fresh ones even in
         // the parts the epoch cannot interrupt.
-        let outcome = self.inner.fairness.run_task(suspect, task);
+        let outcome = self.inner.fairness.run_task(record.idle_class(), task);
         match outcome {
             Ok(r) => r,
             Err(panic) => {
@@ -887,5 +932,15 @@ mod tests {
             "boom: 42 (at src/lib.rs:12:9)"
         );
         assert_eq!(panic_message("nothing here"), None);
+    }
+
+    #[test]
+    fn a_record_sets_how_the_next_task_is_scheduled() {
+        let all = [Record::Untried, Record::KeptItsLimits, Record::BrokeALimit];
+        for record in all {
+            assert_eq!(Record::from(record as u8), record);
+        }
+        let scheduling = all.map(|r| (r.naps_at_once(), r.idle_class()));
+        assert_eq!(scheduling, [(true, false), (false, false), (true, true)]);
     }
 }
