@@ -2,10 +2,10 @@
 //! `long_task_after` naps while a fresh task runs, so plugins that burn
 //! their whole budget (a spin to the deadline, a slow describe()) cannot
 //! take the CPU from quick paying tasks beside them. A task of a plugin
-//! whose last task broke a limit (a suspect) naps like a long one from its
-//! first tick: short hostile tasks (a memory bomb, a stack overflow) repeat,
-//! and each would otherwise take its first tens of milliseconds at full
-//! speed.
+//! whose last task broke a limit (a suspect), or that has yet to finish a
+//! task, naps like a long one from its first tick: short hostile tasks (a
+//! memory bomb, a stack overflow) repeat, and each would otherwise take its
+//! first tens of milliseconds at full speed.
 //!
 //! Every task's epoch callback runs here (each tick once the task is long).
 //! It also enforces the deadline, by the clock rather than by counting
@@ -109,7 +109,8 @@ pub(crate) struct TaskClock {
 }
 
 impl TaskClock {
-    /// Starts a task with `deadline`, fresh unless `suspect`; returns the
+    /// Starts a task with `deadline`, fresh unless `suspect` (a task of a
+    /// plugin that broke a limit, or of one yet untried); returns the
     /// clock and the epoch ticks until its first callback.
     pub(crate) fn start(fairness: Arc<Fairness>, deadline: Instant, suspect: bool) -> (Self, u64) {
         let started = Instant::now();
