@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use clusterai_nn::{InputLimits, ModelInfo, NnHost, NnSettings};
-use clusterai_runtime::{Plugin, RuntimeConfig};
+use clusterai_runtime::{LoadError, Plugin, RunError, RuntimeConfig};
 use clusterai_store::{AllowList, BlobStore, Node as BlobNode, NodeConfig as BlobNodeConfig};
 use clusterai_types::{ContentHash, PolicyRequest, env};
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,26 @@ impl From<Denied> for Refusal {
 
 fn internal(e: impl std::fmt::Display) -> Refusal {
     Refusal::Internal(e.to_string())
+}
+
+/// How a plugin that did not load is refused: for what its bytes are
+/// (422), or for the node's state now, which a later try may not meet: a
+/// describe() out of time on a busy node (503), or the same bytes tried
+/// again within the runtime's wait after such a timeout (429, with how
+/// long is left).
+fn load_refusal(e: &LoadError) -> Refusal {
+    match e {
+        LoadError::TimedOutRecently { retry_in, .. } => Refusal::TooMany {
+            message: e.to_string(),
+            retry_after: *retry_in,
+        },
+        LoadError::Describe(run)
+            if matches!(**run, RunError::Timeout { .. } | RunError::Host(_)) =>
+        {
+            Refusal::Unavailable(e.to_string())
+        }
+        e => Refusal::Unprocessable(e.to_string()),
+    }
 }
 
 /// A task queued or running, held in memory.
@@ -390,7 +410,7 @@ impl Node {
         let (plugin, record) = registry::add_plugin(&self.runtime, self.store(), wasm)
             .await
             .map_err(|e| match e {
-                registry::RegistryError::Plugin(e) => Refusal::Unprocessable(e.to_string()),
+                registry::RegistryError::Plugin(e) => load_refusal(&e),
                 other => internal(other),
             })?;
         self.metrics
@@ -949,5 +969,40 @@ pub fn refusal_text(r: &Refusal) -> &str {
         | Refusal::Unavailable(m)
         | Refusal::Internal(m) => m,
         Refusal::TooMany { message, .. } => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_that_did_not_load_is_refused_for_its_bytes_or_for_now() {
+        let timeout = || RunError::Timeout {
+            limit: Duration::from_secs(2),
+            elapsed: Duration::from_secs(2),
+        };
+        let fuel = RunError::FuelExhausted { limit: 1 };
+        assert!(matches!(
+            load_refusal(&LoadError::Describe(Box::new(timeout()))),
+            Refusal::Unavailable(m) if m.contains("deadline")
+        ));
+        assert!(matches!(
+            load_refusal(&LoadError::Describe(Box::new(fuel))),
+            Refusal::Unprocessable(m) if m.contains("fuel")
+        ));
+        let again = LoadError::TimedOutRecently {
+            reason: LoadError::Describe(Box::new(timeout())).to_string(),
+            retry_in: Duration::from_secs(42),
+        };
+        assert!(matches!(
+            load_refusal(&again),
+            Refusal::TooMany { message, retry_after }
+                if retry_after == Duration::from_secs(42) && message.contains("42 s")
+        ));
+        assert!(matches!(
+            load_refusal(&LoadError::NotAComponent),
+            Refusal::Unprocessable(_)
+        ));
     }
 }

@@ -842,3 +842,37 @@ async fn an_uploaded_model_needs_declared_input_limits() {
     );
     assert_eq!(a.json()["inputs"][0]["max_dims"], json!([16, 4]));
 }
+
+/// A component whose describe() ran out of time is refused for now (503:
+/// the node may have been busy), not for what it is; the same bytes again
+/// within the runtime's wait hear 429 with how long is left, without
+/// costing the node another compile and load budget; nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_describe_out_of_time_is_refused_for_now_and_asked_again_later() {
+    // A 5 ms budget: the endless describe() runs out of time long before
+    // it could run out of fuel.
+    let n = start(|c| c.limits.timeout = std::time::Duration::from_millis(5)).await;
+    let wasm = clusterai_test_support::plugins::bytes("describe_loop");
+    let hash = ContentHash::of(&wasm).to_hex();
+    let upload = || n.call(Method::POST, "/v1/plugins", &[], Body::from(wasm.clone()));
+    let first = upload().await;
+    assert_eq!(first.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(first.error_code(), "unavailable");
+    let again = upload().await;
+    assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS);
+    let message = again.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("not compiled again"), "{message}");
+    let retry_after: u64 = again.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((30..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        n.get(&format!("/v1/plugins/{hash}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
