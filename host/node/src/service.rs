@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use clusterai_nn::{InputLimits, ModelInfo, NnHost, NnSettings};
-use clusterai_runtime::{LoadError, Plugin, RunError, RuntimeConfig};
+use clusterai_runtime::{LoadError, Plugin, RuntimeConfig};
 use clusterai_store::{AllowList, BlobStore, Node as BlobNode, NodeConfig as BlobNodeConfig};
 use clusterai_types::{ContentHash, PolicyRequest, env};
 use serde::{Deserialize, Serialize};
@@ -129,11 +129,7 @@ fn load_refusal(e: &LoadError) -> Refusal {
             message: e.to_string(),
             retry_after: *retry_in,
         },
-        LoadError::Describe(run)
-            if matches!(**run, RunError::Timeout { .. } | RunError::Host(_)) =>
-        {
-            Refusal::Unavailable(e.to_string())
-        }
+        e if e.is_describe_timeout() => Refusal::Unavailable(e.to_string()),
         e => Refusal::Unprocessable(e.to_string()),
     }
 }
@@ -975,6 +971,7 @@ pub fn refusal_text(r: &Refusal) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clusterai_runtime::RunError;
 
     #[test]
     fn a_plugin_that_did_not_load_is_refused_for_its_bytes_or_for_now() {

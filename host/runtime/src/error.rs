@@ -115,8 +115,9 @@ impl LoadError {
         }
     }
 
-    /// Whether `describe()` ran out of time.
-    pub(crate) fn is_describe_timeout(&self) -> bool {
+    /// Whether `describe()` ran out of time: the machine may have been
+    /// busy, so a later try may load.
+    pub fn is_describe_timeout(&self) -> bool {
         matches!(self, Self::Describe(e) if matches!(**e, RunError::Timeout { .. }))
     }
 }

@@ -455,6 +455,16 @@ impl Plugin {
         Ok(plugin)
     }
 
+    /// What its tasks have shown so far. Relaxed: it only steers
+    /// scheduling, and a task that reads it a moment late is still bounded.
+    fn record(&self) -> Record {
+        Record::from(self.inner.record.load(Ordering::Relaxed))
+    }
+
+    fn set_record(&self, record: Record) {
+        self.inner.record.store(record as u8, Ordering::Relaxed);
+    }
+
     fn describe(&self) -> Result<PluginInfo, LoadError> {
         // Loading gets its own, small budget: describing a plugin is building
         // a few strings, and a plugin that loops or stalls there must not
@@ -552,9 +562,7 @@ impl Plugin {
         // plugin handing back 8 MiB strings in a loop would run as fresh,
         // short tasks that honest ones give way to.
         let breach = |e: RunError| {
-            self.inner
-                .record
-                .store(Record::BrokeALimit as u8, Ordering::Relaxed);
+            self.set_record(Record::BrokeALimit);
             e
         };
         // A plugin that crossed the stdio cap and then finished anyway still
@@ -627,7 +635,7 @@ impl Plugin {
         R: Send,
     {
         let _slot = self.inner.slots.acquire();
-        let record = Record::from(self.inner.record.load(Ordering::Relaxed));
+        let record = self.record();
         let task = || {
             let deadline = Instant::now() + policy.timeout;
             // Counted fresh (or not) from here: preparing a task is part of it.
@@ -691,13 +699,9 @@ impl Plugin {
             // Only a task that kept within its limits clears it, not
             // describe(): a plugin is untried until one task has.
             if broke_a_limit {
-                self.inner
-                    .record
-                    .store(Record::BrokeALimit as u8, Ordering::Relaxed);
+                self.set_record(Record::BrokeALimit);
             } else if info.is_some() {
-                self.inner
-                    .record
-                    .store(Record::KeptItsLimits as u8, Ordering::Relaxed);
+                self.set_record(Record::KeptItsLimits);
             }
             match result {
                 Ok(r) => {
