@@ -22,11 +22,20 @@
 //! Blocks allocated on ONNX Runtime's own pool threads (intra-op threads
 //! above one) or outside a compute (a session's weights) count against no
 //! meter.
+//!
+//! The allocator replaces ONNX Runtime's arena, so it keeps large freed
+//! blocks itself ([`Spares`], up to [`SPARES_MAX`] bytes): without them
+//! every compute maps its big intermediate tensors afresh and pays a page
+//! fault per page, which cost a convolutional model at two tasks at once
+//! about a tenth of its throughput. A meter counts what ONNX Runtime asked
+//! for, not the spare's size, which is at most an eighth larger.
 
 use std::alloc::{Layout, alloc, dealloc};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -142,12 +151,15 @@ impl Drop for Metered {
     }
 }
 
-/// The header in front of each block: its size and the meter it counts
-/// against (a leaked `Arc`, taken back when the block is freed, so a meter
-/// lives as long as its last block).
+/// The header in front of each block: the size ONNX Runtime asked for,
+/// the bytes the block really spans (header included; more than asked for
+/// when it was a spare), and the meter it counts against (a leaked `Arc`,
+/// taken back when the block is freed, so a meter lives as long as its
+/// last block).
 #[repr(C)]
 struct Header {
     size: usize,
+    span: usize,
     meter: *const Meter,
 }
 
@@ -155,6 +167,126 @@ const _: () = assert!(size_of::<Header>() <= ALIGN);
 
 fn layout(size: usize) -> Option<Layout> {
     Layout::from_size_align(size.checked_add(ALIGN)?, ALIGN).ok()
+}
+
+/// Blocks smaller than this are left to the system allocator, whose own
+/// free lists reuse them well.
+const SPARE_MIN: usize = 256 << 10;
+
+/// The most bytes kept in spare blocks between computes: a node's standing
+/// cost for the speed, counted in its resident memory.
+const SPARES_MAX: usize = 256 << 20;
+
+/// A freed block kept for reuse.
+struct Spare {
+    base: NonNull<u8>,
+    span: usize,
+}
+
+// SAFETY: a spare is memory nobody else points at; it moves between
+// threads only through the `SPARES` lock.
+unsafe impl Send for Spare {}
+
+/// Large freed blocks, oldest first, up to `max` bytes.
+struct Spares {
+    blocks: VecDeque<Spare>,
+    bytes: usize,
+    max: usize,
+}
+
+impl Spares {
+    const fn new(max: usize) -> Self {
+        Self {
+            blocks: VecDeque::new(),
+            bytes: 0,
+            max,
+        }
+    }
+
+    /// The smallest spare that holds `span` bytes and wastes at most an
+    /// eighth of them.
+    fn take(&mut self, span: usize) -> Option<Spare> {
+        if span < SPARE_MIN {
+            return None;
+        }
+        let most = span.saturating_add(span / 8);
+        let (at, _) = self
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| (span..=most).contains(&b.span))
+            .min_by_key(|(_, b)| b.span)?;
+        let spare = self.blocks.remove(at)?;
+        self.bytes -= spare.span;
+        Some(spare)
+    }
+
+    /// Keeps `spare`, making room by handing back the oldest blocks; hands
+    /// back `spare` itself when it is too small or too big to keep.
+    fn keep(&mut self, spare: Spare) -> Vec<Spare> {
+        if spare.span < SPARE_MIN || spare.span > self.max {
+            return vec![spare];
+        }
+        let mut out = Vec::new();
+        while self.bytes + spare.span > self.max {
+            let Some(old) = self.blocks.pop_front() else {
+                break;
+            };
+            self.bytes -= old.span;
+            out.push(old);
+        }
+        self.bytes += spare.span;
+        self.blocks.push_back(spare);
+        out
+    }
+}
+
+static SPARES: Mutex<Spares> = Mutex::new(Spares::new(SPARES_MAX));
+
+fn spares() -> std::sync::MutexGuard<'static, Spares> {
+    SPARES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A block of at least `layout`'s size: a spare when one fits, else fresh
+/// from the system allocator (null when it refuses).
+fn take_block(layout: Layout) -> (*mut u8, usize) {
+    if let Some(spare) = spares().take(layout.size()) {
+        return (spare.base.as_ptr(), spare.span);
+    }
+    // SAFETY: the layout's size is at least ALIGN, never zero.
+    let base = unsafe { alloc(layout) };
+    if base.is_null() {
+        // The system is out of memory: the spares go back before the block
+        // is refused.
+        let kept = {
+            let mut spares = spares();
+            spares.bytes = 0;
+            std::mem::take(&mut spares.blocks)
+        };
+        free_spares(kept);
+        // SAFETY: as above.
+        return (unsafe { alloc(layout) }, layout.size());
+    }
+    (base, layout.size())
+}
+
+fn free_spares(blocks: impl IntoIterator<Item = Spare>) {
+    for spare in blocks {
+        let layout = Layout::from_size_align(spare.span, ALIGN).expect("was valid when allocated");
+        // SAFETY: allocated by the system allocator with this layout, and
+        // no longer kept anywhere.
+        unsafe { dealloc(spare.base.as_ptr(), layout) };
+    }
+}
+
+/// Returns a block spanning `span` bytes from `base` to the spares, or to
+/// the system allocator.
+///
+/// # Safety
+/// `base` came from `take_block` with that span, and is not used again.
+unsafe fn give_back_block(base: NonNull<u8>, span: usize) {
+    let out = spares().keep(Spare { base, span });
+    free_spares(out);
 }
 
 /// libstdc++'s `std::__throw_bad_alloc()`: throws, never returns.
@@ -208,8 +340,7 @@ unsafe extern "system-unwind" fn alloc_block(_this: *mut OrtAllocator, size: usi
         }
         None => std::ptr::null(),
     };
-    // SAFETY: the layout's size is at least ALIGN, never zero.
-    let base = unsafe { alloc(layout) };
+    let (base, span) = take_block(layout);
     if base.is_null() {
         if !meter.is_null() {
             // SAFETY: the `Arc` leaked just above, for this block.
@@ -219,8 +350,8 @@ unsafe extern "system-unwind" fn alloc_block(_this: *mut OrtAllocator, size: usi
         return refuse(thrower, size);
     }
     // SAFETY: `base` is valid for ALIGN bytes and aligned for the header.
-    unsafe { base.cast::<Header>().write(Header { size, meter }) };
-    // SAFETY: the block is ALIGN + size bytes long.
+    unsafe { base.cast::<Header>().write(Header { size, span, meter }) };
+    // SAFETY: the block is at least ALIGN + size bytes long.
     unsafe { base.add(ALIGN).cast() }
 }
 
@@ -246,15 +377,16 @@ unsafe extern "system" fn free_block(_this: *mut OrtAllocator, p: *mut c_void) {
     // SAFETY: `p` came from `alloc_block`, ALIGN bytes past its header.
     let base = unsafe { p.cast::<u8>().sub(ALIGN) };
     // SAFETY: written by `alloc_block`.
-    let Header { size, meter } = unsafe { base.cast::<Header>().read() };
+    let Header { size, span, meter } = unsafe { base.cast::<Header>().read() };
     let layout = layout(size).expect("the layout was valid when allocated");
     if !meter.is_null() {
         // SAFETY: the `Arc` leaked by `alloc_block` for this block.
         let meter = unsafe { Arc::from_raw(meter) };
         meter.sub(layout.size());
     }
-    // SAFETY: allocated with this layout.
-    unsafe { dealloc(base, layout) };
+    // SAFETY: `base` came from `take_block` with this span, via
+    // `alloc_block`, and ONNX Runtime frees a block once.
+    unsafe { give_back_block(NonNull::new(base).expect("p was not null"), span) };
 }
 
 unsafe extern "system-unwind" fn reserve_block(
@@ -354,4 +486,48 @@ pub(crate) fn register(env: &Environment) -> Result<(), SetupError> {
     unsafe { ort::Error::result_from_status(status) }?;
     *done = true;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spare(span: usize) -> Spare {
+        Spare {
+            base: NonNull::dangling(),
+            span,
+        }
+    }
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn a_spare_is_reused_only_for_a_block_it_fits_without_much_waste() {
+        let mut spares = Spares::new(64 * MIB);
+        assert!(spares.keep(spare(8 * MIB)).is_empty());
+        assert!(spares.keep(spare(4 * MIB)).is_empty());
+        assert_eq!(spares.bytes, 12 * MIB);
+        // Too big for the 4 MiB spare, and the 8 MiB one would waste more
+        // than an eighth.
+        assert!(spares.take(5 * MIB).is_none());
+        // The smallest that fits.
+        assert_eq!(spares.take(4 * MIB - 4096).map(|s| s.span), Some(4 * MIB));
+        assert_eq!(spares.take(8 * MIB).map(|s| s.span), Some(8 * MIB));
+        assert_eq!(spares.bytes, 0);
+        assert!(spares.take(8 * MIB).is_none());
+    }
+
+    #[test]
+    fn small_blocks_are_not_kept_and_big_ones_push_out_the_oldest() {
+        let mut spares = Spares::new(10 * MIB);
+        assert_eq!(spares.keep(spare(SPARE_MIN - 64)).len(), 1);
+        assert!(spares.take(SPARE_MIN - 64).is_none());
+        assert_eq!(spares.keep(spare(11 * MIB)).len(), 1);
+        assert!(spares.keep(spare(4 * MIB)).is_empty());
+        assert!(spares.keep(spare(5 * MIB)).is_empty());
+        let out = spares.keep(spare(3 * MIB));
+        assert_eq!(out.iter().map(|s| s.span).collect::<Vec<_>>(), [4 * MIB]);
+        assert_eq!(spares.bytes, 8 * MIB);
+        assert!(spares.bytes <= spares.max);
+    }
 }
